@@ -1,0 +1,23 @@
+// Shared jest settings: TypeScript compiled to CommonJS by swc, one place for all packages.
+/** @type {(dir: string) => import('jest').Config} */
+module.exports = function jestConfig(dir) {
+  return {
+    rootDir: dir,
+    testEnvironment: 'node',
+    testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
+    transform: {
+      '^.+\\.ts$': [
+        '@swc/jest',
+        {
+          jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+          module: { type: 'commonjs' },
+          sourceMaps: 'inline',
+        },
+      ],
+    },
+    // Integration tests talk to a real broker and database: give them room.
+    testTimeout: 60_000,
+    // Everything runs in one process per package; packages run two at a time (turbo).
+    maxWorkers: 1,
+  };
+};
