@@ -1,6 +1,9 @@
 // Shared jest settings: TypeScript compiled to CommonJS by swc, one place for all packages.
 /** @type {(dir: string) => import('jest').Config} */
 module.exports = function jestConfig(dir) {
+  // `jest --json --outputFile=.test-results/jest.json` (each package's test script) needs the folder;
+  // tools/test-summary.js adds those files up into one closing line.
+  require('node:fs').mkdirSync(require('node:path').join(dir, '.test-results'), { recursive: true });
   return {
     rootDir: dir,
     testEnvironment: 'node',

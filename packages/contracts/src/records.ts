@@ -1,0 +1,257 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { ClassLabel, Envelope, EventId, Timestamp } from './envelope';
+
+/** What a model scores: text, numeric features of a fixed width, or both. */
+export const EventInput = Type.Object(
+  {
+    text: Type.Optional(Type.String({ maxLength: 200_000 })),
+    features: Type.Optional(Type.Array(Type.Number(), { minItems: 1, maxItems: 100_000 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type EventInput = Static<typeof EventInput>;
+
+export const Attributes = Type.Record(Type.String({ maxLength: 200 }), Type.String({ maxLength: 2_000 }), {
+  maxProperties: 64,
+});
+
+export const ModelRef = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 200 }),
+    version: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type ModelRef = Static<typeof ModelRef>;
+
+// ---- hitl.events.v1 -------------------------------------------------------------------------
+
+export const InputEventData = Type.Object(
+  {
+    eventId: EventId,
+    stream: Type.String({ minLength: 1, maxLength: 200 }),
+    occurredAt: Timestamp,
+    input: EventInput,
+    attributes: Type.Optional(Attributes),
+  },
+  { additionalProperties: false },
+);
+export type InputEventData = Static<typeof InputEventData>;
+
+export const InputEvent = Envelope(
+  Type.Literal('event.submitted'),
+  InputEventData,
+  'An input event from a producer system, to be scored.',
+);
+export type InputEvent = Static<typeof InputEvent>;
+
+// ---- hitl.predictions.v1 --------------------------------------------------------------------
+
+export const PredictionData = Type.Object(
+  {
+    eventId: EventId,
+    stream: Type.String({ minLength: 1, maxLength: 200 }),
+    occurredAt: Timestamp,
+    input: EventInput,
+    attributes: Type.Optional(Attributes),
+    /** null when no model was promoted yet (cold start): everything then goes to humans. */
+    model: Type.Union([ModelRef, Type.Null()]),
+    /** The model's classes, in the order of its probability output. */
+    classes: Type.Array(ClassLabel),
+    label: Type.Union([ClassLabel, Type.Null()]),
+    probabilities: Type.Record(ClassLabel, Type.Number({ minimum: 0, maximum: 1 })),
+    /** Probability of the predicted label. */
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    /** Top probability minus the second. */
+    margin: Type.Number({ minimum: 0, maximum: 1 }),
+    /** Shannon entropy of the distribution, in nats. */
+    entropy: Type.Number({ minimum: 0 }),
+    scoredAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type PredictionData = Static<typeof PredictionData>;
+
+export const Prediction = Envelope(
+  Type.Literal('prediction.scored'),
+  PredictionData,
+  'A scored prediction for one event, naming the model version that made it.',
+);
+export type Prediction = Static<typeof Prediction>;
+
+// ---- hitl.review-requests.v1 ----------------------------------------------------------------
+
+export const ReviewReason = Type.Union([
+  Type.Literal('no_model'),
+  Type.Literal('low_confidence'),
+  Type.Literal('class_rule'),
+  Type.Literal('audit_sample'),
+]);
+export type ReviewReason = Static<typeof ReviewReason>;
+
+export const ReviewRequestData = Type.Object(
+  {
+    eventId: EventId,
+    prediction: PredictionData,
+    reason: ReviewReason,
+    /** Higher is more urgent. */
+    priority: Type.Number(),
+    policyVersion: Type.Integer({ minimum: 1 }),
+    requiredReviewers: Type.Integer({ minimum: 1, maximum: 25 }),
+    requestedAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type ReviewRequestData = Static<typeof ReviewRequestData>;
+
+export const ReviewRequest = Envelope(
+  Type.Literal('review.requested'),
+  ReviewRequestData,
+  'A prediction sent to human reviewers, with the reason and priority.',
+);
+export type ReviewRequest = Static<typeof ReviewRequest>;
+
+// ---- hitl.decisions.v1 ----------------------------------------------------------------------
+
+export const DecidedBy = Type.Union([Type.Literal('model'), Type.Literal('human')]);
+export type DecidedBy = Static<typeof DecidedBy>;
+
+export const DecisionData = Type.Object(
+  {
+    eventId: EventId,
+    label: ClassLabel,
+    decidedBy: DecidedBy,
+    model: Type.Union([ModelRef, Type.Null()]),
+    policyVersion: Type.Integer({ minimum: 1 }),
+    /** Ids of the reviewers whose answers made a human decision; empty for a model decision. */
+    reviewers: Type.Array(Type.String({ minLength: 1, maxLength: 200 })),
+    confidence: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]),
+    decidedAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type DecisionData = Static<typeof DecisionData>;
+
+export const Decision = Envelope(
+  Type.Literal('decision.made'),
+  DecisionData,
+  'The final decision for one event, made once, by the model or by humans.',
+);
+export type Decision = Static<typeof Decision>;
+
+// ---- hitl.corrections.v1 --------------------------------------------------------------------
+
+export const ReviewerLabel = Type.Object(
+  {
+    reviewerId: Type.String({ minLength: 1, maxLength: 200 }),
+    label: ClassLabel,
+  },
+  { additionalProperties: false },
+);
+
+export const CorrectionData = Type.Object(
+  {
+    eventId: EventId,
+    stream: Type.String({ minLength: 1, maxLength: 200 }),
+    input: EventInput,
+    /** The label the humans settled on. */
+    label: ClassLabel,
+    reviewerLabels: Type.Array(ReviewerLabel, { minItems: 1 }),
+    modelPrediction: Type.Union([
+      Type.Object(
+        {
+          model: ModelRef,
+          label: ClassLabel,
+          confidence: Type.Number({ minimum: 0, maximum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    /** agreed: humans chose the model's label; overturned: they did not; no_model: nothing to compare. */
+    outcome: Type.Union([Type.Literal('agreed'), Type.Literal('overturned'), Type.Literal('no_model')]),
+    reviewReason: ReviewReason,
+    correctedAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type CorrectionData = Static<typeof CorrectionData>;
+
+export const Correction = Envelope(
+  Type.Literal('correction.recorded'),
+  CorrectionData,
+  'A human answer for one event: a labelled training example, compared with the model.',
+);
+export type Correction = Static<typeof Correction>;
+
+// ---- hitl.models.v1 -------------------------------------------------------------------------
+
+export const ModelLifecycleType = Type.Union([
+  Type.Literal('model.trained'),
+  Type.Literal('model.evaluated'),
+  Type.Literal('model.promoted'),
+  Type.Literal('model.rejected'),
+  Type.Literal('model.rolled_back'),
+]);
+export type ModelLifecycleType = Static<typeof ModelLifecycleType>;
+
+export const ModelLifecycleData = Type.Object(
+  {
+    model: ModelRef,
+    parentVersion: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    classes: Type.Array(ClassLabel),
+    inputKind: Type.Union([Type.Literal('text'), Type.Literal('features')]),
+    /** Named figures: accuracy, macroF1, logLoss, ece, per-class recall, ... */
+    metrics: Type.Record(Type.String({ maxLength: 200 }), Type.Number()),
+    reason: Type.Optional(Type.String({ maxLength: 2_000 })),
+    actor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type ModelLifecycleData = Static<typeof ModelLifecycleData>;
+
+export const ModelLifecycle = Envelope(
+  ModelLifecycleType,
+  ModelLifecycleData,
+  "One step in a model version's life: trained, evaluated, promoted, rejected or rolled back.",
+);
+export type ModelLifecycle = Static<typeof ModelLifecycle>;
+
+// ---- hitl.dlq.v1 ----------------------------------------------------------------------------
+
+export const DeadLetterData = Type.Object(
+  {
+    source: Type.Object(
+      {
+        topic: Type.String(),
+        partition: Type.Integer({ minimum: 0 }),
+        offset: Type.String({ pattern: '^[0-9]+$' }),
+        key: Type.Union([Type.String(), Type.Null()]),
+        timestamp: Type.String(),
+      },
+      { additionalProperties: false },
+    ),
+    consumerGroup: Type.String(),
+    /** The original value, byte for byte, base64-encoded (null for a tombstone). */
+    payloadBase64: Type.Union([Type.String(), Type.Null()]),
+    payloadBytes: Type.Integer({ minimum: 0 }),
+    headers: Type.Record(Type.String(), Type.String()),
+    error: Type.Object(
+      {
+        code: Type.String({ pattern: '^HITL_ERR_[A-Z0-9_]+$' }),
+        message: Type.String({ maxLength: 10_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    attempts: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type DeadLetterData = Static<typeof DeadLetterData>;
+
+export const DeadLetter = Envelope(
+  Type.Literal('record.dead_lettered'),
+  DeadLetterData,
+  'A record a consumer could not process, with where it came from and why.',
+);
+export type DeadLetter = Static<typeof DeadLetter>;
