@@ -105,6 +105,7 @@ export const exampleRecords: { [K in TopicName]: RecordOf<TopicCatalog[K]> } = {
       consumerGroup: 'hitl-inference',
       payloadBase64: Buffer.from('{not json').toString('base64'),
       payloadBytes: 9,
+      payloadTruncated: false,
       headers: {},
       error: { code: 'HITL_ERR_DECODE', message: 'Unexpected token n in JSON at position 1' },
       attempts: 1,

@@ -235,6 +235,8 @@ export const DeadLetterData = Type.Object(
     /** The original value, byte for byte, base64-encoded (null for a tombstone). */
     payloadBase64: Type.Union([Type.String(), Type.Null()]),
     payloadBytes: Type.Integer({ minimum: 0 }),
+    /** True when payloadBase64 holds only the first part of a very large payload. */
+    payloadTruncated: Type.Boolean(),
     headers: Type.Record(Type.String(), Type.String()),
     error: Type.Object(
       {

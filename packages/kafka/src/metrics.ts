@@ -1,0 +1,81 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+/** The metrics every consumer reports; shared by all consumers of one registry. */
+export function consumerMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    records: getOrCreate(
+      registry,
+      'hitl_consumer_records_total',
+      () =>
+        new Counter({
+          name: 'hitl_consumer_records_total',
+          help: 'Records consumed, by outcome (processed or dead_lettered).',
+          labelNames: ['topic', 'group', 'outcome'] as const,
+          registers,
+        }),
+    ),
+    deadLetters: getOrCreate(
+      registry,
+      'hitl_consumer_dead_letters_total',
+      () =>
+        new Counter({
+          name: 'hitl_consumer_dead_letters_total',
+          help: 'Records sent to the dead-letter topic, by error code.',
+          labelNames: ['topic', 'group', 'code'] as const,
+          registers,
+        }),
+    ),
+    retries: getOrCreate(
+      registry,
+      'hitl_consumer_retries_total',
+      () =>
+        new Counter({
+          name: 'hitl_consumer_retries_total',
+          help: 'Handler retries: kind=handler for a failing record, kind=transient while a dependency is down.',
+          labelNames: ['topic', 'group', 'kind'] as const,
+          registers,
+        }),
+    ),
+    waiting: getOrCreate(
+      registry,
+      'hitl_consumer_waiting_on_dependency',
+      () =>
+        new Gauge({
+          name: 'hitl_consumer_waiting_on_dependency',
+          help: '1 while consumption is held back because Kafka or the database is unavailable.',
+          labelNames: ['topic', 'group'] as const,
+          registers,
+        }),
+    ),
+    batchDuration: getOrCreate(
+      registry,
+      'hitl_consumer_batch_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'hitl_consumer_batch_duration_seconds',
+          help: 'Time to process one fetched batch, dead-lettering and retries included.',
+          labelNames: ['topic', 'group'] as const,
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+          registers,
+        }),
+    ),
+    lag: getOrCreate(
+      registry,
+      'hitl_consumer_lag',
+      () =>
+        new Gauge({
+          name: 'hitl_consumer_lag',
+          help: 'Records on the partition not yet committed by the consumer group.',
+          labelNames: ['topic', 'partition', 'group'] as const,
+          registers,
+        }),
+    ),
+  };
+}
+
+export type ConsumerMetrics = ReturnType<typeof consumerMetrics>;

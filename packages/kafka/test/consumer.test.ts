@@ -1,0 +1,379 @@
+import { exampleRecords, topics, type InputEvent, type TopicName } from '@hitl/contracts';
+import { waitFor } from '@hitl/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Kafka } from 'kafkajs';
+import { Client } from 'pg';
+import { Registry } from 'prom-client';
+import {
+  DeadLetterError,
+  TypedProducer,
+  ValidatingConsumer,
+  fetchConsumerLag,
+  type ConsumedRecord,
+} from '../src';
+import { databaseUrl } from '@hitl/testkit';
+import { inputEvent, isolatedTopics, logger, readDeadLetters, testKafka, withProducer } from './helpers';
+
+const fast = {
+  retryBackoff: { initialMs: 10, maxMs: 50 },
+  outageBackoff: { initialMs: 50, maxMs: 200 },
+  lagIntervalMs: 0,
+};
+
+let kafka: Kafka;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(() => {
+  kafka = testKafka();
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function track<C extends { stop(): Promise<void> } | { disconnect(): Promise<void> }>(client: C): C {
+  cleanups.push(() => ('stop' in client ? client.stop() : client.disconnect()));
+  return client;
+}
+
+async function setup<T extends (typeof topics)[TopicName]>(spec: T, partitions = 1) {
+  const isolated = await isolatedTopics(spec, partitions);
+  cleanups.unshift(isolated.cleanup);
+  return isolated;
+}
+
+describe('typed producer and validating consumer', () => {
+  it.each(Object.keys(topics) as TopicName[])('round-trips a valid %s record', async (name) => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics[name]);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    const record = exampleRecords[name];
+    await producer.send(topic, [{ value: record, headers: { trace: 'abc' } }]);
+
+    const received: ConsumedRecord<unknown>[] = [];
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        ...fast,
+        handleRecord: async (r) => {
+          received.push(r);
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => received.length === 1, { message: `the ${name} record` });
+    expect(received[0]!.value).toEqual(record);
+    expect(received[0]!.key).toBe(topics[name].key(record as never));
+    expect(received[0]!.headers).toEqual({ trace: 'abc' });
+  });
+
+  it('refuses to send a record its schema rejects', async () => {
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    const bad = { ...exampleRecords.events, version: 2 } as unknown as InputEvent;
+    await expect(producer.send(topics.events, [{ value: bad }])).rejects.toMatchObject({
+      code: 'HITL_ERR_INVALID_RECORD',
+    });
+  });
+});
+
+describe('dead-lettering', () => {
+  it('sends malformed, schema-invalid and oversize records to the DLQ and goes on', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const big = JSON.stringify(inputEvent('e-big', 'x'.repeat(5_000)));
+    await withProducer(kafka, (p) =>
+      p.send({
+        topic: topic.name,
+        messages: [
+          { key: 'e-1', value: JSON.stringify(inputEvent('e-1')) },
+          { key: 'e-bad-json', value: '{"type": "event.submitted", ' },
+          { key: 'e-2', value: JSON.stringify(inputEvent('e-2')) },
+          { key: 'e-bad-schema', value: JSON.stringify({ ...inputEvent('e-bad-schema'), version: 7 }) },
+          { key: 'e-big', value: big },
+          { key: 'e-3', value: JSON.stringify(inputEvent('e-3')) },
+        ],
+      }),
+    );
+    const handled: string[] = [];
+    const registry = new Registry();
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        registry,
+        maxRecordBytes: 2_048,
+        ...fast,
+        handleBatch: async (records) => {
+          handled.push(...records.map((r) => r.value.data.eventId));
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => handled.length === 3, { message: 'the three valid records' });
+    expect(handled).toEqual(['e-1', 'e-2', 'e-3']);
+
+    const dead = await readDeadLetters(kafka, deadLetterTopic.name, 3);
+    const byKey = Object.fromEntries(dead.map((d) => [d.data.source.key ?? '', d.data] as const));
+    expect(byKey['e-bad-json']).toMatchObject({
+      source: { topic: topic.name, partition: 0, offset: '1' },
+      consumerGroup: groupId,
+      error: { code: 'HITL_ERR_DECODE' },
+    });
+    expect(Buffer.from(byKey['e-bad-json']!.payloadBase64 ?? '', 'base64').toString()).toBe(
+      '{"type": "event.submitted", ',
+    );
+    expect(byKey['e-bad-schema']).toMatchObject({
+      source: { topic: topic.name, partition: 0, offset: '3' },
+      error: { code: 'HITL_ERR_SCHEMA' },
+    });
+    expect(byKey['e-bad-schema']!.error.message).toContain('/version');
+    expect(byKey['e-big']).toMatchObject({
+      source: { topic: topic.name, partition: 0, offset: '4' },
+      payloadBytes: Buffer.byteLength(big),
+      error: { code: 'HITL_ERR_OVERSIZE' },
+    });
+    const metrics = await registry.getSingleMetricAsString('hitl_consumer_dead_letters_total');
+    expect(metrics).toMatch(/code="HITL_ERR_OVERSIZE"[^\n]* 1/);
+  });
+
+  it('dead-letters a record whose handler always fails after the bounded tries, and goes on', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    await producer.send(
+      topic,
+      ['e-1', 'e-poison', 'e-2'].map((id) => ({ value: inputEvent(id) })),
+    );
+    const tries = new Map<string, number>();
+    const done: string[] = [];
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        maxAttempts: 3,
+        ...fast,
+        handleRecord: async ({ value }) => {
+          const id = value.data.eventId;
+          tries.set(id, (tries.get(id) ?? 0) + 1);
+          if (id === 'e-poison') throw new Error('cannot score this one');
+          done.push(id);
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => done.length === 2, { message: 'the records around the poison one' });
+    expect(done).toEqual(['e-1', 'e-2']);
+    expect(tries.get('e-poison')).toBe(3);
+    const [dead] = await readDeadLetters(kafka, deadLetterTopic.name, 1);
+    expect(dead!.data).toMatchObject({
+      source: { key: 'e-poison', offset: '1' },
+      attempts: 3,
+      error: { code: 'HITL_ERR_HANDLER_FAILED', message: 'cannot score this one' },
+    });
+  });
+
+  it('isolates a poison record inside a failing batch', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    const ids = Array.from({ length: 20 }, (_, i) => `e-${i}`);
+    await producer.send(
+      topic,
+      ids.map((id) => ({ value: inputEvent(id) })),
+    );
+    const done = new Set<string>();
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        maxAttempts: 2,
+        ...fast,
+        handleBatch: async (records) => {
+          if (records.some((r) => r.value.data.eventId === 'e-7')) {
+            throw new DeadLetterError('HITL_ERR_UNKNOWN_CLASS', 'e-7 names a class the model does not know');
+          }
+          for (const r of records) done.add(r.value.data.eventId);
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => done.size === 19, { message: 'every record but the poison one' });
+    expect(done.has('e-7')).toBe(false);
+    const [dead] = await readDeadLetters(kafka, deadLetterTopic.name, 1);
+    expect(dead!.data).toMatchObject({
+      source: { key: 'e-7' },
+      attempts: 1,
+      error: { code: 'HITL_ERR_UNKNOWN_CLASS' },
+    });
+  });
+});
+
+describe('offsets', () => {
+  it('does not advance past a record whose handler failed: a restarted consumer gets it again', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    await producer.send(
+      topic,
+      ['e-1', 'e-2', 'e-3'].map((id) => ({ value: inputEvent(id) })),
+    );
+
+    const firstRun: string[] = [];
+    let failures = 0;
+    const failing = new ValidatingConsumer({
+      kafka,
+      groupId,
+      topic,
+      deadLetterTopic,
+      logger,
+      ...fast,
+      maxAttempts: 1_000,
+      handleRecord: async ({ value }) => {
+        if (value.data.eventId === 'e-2') {
+          failures++;
+          throw new Error('handler is broken');
+        }
+        firstRun.push(value.data.eventId);
+      },
+    });
+    await failing.start();
+    await waitFor(() => failures >= 3, { message: 'the handler to fail on e-2' });
+    await failing.stop();
+    expect(firstRun).toEqual(['e-1']);
+
+    const admin = kafka.admin();
+    await admin.connect();
+    const [lag] = await fetchConsumerLag(admin, groupId, topic.name);
+    await admin.disconnect();
+    // Committed: e-1 done, so the group resumes at offset 1 (e-2); two records are still owed.
+    expect(lag).toMatchObject({ committed: 1n, lag: 2n });
+
+    const secondRun: string[] = [];
+    const fixed = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        ...fast,
+        handleRecord: async ({ value }) => {
+          secondRun.push(value.data.eventId);
+        },
+      }),
+    );
+    await fixed.start();
+    await waitFor(() => secondRun.length === 2, { message: 'e-2 and e-3 after the restart' });
+    expect(secondRun).toEqual(['e-2', 'e-3']);
+  });
+
+  it('holds back, without dead-lettering, while the database is unreachable', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    await producer.send(
+      topic,
+      ['e-1', 'e-2'].map((id) => ({ value: inputEvent(id) })),
+    );
+    // A real connection failure: nothing listens on port 1 until the "outage" ends.
+    let url = 'postgres://hitl:hitl@127.0.0.1:1/hitl';
+    let refused = 0;
+    const stored: string[] = [];
+    const registry = new Registry();
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        registry,
+        ...fast,
+        maxAttempts: 2,
+        handleRecord: async ({ value }) => {
+          const client = new Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+          try {
+            await client.connect();
+          } catch (error) {
+            refused++;
+            throw error;
+          }
+          try {
+            const { rows } = await client.query<{ id: string }>('select $1::text as id', [
+              value.data.eventId,
+            ]);
+            stored.push(rows[0]!.id);
+          } finally {
+            await client.end();
+          }
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => refused >= 5, { message: 'several refused connections' });
+    expect(stored).toEqual([]);
+    expect(await registry.getSingleMetricAsString('hitl_consumer_waiting_on_dependency')).toMatch(/ 1$/m);
+    url = databaseUrl();
+    await waitFor(() => stored.length === 2, { message: 'both records once the database is back' });
+    expect(stored).toEqual(['e-1', 'e-2']);
+    expect(await registry.getSingleMetricAsString('hitl_consumer_dead_letters_total')).not.toMatch(
+      /HITL_ERR/,
+    );
+  });
+});
+
+describe('lag', () => {
+  it('reports consumer lag per partition as a metric', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events, 2);
+    const producer = track(new TypedProducer({ kafka }));
+    await producer.connect();
+    await producer.send(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ value: inputEvent(`e-${i}`) })),
+    );
+    let seen = 0;
+    const registry = new Registry();
+    const consumer = track(
+      new ValidatingConsumer({
+        kafka,
+        groupId,
+        topic,
+        deadLetterTopic,
+        logger,
+        registry,
+        ...fast,
+        lagIntervalMs: 200,
+        handleRecord: async () => {
+          seen++;
+        },
+      }),
+    );
+    await consumer.start();
+    await waitFor(() => seen === 10);
+    await waitFor(
+      async () => {
+        const text = await registry.getSingleMetricAsString('hitl_consumer_lag');
+        const lines = text.split('\n').filter((l) => l.startsWith('hitl_consumer_lag{'));
+        return lines.length === 2 && lines.every((l) => l.endsWith(' 0'));
+      },
+      { message: 'lag 0 on both partitions' },
+    );
+  });
+});
+
+afterAll(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
