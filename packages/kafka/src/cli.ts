@@ -1,9 +1,31 @@
-// `pnpm topics [create|list]`: creates the catalog's topics that are missing, or lists them with
-// their partitions. Reads KAFKA_BROKERS (default 127.0.0.1:9092) and KAFKA_REPLICATION_FACTOR (1).
-import { allTopics } from '@hitl/contracts';
+// `pnpm topics [create|list|warm]`: creates the catalog's topics that are missing, lists them
+// with their partitions, or (warm) creates them and waits until the broker's group and
+// transaction coordinators answer, so that the first real client does not pay for their loading. Reads KAFKA_BROKERS (default 127.0.0.1:9092) and KAFKA_REPLICATION_FACTOR (1).
+import { allTopics, topics } from '@hitl/contracts';
+import type { Kafka } from 'kafkajs';
 import { pino } from 'pino';
 import { createKafka } from './client';
 import { ensureTopics } from './admin';
+
+async function warmCoordinators(kafka: Kafka): Promise<void> {
+  const groupId = `hitl-warm-${process.pid}-${Date.now()}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.subscribe({ topic: topics.models.name, fromBeginning: false });
+  await consumer.run({ eachMessage: async () => {} });
+  await joined;
+  await consumer.disconnect();
+  const producer = kafka.producer({ transactionalId: groupId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const transaction = await producer.transaction();
+  await transaction.abort();
+  await producer.disconnect();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([groupId]).catch(() => undefined);
+  await admin.disconnect();
+}
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const command = argv[0] ?? 'create';
@@ -25,6 +47,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     console.log(created.length > 0 ? `created ${created.join(', ')}` : 'all topics exist');
     return 0;
   }
+  if (command === 'warm') {
+    const started = Date.now();
+    await ensureTopics({ kafka, logger, replicationFactor });
+    await warmCoordinators(kafka);
+    console.log(`broker warm in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return 0;
+  }
   if (command === 'list') {
     const admin = kafka.admin();
     await admin.connect();
@@ -36,7 +65,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     }
     return 0;
   }
-  console.error(`usage: topics [create|list]`);
+  console.error(`usage: topics [create|list|warm]`);
   return 2;
 }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the workspace needs on a machine that has Node.js 20+: pnpm (the version pinned
+# in package.json's packageManager field) and the dependencies from the lockfile.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+if ! command -v node >/dev/null 2>&1; then
+  log "Node.js 20 or newer is required (https://nodejs.org or your distribution's nodejs package)"
+  exit 1
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js 20 or newer is required, found $(node -v)"
+  exit 1
+fi
+
+want="$(node -p 'require("./package.json").packageManager.split("@")[1]')"
+have="$(pnpm --version 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
+  log "installing pnpm $want (found: ${have:-none})"
+  # corepack would download pnpm from a host that is not always reachable; npm's registry is.
+  npm install -g "pnpm@$want" --no-fund --no-audit >/dev/null
+fi
+
+# onnxruntime-node's postinstall fetches CUDA files from an unreachable host; the CPU build
+# ships inside the package (pnpm does not run it either: see pnpm-workspace.yaml).
+export ONNXRUNTIME_NODE_INSTALL=skip
+log "installing dependencies"
+pnpm install --frozen-lockfile --prefer-offline
