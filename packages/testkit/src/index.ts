@@ -1,0 +1,6 @@
+export { kafkaBrokers, databaseUrl } from './env';
+export { uniqueName, uniqueIdentifier } from './names';
+export { waitFor, type WaitForOptions } from './wait';
+export { createTestDatabase, type TestDatabase } from './postgres';
+export { createTestTopics, deleteTestTopics, type TestTopic } from './kafka';
+export { dockerAvailable, startContainers, stopContainers } from './containers';

@@ -1,0 +1,41 @@
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaBrokers } from './env';
+
+export interface TestTopic {
+  topic: string;
+  /** Defaults to 1. */
+  numPartitions?: number;
+}
+
+async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+  // kafkajs logs every retry while a fresh broker loads its coordinators; tests see real errors anyway.
+  const kafka = new Kafka({ clientId: 'hitl-testkit', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Creates the topics (replication from the broker default) and waits until each has a leader. */
+export async function createTestTopics(topics: TestTopic[]): Promise<void> {
+  if (topics.length === 0) return;
+  await withAdmin(async (admin) => {
+    await admin.createTopics({
+      topics: topics.map(({ topic, numPartitions = 1 }) => ({ topic, numPartitions })),
+      waitForLeaders: true,
+    });
+  });
+}
+
+/** Deletes the topics that exist; names that do not are ignored so teardown can run after a failed setup. */
+export async function deleteTestTopics(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await withAdmin(async (admin) => {
+    const existing = new Set(await admin.listTopics());
+    const topics = names.filter((name) => existing.has(name));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  });
+}
