@@ -22,5 +22,7 @@ module.exports = function jestConfig(dir) {
     testTimeout: 60_000,
     // Everything runs in one process per package; packages run two at a time (turbo).
     maxWorkers: 1,
+    // A client a test forgot to close must not hang CI after the results are in.
+    forceExit: true,
   };
 };

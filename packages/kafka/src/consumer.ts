@@ -6,7 +6,7 @@ import {
   type TopicSpec,
   type Validator,
 } from '@hitl/contracts';
-import type { Consumer, ConsumerConfig, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, ConsumerConfig, Kafka, KafkaMessage, Producer, RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff';
@@ -14,12 +14,14 @@ import {
   DeadLetterCodes,
   DeadLetterError,
   errorMessage,
+  isFencedError,
   isTransientError,
   type DeadLetterCode,
 } from './errors';
 import { LagMonitor } from './lag';
 import { consumerMetrics, type ConsumerMetrics } from './metrics';
-import { TypedProducer } from './producer';
+import { output, type Output } from './output';
+import { sendOutputs } from './producer';
 
 /** A consumed record whose value passed its topic's schema. */
 export interface ConsumedRecord<T> {
@@ -39,8 +41,13 @@ export interface HandlerContext {
   attempt: number;
 }
 
-export type BatchHandler<T> = (records: ConsumedRecord<T>[], context: HandlerContext) => Promise<void>;
-export type RecordHandler<T> = (record: ConsumedRecord<T>, context: HandlerContext) => Promise<void>;
+/** A handler may return records to produce; they are sent before the input's offset is committed. */
+export type HandlerResult = Output[] | void;
+export type BatchHandler<T> = (
+  records: ConsumedRecord<T>[],
+  context: HandlerContext,
+) => Promise<HandlerResult>;
+export type RecordHandler<T> = (record: ConsumedRecord<T>, context: HandlerContext) => Promise<HandlerResult>;
 
 export interface ValidatingConsumerOptions<T extends TopicSpec> {
   kafka: Kafka;
@@ -55,6 +62,13 @@ export interface ValidatingConsumerOptions<T extends TopicSpec> {
   handleBatch?: BatchHandler<RecordOf<T>>;
   /** Handles one record at a time; give this or handleBatch. */
   handleRecord?: RecordHandler<RecordOf<T>>;
+  /**
+   * Exactly-once mode: the handler's outputs, the dead letters and the input offsets are written
+   * in one Kafka transaction under this id (stable and unique per replica; a restarted replica
+   * with the same id fences its predecessor). Handlers must then have no other side effects.
+   * Without it, outputs are sent and offsets committed after them: at least once.
+   */
+  transactionalId?: string;
   /** Where rejected records go (default: hitl.dlq.v1 from the catalog). */
   deadLetterTopic?: typeof catalog.deadLetters;
   /** Records larger than this many bytes are dead-lettered unread (default 1 MiB). */
@@ -69,6 +83,8 @@ export interface ValidatingConsumerOptions<T extends TopicSpec> {
   outageBackoff?: BackoffOptions;
   /** Which errors mean "a dependency is down" (default isTransientError). */
   isTransient?: (error: unknown) => boolean;
+  /** Called when the consumer cannot go on (its transactional id was fenced); default: stop(). */
+  onFatalError?: (error: unknown) => void;
   /** Where the consumer's metrics go (default: a private registry). */
   registry?: Registry;
   /** How often consumer lag is sampled for the metric (default 10 s; 0 turns it off). */
@@ -77,17 +93,23 @@ export interface ValidatingConsumerOptions<T extends TopicSpec> {
   fromBeginning?: boolean;
   partitionsConsumedConcurrently?: number;
   consumerConfig?: Omit<ConsumerConfig, 'groupId'>;
+  /** Retry settings of the producer; the default retries quickly, see below. */
+  producerRetry?: RetryOptions;
 }
 
 type Decoded<T> =
   { ok: true; record: ConsumedRecord<T> } | { ok: false; code: DeadLetterCode; reason: string };
 
-type Outcome =
-  | { kind: 'done' }
+type Outcome<R> =
+  | { kind: 'done'; result: R }
   | { kind: 'failed'; code: DeadLetterCode; reason: string; attempts: number }
   | { kind: 'aborted' };
 
 const MAX_DEAD_LETTER_PAYLOAD = 512 * 1024;
+
+// Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the previous commit completes;
+// kafkajs' default first retry of 300 ms would then cost every transaction 300 ms.
+const FAST_RETRY: RetryOptions = { initialRetryTime: 10, maxRetryTime: 5_000, retries: 12 };
 
 function headersOf(message: KafkaMessage): Record<string, string> {
   const out: Record<string, string> = {};
@@ -98,20 +120,26 @@ function headersOf(message: KafkaMessage): Record<string, string> {
   return out;
 }
 
+function resultOutputs(result: HandlerResult): Output[] {
+  return result ?? [];
+}
+
 /**
  * A consumer of one catalog topic that validates every record, dead-letters what it cannot
  * process (with the reason and the record's coordinates), retries failing handlers with backoff,
  * holds back while a dependency is down, and commits an offset only after the handler's work
- * for that record is done.
+ * for that record, and the records it produced, are done — in one transaction when given a
+ * transactionalId.
  */
 export class ValidatingConsumer<T extends TopicSpec> {
   private readonly consumer: Consumer;
-  private readonly deadLetters: TypedProducer;
+  private readonly producer: Producer;
   private readonly validator: Validator<T['schema']>;
   private readonly metrics: ConsumerMetrics;
   private readonly lagMonitor: LagMonitor | undefined;
   private readonly abort = new AbortController();
   private readonly log: Logger;
+  private readonly deadLetterTopic: typeof catalog.deadLetters;
   private readonly opts: Required<
     Pick<
       ValidatingConsumerOptions<T>,
@@ -124,7 +152,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
     if (!options.handleBatch === !options.handleRecord) {
       throw new Error('ValidatingConsumer needs exactly one of handleBatch or handleRecord');
     }
-    const { kafka, groupId, topic } = options;
+    const { kafka, groupId, topic, transactionalId } = options;
     this.opts = {
       maxRecordBytes: options.maxRecordBytes ?? 1024 * 1024,
       maxBatchSize: options.maxBatchSize ?? 500,
@@ -135,9 +163,27 @@ export class ValidatingConsumer<T extends TopicSpec> {
     };
     this.log = options.logger.child({ topic: topic.name, groupId });
     this.validator = createValidator(topic.schema);
+    this.deadLetterTopic = options.deadLetterTopic ?? catalog.deadLetters;
     // A short fetch wait keeps stop() prompt: kafkajs lets an open fetch run out before it leaves.
-    this.consumer = kafka.consumer({ maxWaitTimeInMs: 1_000, ...options.consumerConfig, groupId });
-    this.deadLetters = new TypedProducer({ kafka });
+    // read_committed (kafkajs' default) hides records of aborted transactions from handlers.
+    // A 10 s session (kafkajs: 30 s) hands a crashed replica's partitions over sooner.
+    this.consumer = kafka.consumer({
+      maxWaitTimeInMs: 1_000,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 2_000,
+      ...options.consumerConfig,
+      groupId,
+      readUncommitted: false,
+    });
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: options.producerRetry ?? FAST_RETRY,
+      // A transaction left open by a replica that never comes back blocks read_committed readers
+      // of its partitions until this runs out (a restarted one aborts it at once).
+      transactionTimeout: 30_000,
+      ...(transactionalId ? { transactionalId } : {}),
+    });
     this.metrics = consumerMetrics(options.registry ?? new Registry());
     const lagIntervalMs = options.lagIntervalMs ?? 10_000;
     this.lagMonitor =
@@ -161,7 +207,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`consumer already ${this.state}`);
     this.state = 'running';
-    await this.deadLetters.connect();
+    await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({
       topic: this.options.topic.name,
@@ -171,10 +217,11 @@ export class ValidatingConsumer<T extends TopicSpec> {
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
     });
+    const transactional = this.options.transactionalId !== undefined;
     await this.consumer.run({
-      autoCommit: true,
-      // Resolved offsets (records whose work is done) are committed at most this often, and
-      // always at the end of a batch, on rebalance and on stop.
+      // Offsets are committed explicitly below (or inside the transaction); autoCommit only
+      // flushes resolved offsets on rebalance and stop in the at-least-once mode.
+      autoCommit: !transactional,
       autoCommitInterval: 1_000,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
@@ -192,7 +239,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
           try {
             await heartbeat();
           } catch (error) {
-            // A rebalance: give the partition back promptly; unresolved records are redelivered.
+            // A rebalance: give the partition back promptly; unfinished records are redelivered.
             heartbeatFailed = true;
             this.log.info({ err: error, partition: batch.partition }, 'heartbeat failed, leaving batch');
           }
@@ -200,58 +247,122 @@ export class ValidatingConsumer<T extends TopicSpec> {
         try {
           for (let i = 0; i < batch.messages.length && live(); i += this.opts.maxBatchSize) {
             const chunk = batch.messages.slice(i, i + this.opts.maxBatchSize);
-            const done = await this.processChunk(batch.topic, batch.partition, chunk, live, beat);
+            const { done, outputs } = await this.processChunk(
+              batch.topic,
+              batch.partition,
+              chunk,
+              live,
+              beat,
+            );
             const last = chunk[done - 1];
             if (last) {
-              resolveOffset(last.offset);
-              // Commit now rather than on a timer: an idle consumer fetches no further batch
-              // that would carry the commit, and its lag would never read zero.
               const next = (BigInt(last.offset) + 1n).toString();
-              await commitOffsetsIfNecessary({
+              const offsets = {
                 topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
-              });
+              };
+              // Work already done is committed even when a stop has begun (one try then; the
+              // shutdown deadline bounds it), but never after the partition moved elsewhere.
+              let tries = 0;
+              const committable = () =>
+                !isStale() && !heartbeatFailed && (this.state === 'running' || tries++ === 0);
+              const committed = await this.attempt(
+                async () => {
+                  if (transactional) {
+                    await this.commitTransaction(outputs, offsets);
+                  } else {
+                    await sendOutputs(this.producer, outputs);
+                    // Commit now rather than on a timer: an idle consumer fetches no further batch
+                    // that would carry the commit, and its lag would never read zero.
+                    await commitOffsetsIfNecessary(offsets);
+                  }
+                },
+                Infinity,
+                committable,
+                beat,
+              );
+              if (committed.kind !== 'done') break;
+              resolveOffset(last.offset);
+              this.count(batch.topic, outputs, done);
             }
             if (done < chunk.length) break;
             await beat();
           }
+        } catch (error) {
+          if (!isFencedError(error)) throw error;
+          this.log.fatal({ err: error }, 'transactional id fenced by another instance; stopping');
+          this.state = 'stopping';
+          (this.options.onFatalError ?? (() => void this.stop()))(error);
         } finally {
           end();
         }
       },
     });
-    this.log.info('consumer started');
+    this.log.info({ transactional }, 'consumer started');
   }
 
-  /** Handles a chunk in order; returns how many of its records (a prefix) are done. */
+  private async commitTransaction(
+    outputs: Output[],
+    offsets: { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] },
+  ): Promise<void> {
+    const transaction = await this.producer.transaction();
+    try {
+      await sendOutputs(transaction, outputs);
+      await transaction.sendOffsets({ consumerGroupId: this.options.groupId, ...offsets });
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch((abortError: unknown) => {
+        this.log.warn({ err: abortError }, 'transaction abort failed');
+      });
+      throw error;
+    }
+  }
+
+  private count(topic: string, outputs: Output[], done: number): void {
+    const group = this.options.groupId;
+    let dead = 0;
+    for (const o of outputs) {
+      if (o.topic !== this.deadLetterTopic) continue;
+      dead++;
+      const code = (o.value as DeadLetter).data.error.code;
+      this.metrics.deadLetters.inc({ topic, group, code });
+    }
+    this.metrics.records.inc({ topic, group, outcome: 'dead_lettered' }, dead);
+    this.metrics.records.inc({ topic, group, outcome: 'processed' }, done - dead);
+  }
+
+  /**
+   * Handles a chunk in order; returns how many of its records (a prefix) are done and the
+   * records to produce for them (the handler's outputs and the dead letters).
+   */
   private async processChunk(
     topic: string,
     partition: number,
     messages: KafkaMessage[],
     live: () => boolean,
     beat: () => Promise<void>,
-  ): Promise<number> {
+  ): Promise<{ done: number; outputs: Output[] }> {
     const decoded = messages.map((m) => this.decode(topic, partition, m));
-    const group = this.options.groupId;
-    // Rejects go to the DLQ first; a later stop then leaves nothing to dead-letter twice before
-    // the first valid record.
-    let firstValid = decoded.findIndex((d) => d.ok);
-    if (firstValid < 0) firstValid = decoded.length;
-    for (let i = 0; i < decoded.length; i++) {
-      const d = decoded[i]!;
-      if (d.ok) continue;
-      const sent = await this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0, live, beat);
-      if (!sent) return i <= firstValid ? i : firstValid;
-    }
+    const rejects = (upTo: number) =>
+      decoded
+        .slice(0, upTo)
+        .flatMap((d, i) =>
+          d.ok ? [] : [this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0)],
+        );
     const valid = decoded.flatMap((d) => (d.ok ? [d.record] : []));
-    if (valid.length === 0) return messages.length;
+    if (valid.length === 0) return { done: messages.length, outputs: rejects(messages.length) };
 
     const { handleBatch, handleRecord } = this.options;
     if (handleBatch) {
       const outcome = await this.attempt((context) => handleBatch(valid, context), 1, live, beat);
-      if (outcome.kind === 'aborted') return firstValid;
+      if (outcome.kind === 'aborted') {
+        const firstValid = decoded.findIndex((d) => d.ok);
+        return { done: firstValid, outputs: rejects(firstValid) };
+      }
       if (outcome.kind === 'done') {
-        this.metrics.records.inc({ topic, group, outcome: 'processed' }, valid.length);
-        return messages.length;
+        return {
+          done: messages.length,
+          outputs: [...rejects(messages.length), ...resultOutputs(outcome.result)],
+        };
       }
       this.log.warn(
         { partition, size: valid.length, reason: outcome.reason },
@@ -260,44 +371,40 @@ export class ValidatingConsumer<T extends TopicSpec> {
     }
     const one: RecordHandler<RecordOf<T>> =
       handleRecord ?? ((record, context) => handleBatch!([record], context));
+    const outputs: Output[] = [];
     for (let i = 0; i < decoded.length; i++) {
       const d = decoded[i]!;
-      if (!d.ok) continue;
-      if (!live()) return i;
+      if (!d.ok) {
+        outputs.push(this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0));
+        continue;
+      }
       const outcome = await this.attempt(
         (context) => one(d.record, context),
         this.opts.maxAttempts,
         live,
         beat,
       );
-      if (outcome.kind === 'aborted') return i;
+      if (outcome.kind === 'aborted') return { done: i, outputs };
       if (outcome.kind === 'done') {
-        this.metrics.records.inc({ topic, group, outcome: 'processed' });
+        outputs.push(...resultOutputs(outcome.result));
         continue;
       }
       this.log.error(
         { partition, offset: d.record.offset, code: outcome.code, reason: outcome.reason },
         'record failed, dead-lettering',
       );
-      const sent = await this.deadLetter(
-        topic,
-        partition,
-        messages[i]!,
-        outcome.code,
-        outcome.reason,
-        outcome.attempts,
-        live,
-        beat,
+      outputs.push(
+        this.deadLetter(topic, partition, messages[i]!, outcome.code, outcome.reason, outcome.attempts),
       );
-      if (!sent) return i;
     }
-    return messages.length;
+    return { done: messages.length, outputs };
   }
 
   private decode(topic: string, partition: number, message: KafkaMessage): Decoded<RecordOf<T>> {
     const { value } = message;
-    if (value === null || value.length === 0)
+    if (value === null || value.length === 0) {
       return { ok: false, code: DeadLetterCodes.decode, reason: 'empty record value' };
+    }
     if (value.length > this.opts.maxRecordBytes) {
       return {
         ok: false,
@@ -337,12 +444,12 @@ export class ValidatingConsumer<T extends TopicSpec> {
    * Runs fn until it succeeds, it fails maxAttempts times (or with a DeadLetterError), or the
    * consumer stops. Transient failures (a dependency is down) are waited out without counting.
    */
-  private async attempt(
-    fn: (context: HandlerContext) => Promise<void>,
+  private async attempt<R>(
+    fn: (context: HandlerContext) => Promise<R>,
     maxAttempts: number,
     live: () => boolean,
     beat: () => Promise<void>,
-  ): Promise<Outcome> {
+  ): Promise<Outcome<R>> {
     const labels = { topic: this.options.topic.name, group: this.options.groupId };
     let attempt = 0;
     let outage = 0;
@@ -350,13 +457,14 @@ export class ValidatingConsumer<T extends TopicSpec> {
       if (!live()) return { kind: 'aborted' };
       attempt++;
       try {
-        await fn({ signal: this.abort.signal, attempt });
+        const result = await fn({ signal: this.abort.signal, attempt });
         if (outage > 0) {
           this.metrics.waiting.set(labels, 0);
           this.log.info({ waits: outage }, 'dependency back, consuming again');
         }
-        return { kind: 'done' };
+        return { kind: 'done', result };
       } catch (error) {
+        if (isFencedError(error)) throw error;
         if (error instanceof DeadLetterError) {
           return { kind: 'failed', code: error.code, reason: error.message, attempts: attempt };
         }
@@ -391,18 +499,17 @@ export class ValidatingConsumer<T extends TopicSpec> {
     }
   }
 
-  /** Writes a rejected record to the DLQ; false when the consumer stopped before it could. */
-  private async deadLetter(
+  private deadLetter(
     topic: string,
     partition: number,
     message: KafkaMessage,
     code: DeadLetterCode,
     reason: string,
     attempts: number,
-    live: () => boolean,
-    beat: () => Promise<void>,
-  ): Promise<boolean> {
-    const record: DeadLetter = {
+  ): Output {
+    this.log.warn({ partition, offset: message.offset, code, reason }, 'record rejected');
+    const size = message.value?.length ?? 0;
+    return output(this.deadLetterTopic, {
       type: 'record.dead_lettered',
       version: 1,
       producedAt: new Date().toISOString(),
@@ -419,38 +526,25 @@ export class ValidatingConsumer<T extends TopicSpec> {
         payloadBase64: message.value
           ? message.value.subarray(0, MAX_DEAD_LETTER_PAYLOAD).toString('base64')
           : null,
-        payloadBytes: message.value?.length ?? 0,
-        payloadTruncated: (message.value?.length ?? 0) > MAX_DEAD_LETTER_PAYLOAD,
+        payloadBytes: size,
+        payloadTruncated: size > MAX_DEAD_LETTER_PAYLOAD,
         headers: headersOf(message),
         error: { code, message: reason.slice(0, 10_000) },
         attempts,
       },
-    };
-    // Failing to write the DLQ is an outage like any other: wait, never drop the record.
-    const outcome = await this.attempt(
-      () => this.deadLetters.send(this.options.deadLetterTopic ?? catalog.deadLetters, [{ value: record }]),
-      Infinity,
-      live,
-      beat,
-    );
-    if (outcome.kind !== 'done') return false;
-    const group = this.options.groupId;
-    this.metrics.deadLetters.inc({ topic, group, code });
-    this.metrics.records.inc({ topic, group, outcome: 'dead_lettered' });
-    this.log.warn({ partition, offset: message.offset, code, reason }, 'record dead-lettered');
-    return true;
+    });
   }
 
-  /** Stops fetching, lets the record in hand finish, commits what is done, and disconnects. */
+  /** Stops fetching, lets the chunk in hand finish and commit, and disconnects. */
   async stop(): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'stopping') return;
-    const wasRunning = this.state === 'running';
+    if (this.state === 'stopped' || this.abort.signal.aborted) return;
+    const wasStarted = this.state !== 'new';
     this.state = 'stopping';
     this.abort.abort();
     try {
-      if (wasRunning) await this.consumer.disconnect();
+      if (wasStarted) await this.consumer.disconnect();
       await this.lagMonitor?.stop();
-      await this.deadLetters.disconnect();
+      if (wasStarted) await this.producer.disconnect();
     } finally {
       this.state = 'stopped';
       this.log.info('consumer stopped');

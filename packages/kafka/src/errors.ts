@@ -80,7 +80,23 @@ export function isTransientError(error: unknown): boolean {
   return false;
 }
 
+const FENCED = new Set([
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+
+/** True when another producer with the same transactional id took over: this one must stop. */
+export function isFencedError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; isErrorLike(e) && depth < 8; depth++) {
+    if (typeof e.type === 'string' && FENCED.has(e.type)) return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 interface ErrorLike {
+  type?: unknown;
   name?: unknown;
   message?: unknown;
   code?: unknown;

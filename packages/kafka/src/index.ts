@@ -5,4 +5,5 @@ export * from './consumer';
 export * from './errors';
 export * from './lag';
 export * from './metrics';
+export * from './output';
 export * from './producer';

@@ -1,4 +1,5 @@
 import { createValidator, type RecordOf, type TopicSpec, type Validator } from '@hitl/contracts';
+import type { Output } from './output';
 import { CompressionTypes, type Kafka, type Producer, type ProducerConfig, type Transaction } from 'kafkajs';
 
 /** A record value that its topic's schema refused on the way out: a bug in the producing code. */
@@ -15,7 +16,7 @@ export interface OutgoingRecord<T extends TopicSpec> {
   headers?: Record<string, string>;
 }
 
-type Sender = Pick<Producer, 'send'> | Pick<Transaction, 'send'>;
+type Sender = Pick<Producer, 'send' | 'sendBatch'> | Pick<Transaction, 'send' | 'sendBatch'>;
 
 const validators = new WeakMap<TopicSpec, Validator<TopicSpec['schema']>>();
 
@@ -40,6 +41,25 @@ export function encodeRecords<T extends TopicSpec>(topic: T, records: readonly O
       throw new InvalidRecordError(topic.name, detail);
     }
     return { key: topic.key(value), value: JSON.stringify(value), headers };
+  });
+}
+
+/** Sends outputs, grouped by topic, through a producer or an open transaction. */
+export async function sendOutputs(sender: Sender, outputs: readonly Output[]): Promise<void> {
+  const byTopic = new Map<TopicSpec, OutgoingRecord<TopicSpec>[]>();
+  for (const o of outputs) {
+    const list = byTopic.get(o.topic) ?? [];
+    list.push({ value: o.value, headers: o.headers });
+    byTopic.set(o.topic, list);
+  }
+  if (byTopic.size === 0) return;
+  await sender.sendBatch({
+    acks: -1,
+    compression: CompressionTypes.None,
+    topicMessages: [...byTopic].map(([topic, records]) => ({
+      topic: topic.name,
+      messages: encodeRecords(topic, records),
+    })),
   });
 }
 

@@ -25,8 +25,17 @@ export async function isolatedTopics<T extends TopicSpec>(spec: T, partitions = 
   };
 }
 
-/** Reads every record of a topic from the start with a throwaway group, until `count` arrived. */
-export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000) {
+/**
+ * Reads a topic from the start with a throwaway group until `count` records arrived, then keeps
+ * reading for settleMs more, so that extra (duplicate) records would be seen too.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  timeoutMs = 30_000,
+  settleMs = 0,
+) {
   const consumer: Consumer = kafka.consumer({ groupId: uniqueName('reader') });
   const out: { key: string | null; value: Buffer | null; partition: number; offset: string }[] = [];
   await consumer.connect();
@@ -45,9 +54,9 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
             partition,
             offset: message.offset,
           });
-          if (out.length >= count) {
+          if (out.length === count) {
             clearTimeout(timer);
-            resolve();
+            setTimeout(resolve, settleMs);
           }
         },
       });
