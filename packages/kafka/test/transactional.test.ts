@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { TypedProducer } from '../src';
 import { inputEvent, readTopic, testKafka } from './helpers';
 
-const tsx = join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx');
+// The worker runs in node itself (tsx as a loader, not the tsx wrapper process), so that the
+// SIGKILL below lands on the process doing the work.
+const nodeArgs = ['--import', 'tsx', join(__dirname, 'fixtures', 'relay-worker.ts')];
 const children: ChildProcess[] = [];
 const created: string[] = [];
 
@@ -21,7 +23,7 @@ afterEach(async () => {
 });
 
 function startWorker(settings: object): Promise<ChildProcess> {
-  const child = spawn(tsx, [join(__dirname, 'fixtures', 'relay-worker.ts'), JSON.stringify(settings)], {
+  const child = spawn(process.execPath, [...nodeArgs, JSON.stringify(settings)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
