@@ -1,0 +1,30 @@
+export {
+  BIGRAM_SEPARATOR,
+  TOKEN_PATTERN,
+  isBigram,
+  ngramsOf,
+  normalizeText,
+  textNgrams,
+  tokenize,
+} from './tokenize';
+export {
+  mulberry32,
+  softmax,
+  trainLinearClassifier,
+  trainTextClassifier,
+  type Classifier,
+  type LinearClassifier,
+  type LinearTrainInput,
+  type TextClassifier,
+  type TextTrainInput,
+  type TrainOptions,
+} from './train';
+export {
+  METADATA_KEYS,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  readOnnxMetadata,
+  toOnnx,
+  type OnnxExportOptions,
+} from './onnx-export';
+export * from './evaluate';

@@ -1,0 +1,364 @@
+import { isBigram, textNgrams } from './tokenize';
+
+/** Options shared by both model families. */
+export interface TrainOptions {
+  /** Class labels in output order; defaults to the sorted distinct labels. At least two. */
+  classes?: readonly string[];
+  /** L2 penalty on the weights (not the biases), added to the mean cross-entropy as l2/2·‖W‖². */
+  l2?: number;
+  /** Passes over the data. */
+  epochs?: number;
+  /** Seed of the PRNG used for initialisation and shuffling. */
+  seed?: number;
+  /** Adam step size. */
+  learningRate?: number;
+  /** Rows per gradient step; defaults to 64 (or all rows when fewer). */
+  batchSize?: number;
+}
+
+export interface TextTrainInput extends TrainOptions {
+  texts: readonly string[];
+  labels: readonly string[];
+  /** Vocabulary size cap: the n-grams in the most documents, ties broken by the n-gram's text. */
+  maxFeatures?: number;
+  /** Minimum number of documents an n-gram must appear in. */
+  minDf?: number;
+}
+
+export interface LinearTrainInput extends TrainOptions {
+  features: readonly (readonly number[])[];
+  labels: readonly string[];
+}
+
+/**
+ * Unigrams+bigrams TF-IDF (smooth idf, L2-normalised rows) followed by a softmax linear layer.
+ * All parameters are float32 values so that the ONNX graph holds exactly the same numbers.
+ */
+export interface TextClassifier {
+  readonly kind: 'text';
+  readonly classes: readonly string[];
+  /** Unigrams first, then bigrams as "a b"; the feature index is the position here. */
+  readonly vocabulary: readonly string[];
+  readonly unigramCount: number;
+  /** Inverse document frequency per vocabulary entry. */
+  readonly idf: readonly number[];
+  /** [classes][vocabulary] */
+  readonly weights: readonly (readonly number[])[];
+  readonly bias: readonly number[];
+  predictProba(texts: readonly string[]): number[][];
+}
+
+/** Softmax linear model over numeric features; standardisation is folded into weights and bias. */
+export interface LinearClassifier {
+  readonly kind: 'linear';
+  readonly classes: readonly string[];
+  readonly featureWidth: number;
+  /** Training mean and scale of each feature (already folded into weights and bias). */
+  readonly mean: readonly number[];
+  readonly scale: readonly number[];
+  /** [classes][featureWidth], applied to raw features. */
+  readonly weights: readonly (readonly number[])[];
+  readonly bias: readonly number[];
+  predictProba(features: readonly (readonly number[])[]): number[][];
+}
+
+export type Classifier = TextClassifier | LinearClassifier;
+
+/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Numerically stable softmax in float64. */
+export function softmax(logits: readonly number[]): number[] {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const exps = logits.map((v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+interface SparseRow {
+  idx: Int32Array;
+  val: Float64Array;
+}
+
+interface Fitted {
+  weights: Float64Array; // [C * D]
+  bias: Float64Array; // [C]
+}
+
+function resolveClasses(labels: readonly string[], classes?: readonly string[]): string[] {
+  const out = classes ? [...classes] : [...new Set(labels)].sort();
+  if (out.length < 2) throw new Error(`need at least two classes, got ${out.length}`);
+  if (new Set(out).size !== out.length) throw new Error('classes must be distinct');
+  return out;
+}
+
+function encodeLabels(labels: readonly string[], classes: readonly string[]): Int32Array {
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const y = new Int32Array(labels.length);
+  labels.forEach((label, i) => {
+    const k = index.get(label);
+    if (k === undefined) throw new Error(`label ${JSON.stringify(label)} is not one of the classes`);
+    y[i] = k;
+  });
+  return y;
+}
+
+/** Mini-batch Adam on the L2-regularised softmax cross-entropy. Deterministic for a seed. */
+function fitSoftmax(
+  rows: readonly SparseRow[],
+  y: Int32Array,
+  C: number,
+  D: number,
+  opts: TrainOptions,
+): Fitted {
+  const n = rows.length;
+  if (n === 0) throw new Error('no training rows');
+  const l2 = opts.l2 ?? 1e-4;
+  const epochs = opts.epochs ?? 100;
+  const lr = opts.learningRate ?? 0.05;
+  const batchSize = Math.max(1, Math.min(opts.batchSize ?? 64, n));
+  const rand = mulberry32(opts.seed ?? 0);
+
+  const W = new Float64Array(C * D);
+  for (let i = 0; i < W.length; i++) W[i] = (rand() - 0.5) * 0.02;
+  const b = new Float64Array(C);
+  const gW = new Float64Array(C * D);
+  const gb = new Float64Array(C);
+  const mW = new Float64Array(C * D);
+  const vW = new Float64Array(C * D);
+  const mb = new Float64Array(C);
+  const vb = new Float64Array(C);
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const eps = 1e-8;
+  const order = Array.from({ length: n }, (_, i) => i);
+  const logits = new Float64Array(C);
+  let step = 0;
+
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    for (let start = 0; start < n; start += batchSize) {
+      const end = Math.min(n, start + batchSize);
+      const m = end - start;
+      gW.fill(0);
+      gb.fill(0);
+      for (let r = start; r < end; r++) {
+        const ri = order[r]!;
+        const row = rows[ri]!;
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) {
+          let z = b[c]!;
+          const off = c * D;
+          for (let k = 0; k < row.idx.length; k++) z += W[off + row.idx[k]!]! * row.val[k]!;
+          logits[c] = z;
+          if (z > max) max = z;
+        }
+        let sum = 0;
+        for (let c = 0; c < C; c++) {
+          const e = Math.exp(logits[c]! - max);
+          logits[c] = e;
+          sum += e;
+        }
+        const yi = y[ri]!;
+        for (let c = 0; c < C; c++) {
+          const g = (logits[c]! / sum - (c === yi ? 1 : 0)) / m;
+          gb[c] = gb[c]! + g;
+          const off = c * D;
+          for (let k = 0; k < row.idx.length; k++) {
+            const at = off + row.idx[k]!;
+            gW[at] = gW[at]! + g * row.val[k]!;
+          }
+        }
+      }
+      step++;
+      const c1 = 1 - Math.pow(beta1, step);
+      const c2 = 1 - Math.pow(beta2, step);
+      for (let i = 0; i < W.length; i++) {
+        const g = gW[i]! + l2 * W[i]!;
+        const mi = beta1 * mW[i]! + (1 - beta1) * g;
+        const vi = beta2 * vW[i]! + (1 - beta2) * g * g;
+        mW[i] = mi;
+        vW[i] = vi;
+        W[i] = W[i]! - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+      }
+      for (let c = 0; c < C; c++) {
+        const g = gb[c]!;
+        const mi = beta1 * mb[c]! + (1 - beta1) * g;
+        const vi = beta2 * vb[c]! + (1 - beta2) * g * g;
+        mb[c] = mi;
+        vb[c] = vi;
+        b[c] = b[c]! - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+      }
+    }
+  }
+  return { weights: W, bias: b };
+}
+
+function toMatrix(flat: Float64Array, C: number, D: number): number[][] {
+  return Array.from({ length: C }, (_, c) =>
+    Array.from(flat.subarray(c * D, (c + 1) * D), (v) => Math.fround(v)),
+  );
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Vocabulary by document frequency: top maxFeatures, ties by text; then unigrams, then bigrams. */
+function buildVocabulary(
+  docs: readonly string[][],
+  maxFeatures: number,
+  minDf: number,
+): { vocabulary: string[]; unigramCount: number; df: number[] } {
+  const df = new Map<string, number>();
+  for (const grams of docs) {
+    for (const g of new Set(grams)) df.set(g, (df.get(g) ?? 0) + 1);
+  }
+  const chosen = [...df.entries()]
+    .filter(([, count]) => count >= minDf)
+    .sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]))
+    .slice(0, maxFeatures)
+    .map(([g]) => g);
+  const unigrams = chosen.filter((g) => !isBigram(g)).sort(compareStrings);
+  const bigrams = chosen.filter(isBigram).sort(compareStrings);
+  const vocabulary = [...unigrams, ...bigrams];
+  return { vocabulary, unigramCount: unigrams.length, df: vocabulary.map((g) => df.get(g) ?? 0) };
+}
+
+function tfidfRow(
+  grams: readonly string[],
+  index: ReadonlyMap<string, number>,
+  idf: readonly number[],
+): SparseRow {
+  const counts = new Map<number, number>();
+  for (const g of grams) {
+    const k = index.get(g);
+    if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const idx = Int32Array.from([...counts.keys()].sort((a, b) => a - b));
+  const val = new Float64Array(idx.length);
+  let norm = 0;
+  idx.forEach((k, i) => {
+    const v = counts.get(k)! * idf[k]!;
+    val[i] = v;
+    norm += v * v;
+  });
+  norm = Math.sqrt(norm);
+  if (norm > 0) for (let i = 0; i < val.length; i++) val[i] = val[i]! / norm;
+  return { idx, val };
+}
+
+function sparseProba(
+  row: SparseRow,
+  weights: readonly (readonly number[])[],
+  bias: readonly number[],
+): number[] {
+  return softmax(
+    weights.map((w, c) => {
+      let z = bias[c]!;
+      for (let k = 0; k < row.idx.length; k++) z += w[row.idx[k]!]! * row.val[k]!;
+      return z;
+    }),
+  );
+}
+
+/** Trains a TF-IDF + multinomial logistic regression text classifier. */
+export function trainTextClassifier(input: TextTrainInput): TextClassifier {
+  const { texts, labels } = input;
+  if (texts.length !== labels.length) throw new Error('texts and labels differ in length');
+  const classes = resolveClasses(labels, input.classes);
+  const y = encodeLabels(labels, classes);
+  const docs = texts.map(textNgrams);
+  const { vocabulary, unigramCount, df } = buildVocabulary(
+    docs,
+    input.maxFeatures ?? 20000,
+    input.minDf ?? 1,
+  );
+  if (vocabulary.length === 0) throw new Error('empty vocabulary');
+  const n = texts.length;
+  // Smooth idf as in scikit-learn: ln((1 + n) / (1 + df)) + 1, stored as float32.
+  const idf = df.map((d) => Math.fround(Math.log((1 + n) / (1 + d)) + 1));
+  const index = new Map(vocabulary.map((g, i) => [g, i]));
+  const rows = docs.map((grams) => tfidfRow(grams, index, idf));
+  const fitted = fitSoftmax(rows, y, classes.length, vocabulary.length, input);
+  const weights = toMatrix(fitted.weights, classes.length, vocabulary.length);
+  const bias = Array.from(fitted.bias, (v) => Math.fround(v));
+  return {
+    kind: 'text',
+    classes,
+    vocabulary,
+    unigramCount,
+    idf,
+    weights,
+    bias,
+    predictProba: (batch) =>
+      batch.map((t) => sparseProba(tfidfRow(textNgrams(t), index, idf), weights, bias)),
+  };
+}
+
+/** Trains a multinomial logistic regression on standardised numeric features. */
+export function trainLinearClassifier(input: LinearTrainInput): LinearClassifier {
+  const { features, labels } = input;
+  if (features.length !== labels.length) throw new Error('features and labels differ in length');
+  if (features.length === 0) throw new Error('no training rows');
+  const D = features[0]!.length;
+  if (D === 0) throw new Error('features must have at least one column');
+  for (const row of features) if (row.length !== D) throw new Error('rows differ in width');
+  const classes = resolveClasses(labels, input.classes);
+  const C = classes.length;
+  const y = encodeLabels(labels, classes);
+  const n = features.length;
+  const mean = Array.from({ length: D }, (_, j) => features.reduce((s, r) => s + r[j]!, 0) / n);
+  const scale = mean.map((mu, j) => {
+    const sd = Math.sqrt(features.reduce((s, r) => s + (r[j]! - mu) ** 2, 0) / n);
+    return sd > 1e-12 ? sd : 1;
+  });
+  const allIdx = Int32Array.from({ length: D }, (_, j) => j);
+  const rows = features.map((r) => ({
+    idx: allIdx,
+    val: Float64Array.from(r, (v, j) => (v - mean[j]!) / scale[j]!),
+  }));
+  const fitted = fitSoftmax(rows, y, C, D, input);
+  // Fold standardisation: W·((x − μ)/σ) + b = (W/σ)·x + (b − Σ W·μ/σ).
+  const folded = new Float64Array(C * D);
+  const bias: number[] = [];
+  for (let c = 0; c < C; c++) {
+    let bc = fitted.bias[c]!;
+    for (let j = 0; j < D; j++) {
+      const w = fitted.weights[c * D + j]! / scale[j]!;
+      folded[c * D + j] = w;
+      bc -= w * mean[j]!;
+    }
+    bias.push(Math.fround(bc));
+  }
+  const weights = toMatrix(folded, C, D);
+  return {
+    kind: 'linear',
+    classes,
+    featureWidth: D,
+    mean,
+    scale,
+    weights,
+    bias,
+    predictProba: (batch) =>
+      batch.map((x) => {
+        if (x.length !== D) throw new Error(`expected ${D} features, got ${x.length}`);
+        return softmax(weights.map((w, c) => w.reduce((z, wj, j) => z + wj * x[j]!, bias[c]!)));
+      }),
+  };
+}
