@@ -2,13 +2,7 @@
 # Runs the whole test suite on the real broker and database: installs what is missing, brings
 # up the local stack (deploy/local/stack.sh), checks types, lint and format, then runs the tests.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-
-bash scripts/bootstrap.sh
-bash deploy/local/stack.sh up >/dev/null
-eval "$(bash deploy/local/stack.sh env)"
-export KAFKA_BROKERS DATABASE_URL
+source "$(dirname "${BASH_SOURCE[0]}")/stack-env.sh"
 
 pnpm run --silent warm
 pnpm run lint

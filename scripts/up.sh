@@ -2,13 +2,7 @@
 # Brings the system up on this machine: installs what is missing, starts Kafka and Postgres
 # (deploy/local/stack.sh), applies the database migrations and creates the topics.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-
-bash scripts/bootstrap.sh
-bash deploy/local/stack.sh up >/dev/null
-eval "$(bash deploy/local/stack.sh env)"
-export KAFKA_BROKERS DATABASE_URL
+source "$(dirname "${BASH_SOURCE[0]}")/stack-env.sh"
 
 pnpm run --silent migrate
 pnpm run --silent topics create

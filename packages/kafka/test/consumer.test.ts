@@ -1,4 +1,4 @@
-import { exampleRecords, topics, type InputEvent, type TopicName } from '@hitl/contracts';
+import { exampleRecords, topics, type InputEvent, type TopicName, type TopicSpec } from '@hitl/contracts';
 import { waitFor } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
@@ -10,6 +10,7 @@ import {
   ValidatingConsumer,
   fetchConsumerLag,
   type ConsumedRecord,
+  type ValidatingConsumerOptions,
 } from '../src';
 import { databaseUrl } from '@hitl/testkit';
 import { inputEvent, isolatedTopics, logger, readDeadLetters, testKafka, withProducer } from './helpers';
@@ -36,6 +37,23 @@ function track<C extends { stop(): Promise<void> } | { disconnect(): Promise<voi
   return client;
 }
 
+type Isolated<T extends TopicSpec> = Pick<
+  Awaited<ReturnType<typeof isolatedTopics<T>>>,
+  'topic' | 'deadLetterTopic' | 'groupId'
+>;
+
+/** Starts a consumer on the test's own topics with fast retries; stopped after the test. */
+async function consume<T extends TopicSpec>(
+  { topic, deadLetterTopic, groupId }: Isolated<T>,
+  options: Partial<ValidatingConsumerOptions<T>>,
+): Promise<ValidatingConsumer<T>> {
+  const consumer = track(
+    new ValidatingConsumer({ kafka, groupId, topic, deadLetterTopic, logger, ...fast, ...options }),
+  );
+  await consumer.start();
+  return consumer;
+}
+
 async function setup<T extends (typeof topics)[TopicName]>(spec: T, partitions = 1) {
   const isolated = await isolatedTopics(spec, partitions);
   cleanups.unshift(isolated.cleanup);
@@ -51,20 +69,15 @@ describe('typed producer and validating consumer', () => {
     await producer.send(topic, [{ value: record, headers: { trace: 'abc' } }]);
 
     const received: ConsumedRecord<unknown>[] = [];
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         ...fast,
         handleRecord: async (r) => {
           received.push(r);
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => received.length === 1, { message: `the ${name} record` });
     expect(received[0]!.value).toEqual(record);
     expect(received[0]!.key).toBe(topics[name].key(record as never));
@@ -100,22 +113,17 @@ describe('dead-lettering', () => {
     );
     const handled: string[] = [];
     const registry = new Registry();
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         registry,
         maxRecordBytes: 2_048,
         ...fast,
         handleBatch: async (records) => {
           handled.push(...records.map((r) => r.value.data.eventId));
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => handled.length === 3, { message: 'the three valid records' });
     expect(handled).toEqual(['e-1', 'e-2', 'e-3']);
 
@@ -153,13 +161,9 @@ describe('dead-lettering', () => {
     );
     const tries = new Map<string, number>();
     const done: string[] = [];
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         maxAttempts: 3,
         ...fast,
         handleRecord: async ({ value }) => {
@@ -168,9 +172,8 @@ describe('dead-lettering', () => {
           if (id === 'e-poison') throw new Error('cannot score this one');
           done.push(id);
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => done.length === 2, { message: 'the records around the poison one' });
     expect(done).toEqual(['e-1', 'e-2']);
     expect(tries.get('e-poison')).toBe(3);
@@ -192,13 +195,9 @@ describe('dead-lettering', () => {
       ids.map((id) => ({ value: inputEvent(id) })),
     );
     const done = new Set<string>();
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         maxAttempts: 2,
         ...fast,
         handleBatch: async (records) => {
@@ -207,9 +206,8 @@ describe('dead-lettering', () => {
           }
           for (const r of records) done.add(r.value.data.eventId);
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => done.size === 19, { message: 'every record but the poison one' });
     expect(done.has('e-7')).toBe(false);
     const [dead] = await readDeadLetters(kafka, deadLetterTopic.name, 1);
@@ -293,13 +291,9 @@ describe('offsets', () => {
     let refused = 0;
     const stored: string[] = [];
     const registry = new Registry();
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         registry,
         ...fast,
         maxAttempts: 2,
@@ -320,9 +314,8 @@ describe('offsets', () => {
             await client.end();
           }
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => refused >= 5, { message: 'several refused connections' });
     expect(stored).toEqual([]);
     expect(await registry.getSingleMetricAsString('hitl_consumer_waiting_on_dependency')).toMatch(/ 1$/m);
@@ -346,22 +339,17 @@ describe('lag', () => {
     );
     let seen = 0;
     const registry = new Registry();
-    const consumer = track(
-      new ValidatingConsumer({
-        kafka,
-        groupId,
-        topic,
-        deadLetterTopic,
-        logger,
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
         registry,
         ...fast,
         lagIntervalMs: 200,
         handleRecord: async () => {
           seen++;
         },
-      }),
+      },
     );
-    await consumer.start();
     await waitFor(() => seen === 10);
     await waitFor(
       async () => {
