@@ -2,3 +2,4 @@ export { DbError, DbErrorCode } from './errors';
 export type { DbLogger } from './logger';
 export { createPool, withTransaction, type CreatePoolOptions } from './pool';
 export { migrate, migrationsDir, type MigrateOptions } from './migrate';
+export * from './model-registry';

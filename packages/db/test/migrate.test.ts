@@ -3,6 +3,9 @@ import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@hitl/testkit';
 import { DbError, migrate } from '../src/index';
 
+// Every migration shipped, in the order they run.
+const ALL = ['1700000000000_outbox', '1700000001000_model_registry'];
+
 // One fresh database per scenario, all created and dropped by this file.
 const databases: TestDatabase[] = [];
 
@@ -46,7 +49,7 @@ describe('migrate', () => {
   });
 
   it('creates the outbox table on an empty database', async () => {
-    expect(await migrate({ databaseUrl: db.url })).toEqual(['1700000000000_outbox']);
+    expect(await migrate({ databaseUrl: db.url })).toEqual(ALL);
 
     const columns = await query(
       db.url,
@@ -97,24 +100,30 @@ describe('migrate', () => {
     expect(await migrate({ databaseUrl: db.url })).toEqual([]);
     expect(await schemaOf(db.url)).toEqual(before);
     const runs = await query<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgmigrations');
-    expect(runs).toEqual([{ n: '1' }]);
+    expect(runs).toEqual([{ n: String(ALL.length) }]);
   });
 
   it('reverts with direction down and re-applies', async () => {
     const other = await freshDatabase();
     await migrate({ databaseUrl: other.url });
-    expect(await migrate({ databaseUrl: other.url, direction: 'down' })).toEqual(['1700000000000_outbox']);
+    expect(await migrate({ databaseUrl: other.url, direction: 'down' })).toEqual([
+      '1700000001000_model_registry',
+    ]);
+    expect(await query(other.url, `SELECT to_regclass('model_versions') AS t`)).toEqual([{ t: null }]);
+    expect(await migrate({ databaseUrl: other.url, direction: 'down', count: ALL.length })).toEqual([
+      '1700000000000_outbox',
+    ]);
     expect(await query(other.url, `SELECT to_regclass('outbox') AS t`)).toEqual([{ t: null }]);
-    expect(await migrate({ databaseUrl: other.url })).toEqual(['1700000000000_outbox']);
+    expect(await migrate({ databaseUrl: other.url })).toEqual(ALL);
   });
 
   it('lets services starting together migrate once: the others wait for the lock', async () => {
     const shared = await freshDatabase();
     const results = await Promise.all([1, 2, 3].map(() => migrate({ databaseUrl: shared.url })));
-    expect(results.flat()).toEqual(['1700000000000_outbox']);
-    expect(await query(shared.url, 'SELECT name FROM pgmigrations')).toEqual([
-      { name: '1700000000000_outbox' },
-    ]);
+    expect(results.flat()).toEqual(ALL);
+    expect(await query(shared.url, 'SELECT name FROM pgmigrations ORDER BY id')).toEqual(
+      ALL.map((name) => ({ name })),
+    );
   });
 
   it('fails with a stable code when the database is unreachable', async () => {
