@@ -28,3 +28,4 @@ export {
   type OnnxExportOptions,
 } from './onnx-export';
 export * from './evaluate';
+export * from './load';
