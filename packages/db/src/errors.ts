@@ -2,6 +2,10 @@
 export const DbErrorCode = {
   migration: 'HITL_ERR_MIGRATION',
   migrationLockTimeout: 'HITL_ERR_MIGRATION_LOCK_TIMEOUT',
+  modelNotFound: 'HITL_ERR_MODEL_NOT_FOUND',
+  modelNoPrevious: 'HITL_ERR_MODEL_NO_PREVIOUS',
+  modelRolledBack: 'HITL_ERR_MODEL_ROLLED_BACK',
+  modelInvalid: 'HITL_ERR_MODEL_INVALID',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

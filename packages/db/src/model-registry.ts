@@ -2,25 +2,25 @@
 // and their lifecycle, candidate → promoted → retired / rolled_back, one promoted per model.
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { DbError, DbErrorCode } from './errors';
 import { withTransaction } from './pool';
 
-/** Stable error codes of the model registry. */
+/** Stable error codes of the model registry (a subset of DbErrorCode). */
 export const RegistryErrorCode = {
-  notFound: 'HITL_ERR_MODEL_NOT_FOUND',
-  noPrevious: 'HITL_ERR_MODEL_NO_PREVIOUS',
-  rolledBack: 'HITL_ERR_MODEL_ROLLED_BACK',
-  invalid: 'HITL_ERR_MODEL_INVALID',
+  notFound: DbErrorCode.modelNotFound,
+  noPrevious: DbErrorCode.modelNoPrevious,
+  rolledBack: DbErrorCode.modelRolledBack,
+  invalid: DbErrorCode.modelInvalid,
 } as const;
 
 export type RegistryErrorCode = (typeof RegistryErrorCode)[keyof typeof RegistryErrorCode];
 
-export class RegistryError extends Error {
-  readonly code: RegistryErrorCode;
+export class RegistryError extends DbError {
+  declare readonly code: RegistryErrorCode;
 
   constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'RegistryError';
-    this.code = code;
   }
 }
 

@@ -54,6 +54,16 @@ async function consume<T extends TopicSpec>(
   return consumer;
 }
 
+/** Sends one valid input event per id to the test's topic. */
+async function sendEvents(topic: TopicSpec, ids: string[]): Promise<void> {
+  const producer = track(new TypedProducer({ kafka }));
+  await producer.connect();
+  await producer.send(
+    topic,
+    ids.map((id) => ({ value: inputEvent(id) })),
+  );
+}
+
 async function setup<T extends (typeof topics)[TopicName]>(spec: T, partitions = 1) {
   const isolated = await isolatedTopics(spec, partitions);
   cleanups.unshift(isolated.cleanup);
@@ -153,12 +163,7 @@ describe('dead-lettering', () => {
 
   it('dead-letters a record whose handler always fails after the bounded tries, and goes on', async () => {
     const { topic, deadLetterTopic, groupId } = await setup(topics.events);
-    const producer = track(new TypedProducer({ kafka }));
-    await producer.connect();
-    await producer.send(
-      topic,
-      ['e-1', 'e-poison', 'e-2'].map((id) => ({ value: inputEvent(id) })),
-    );
+    await sendEvents(topic, ['e-1', 'e-poison', 'e-2']);
     const tries = new Map<string, number>();
     const done: string[] = [];
     await consume(
@@ -222,12 +227,7 @@ describe('dead-lettering', () => {
 describe('offsets', () => {
   it('does not advance past a record whose handler failed: a restarted consumer gets it again', async () => {
     const { topic, deadLetterTopic, groupId } = await setup(topics.events);
-    const producer = track(new TypedProducer({ kafka }));
-    await producer.connect();
-    await producer.send(
-      topic,
-      ['e-1', 'e-2', 'e-3'].map((id) => ({ value: inputEvent(id) })),
-    );
+    await sendEvents(topic, ['e-1', 'e-2', 'e-3']);
 
     const firstRun: string[] = [];
     let failures = 0;
@@ -280,12 +280,7 @@ describe('offsets', () => {
 
   it('holds back, without dead-lettering, while the database is unreachable', async () => {
     const { topic, deadLetterTopic, groupId } = await setup(topics.events);
-    const producer = track(new TypedProducer({ kafka }));
-    await producer.connect();
-    await producer.send(
-      topic,
-      ['e-1', 'e-2'].map((id) => ({ value: inputEvent(id) })),
-    );
+    await sendEvents(topic, ['e-1', 'e-2']);
     // A real connection failure: nothing listens on port 1 until the "outage" ends.
     let url = 'postgres://hitl:hitl@127.0.0.1:1/hitl';
     let refused = 0;
