@@ -39,6 +39,12 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** 1 on the first try. */
   attempt: number;
+  /**
+   * A dead letter for one of the handed records, to return among the outputs: the record is then
+   * done, rejected with this code, while the rest of the batch goes on. For records that can
+   * never succeed (their payload does not fit), found while handling a batch.
+   */
+  deadLetter(record: ConsumedRecord<unknown>, code: DeadLetterCode, reason: string): Output;
 }
 
 /** A handler may return records to produce; they are sent before the input's offset is committed. */
@@ -71,6 +77,11 @@ export interface ValidatingConsumerOptions<T extends TopicSpec> {
   transactionalId?: string;
   /** Where rejected records go (default: hitl.dlq.v1 from the catalog). */
   deadLetterTopic?: typeof catalog.deadLetters;
+  /**
+   * Names a more specific code than HITL_ERR_SCHEMA for known kinds of schema-invalid record
+   * (e.g. non-finite numbers); called only for records that fail the schema.
+   */
+  classifyInvalid?: (value: unknown) => { code: DeadLetterCode; reason: string } | undefined;
   /** Records larger than this many bytes are dead-lettered unread (default 1 MiB). */
   maxRecordBytes?: number;
   /** Most records handed to handleBatch at once (default 500). */
@@ -351,9 +362,22 @@ export class ValidatingConsumer<T extends TopicSpec> {
     const valid = decoded.flatMap((d) => (d.ok ? [d.record] : []));
     if (valid.length === 0) return { done: messages.length, outputs: rejects(messages.length) };
 
+    const byOffset = new Map(messages.map((m) => [m.offset, m]));
+    const deadLetter = (record: ConsumedRecord<unknown>, code: DeadLetterCode, reason: string): Output => {
+      const message = byOffset.get(record.offset);
+      if (!message || record.partition !== partition) {
+        throw new Error(`deadLetter: offset ${record.offset} is not a record of this batch`);
+      }
+      return this.deadLetter(topic, partition, message, code, reason, 1);
+    };
     const { handleBatch, handleRecord } = this.options;
     if (handleBatch) {
-      const outcome = await this.attempt((context) => handleBatch(valid, context), 1, live, beat);
+      const outcome = await this.attempt(
+        (context) => handleBatch(valid, { ...context, deadLetter }),
+        1,
+        live,
+        beat,
+      );
       if (outcome.kind === 'aborted') {
         const firstValid = decoded.findIndex((d) => d.ok);
         return { done: firstValid, outputs: rejects(firstValid) };
@@ -379,7 +403,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
         continue;
       }
       const outcome = await this.attempt(
-        (context) => one(d.record, context),
+        (context) => one(d.record, { ...context, deadLetter }),
         this.opts.maxAttempts,
         live,
         beat,
@@ -419,6 +443,8 @@ export class ValidatingConsumer<T extends TopicSpec> {
       return { ok: false, code: DeadLetterCodes.decode, reason: `not JSON: ${errorMessage(error)}` };
     }
     if (!this.validator.check(parsed)) {
+      const specific = this.options.classifyInvalid?.(parsed);
+      if (specific) return { ok: false, ...specific };
       const issues = this.validator.issues(parsed).map((i) => `${i.path}: ${i.message}`);
       return {
         ok: false,
@@ -445,7 +471,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
    * consumer stops. Transient failures (a dependency is down) are waited out without counting.
    */
   private async attempt<R>(
-    fn: (context: HandlerContext) => Promise<R>,
+    fn: (context: Omit<HandlerContext, 'deadLetter'>) => Promise<R>,
     maxAttempts: number,
     live: () => boolean,
     beat: () => Promise<void>,

@@ -224,6 +224,59 @@ describe('dead-lettering', () => {
   });
 });
 
+describe('rejections named by the handler', () => {
+  it('dead-letters single records of a handled batch with codes the consumer is given', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    await withProducer(kafka, (p) =>
+      p.send({
+        topic: topic.name,
+        messages: [
+          { key: 'e-1', value: JSON.stringify(inputEvent('e-1')) },
+          { key: 'e-short', value: JSON.stringify(inputEvent('e-short', 'x')) },
+          // JSON.parse reads 1e999 as Infinity, which the schema refuses.
+          {
+            key: 'e-inf',
+            value: JSON.stringify(inputEvent('e-inf')).replace(
+              '"text":"text of e-inf"',
+              '"features":[1e999]',
+            ),
+          },
+          { key: 'e-2', value: JSON.stringify(inputEvent('e-2')) },
+        ],
+      }),
+    );
+    const batches: string[][] = [];
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
+        ...fast,
+        classifyInvalid: (value) =>
+          (value as InputEvent).data.input.features?.some((n) => !Number.isFinite(n))
+            ? { code: 'HITL_ERR_TEST_NOT_FINITE', reason: 'not finite' }
+            : undefined,
+        handleBatch: async (records, context) => {
+          batches.push(records.map((r) => r.value.data.eventId));
+          return records
+            .filter((r) => r.value.data.input.text === 'x')
+            .map((r) => context.deadLetter(r, 'HITL_ERR_TEST_TOO_SHORT', 'text too short'));
+        },
+      },
+    );
+    const dead = await readDeadLetters(kafka, deadLetterTopic.name, 2);
+    const byKey = Object.fromEntries(dead.map((d) => [d.data.source.key ?? '', d.data] as const));
+    expect(byKey['e-short']).toMatchObject({
+      source: { offset: '1' },
+      error: { code: 'HITL_ERR_TEST_TOO_SHORT', message: 'text too short' },
+    });
+    expect(byKey['e-inf']).toMatchObject({
+      source: { offset: '2' },
+      error: { code: 'HITL_ERR_TEST_NOT_FINITE' },
+    });
+    // One batch call: rejecting a record did not split the batch or retry it.
+    expect(batches).toEqual([['e-1', 'e-short', 'e-2']]);
+  });
+});
+
 describe('offsets', () => {
   it('does not advance past a record whose handler failed: a restarted consumer gets it again', async () => {
     const { topic, deadLetterTopic, groupId } = await setup(topics.events);
