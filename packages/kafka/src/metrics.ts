@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
+/** The metric of that name in the registry, created on first use (so two users share one series). */
+export function getOrCreateMetric<M>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
 }
 
@@ -8,7 +9,7 @@ function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
 export function consumerMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    records: getOrCreate(
+    records: getOrCreateMetric(
       registry,
       'hitl_consumer_records_total',
       () =>
@@ -19,7 +20,7 @@ export function consumerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    deadLetters: getOrCreate(
+    deadLetters: getOrCreateMetric(
       registry,
       'hitl_consumer_dead_letters_total',
       () =>
@@ -30,7 +31,7 @@ export function consumerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    retries: getOrCreate(
+    retries: getOrCreateMetric(
       registry,
       'hitl_consumer_retries_total',
       () =>
@@ -41,7 +42,7 @@ export function consumerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    waiting: getOrCreate(
+    waiting: getOrCreateMetric(
       registry,
       'hitl_consumer_waiting_on_dependency',
       () =>
@@ -52,7 +53,7 @@ export function consumerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    batchDuration: getOrCreate(
+    batchDuration: getOrCreateMetric(
       registry,
       'hitl_consumer_batch_duration_seconds',
       () =>
@@ -64,7 +65,7 @@ export function consumerMetrics(registry: Registry) {
           registers,
         }),
     ),
-    lag: getOrCreate(
+    lag: getOrCreateMetric(
       registry,
       'hitl_consumer_lag',
       () =>

@@ -137,7 +137,7 @@ describe('dead-lettering', () => {
     await waitFor(() => handled.length === 3, { message: 'the three valid records' });
     expect(handled).toEqual(['e-1', 'e-2', 'e-3']);
 
-    const dead = await readDeadLetters(kafka, deadLetterTopic.name, 3);
+    const dead = await readDeadLetters(deadLetterTopic.name, 3);
     const byKey = Object.fromEntries(dead.map((d) => [d.data.source.key ?? '', d.data] as const));
     expect(byKey['e-bad-json']).toMatchObject({
       source: { topic: topic.name, partition: 0, offset: '1' },
@@ -182,7 +182,7 @@ describe('dead-lettering', () => {
     await waitFor(() => done.length === 2, { message: 'the records around the poison one' });
     expect(done).toEqual(['e-1', 'e-2']);
     expect(tries.get('e-poison')).toBe(3);
-    const [dead] = await readDeadLetters(kafka, deadLetterTopic.name, 1);
+    const [dead] = await readDeadLetters(deadLetterTopic.name, 1);
     expect(dead!.data).toMatchObject({
       source: { key: 'e-poison', offset: '1' },
       attempts: 3,
@@ -215,7 +215,7 @@ describe('dead-lettering', () => {
     );
     await waitFor(() => done.size === 19, { message: 'every record but the poison one' });
     expect(done.has('e-7')).toBe(false);
-    const [dead] = await readDeadLetters(kafka, deadLetterTopic.name, 1);
+    const [dead] = await readDeadLetters(deadLetterTopic.name, 1);
     expect(dead!.data).toMatchObject({
       source: { key: 'e-7' },
       attempts: 1,
@@ -262,7 +262,7 @@ describe('rejections named by the handler', () => {
         },
       },
     );
-    const dead = await readDeadLetters(kafka, deadLetterTopic.name, 2);
+    const dead = await readDeadLetters(deadLetterTopic.name, 2);
     const byKey = Object.fromEntries(dead.map((d) => [d.data.source.key ?? '', d.data] as const));
     expect(byKey['e-short']).toMatchObject({
       source: { offset: '1' },

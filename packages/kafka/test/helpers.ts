@@ -1,6 +1,6 @@
 import { topics, type DeadLetter, type TopicSpec } from '@hitl/contracts';
-import { createTestTopics, deleteTestTopics, kafkaBrokers, uniqueName } from '@hitl/testkit';
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { createTestTopics, deleteTestTopics, kafkaBrokers, readTopic, uniqueName } from '@hitl/testkit';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { pino } from 'pino';
 
 export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -25,50 +25,8 @@ export async function isolatedTopics<T extends TopicSpec>(spec: T, partitions = 
   };
 }
 
-/**
- * Reads a topic from the start with a throwaway group until `count` records arrived, then keeps
- * reading for settleMs more, so that extra (duplicate) records would be seen too.
- */
-export async function readTopic(
-  kafka: Kafka,
-  topic: string,
-  count: number,
-  timeoutMs = 30_000,
-  settleMs = 0,
-) {
-  const consumer: Consumer = kafka.consumer({ groupId: uniqueName('reader') });
-  const out: { key: string | null; value: Buffer | null; partition: number; offset: string }[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`read ${out.length} of ${count} records from ${topic}`)),
-        timeoutMs,
-      );
-      void consumer.run({
-        eachMessage: async ({ message, partition }) => {
-          out.push({
-            key: message.key?.toString() ?? null,
-            value: message.value,
-            partition,
-            offset: message.offset,
-          });
-          if (out.length === count) {
-            clearTimeout(timer);
-            setTimeout(resolve, settleMs);
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
-
-export async function readDeadLetters(kafka: Kafka, topic: string, count: number): Promise<DeadLetter[]> {
-  const records = await readTopic(kafka, topic, count);
+export async function readDeadLetters(topic: string, count: number): Promise<DeadLetter[]> {
+  const records = await readTopic(topic, count);
   return records.map((r) => JSON.parse(r.value!.toString()) as DeadLetter);
 }
 

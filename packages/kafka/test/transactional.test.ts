@@ -1,10 +1,17 @@
 import { topics } from '@hitl/contracts';
-import { createTestTopics, deleteTestTopics, kafkaBrokers, uniqueName, waitFor } from '@hitl/testkit';
+import {
+  createTestTopics,
+  deleteTestTopics,
+  kafkaBrokers,
+  readTopic,
+  uniqueName,
+  waitFor,
+} from '@hitl/testkit';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { TypedProducer } from '../src';
-import { inputEvent, readTopic, testKafka } from './helpers';
+import { inputEvent, testKafka } from './helpers';
 
 // The worker runs in node itself (tsx as a loader, not the tsx wrapper process), so that the
 // SIGKILL below lands on the process doing the work.
@@ -37,7 +44,7 @@ function startWorker(settings: object): Promise<ChildProcess> {
 
 async function committedOutputs(topic: string, expected: number): Promise<Map<string, number>> {
   // read_committed (kafkajs' default): records of aborted transactions are not seen.
-  const records = await readTopic(testKafka(), topic, expected, 60_000, 3_000);
+  const records = await readTopic(topic, expected, { timeoutMs: 60_000, settleMs: 3_000 });
   const counts = new Map<string, number>();
   for (const r of records) {
     const id = (JSON.parse(r.value!.toString()) as { data: { eventId: string } }).data.eventId;

@@ -4,3 +4,4 @@ export { waitFor, type WaitForOptions } from './wait';
 export { createTestDatabase, type TestDatabase } from './postgres';
 export { createTestTopics, deleteTestTopics, type TestTopic } from './kafka';
 export { dockerAvailable, startContainers, stopContainers } from './containers';
+export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';

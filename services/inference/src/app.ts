@@ -1,0 +1,164 @@
+// The inference service without its process: built from config and started by main.ts, or by
+// tests and the benchmark in-process.
+import { topics, type InputEvent } from '@hitl/contracts';
+import { createPool } from '@hitl/db';
+import {
+  ValidatingConsumer,
+  createKafka,
+  output,
+  type ConsumedRecord,
+  type HandlerContext,
+  type Output,
+} from '@hitl/kafka';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { InferenceConfig } from './config';
+import { inferenceMetrics } from './metrics';
+import { ModelSlot } from './model-slot';
+import { inputMisfit, nonFiniteFeatures, predictionOf, summarize } from './scoring';
+
+export interface InferenceDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Default: a client for config.kafkaBrokers. */
+  kafka?: Kafka;
+  /** Default: a pool for config.databaseUrl (closed by stop()). */
+  pool?: Pool;
+}
+
+export interface InferenceService {
+  readonly slot: ModelSlot;
+  start(): Promise<void>;
+  /** Ready: the registry was read and the events consumer runs. */
+  ready(): boolean;
+  /** Stops intake, lets the batch in hand commit, closes the model session and the pool. */
+  stop(): Promise<void>;
+}
+
+export function createInferenceService(config: InferenceConfig, deps: InferenceDeps): InferenceService {
+  const { logger, registry } = deps;
+  const log = logger.child({ service: 'inference', modelId: config.modelId });
+  const kafka =
+    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-inference', logger: log });
+  const ownPool = deps.pool === undefined;
+  const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 2 });
+  const metrics = inferenceMetrics(registry);
+  const slot = new ModelSlot({
+    db: pool,
+    modelId: config.modelId,
+    logger: log,
+    registry,
+    loadOptions: { intraOpNumThreads: config.intraOpThreads },
+  });
+  const eventsTopic = { ...topics.events, name: config.eventsTopic };
+  const predictionsTopic = { ...topics.predictions, name: config.predictionsTopic };
+  const deadLetterTopic = { ...topics.deadLetters, name: config.deadLetterTopic };
+
+  async function score(records: ConsumedRecord<InputEvent>[], context: HandlerContext): Promise<Output[]> {
+    const lease = slot.acquire();
+    try {
+      const { model } = lease;
+      const outputs: Output[] = [];
+      const publish = (event: InputEvent, scored: Parameters<typeof predictionOf>[1], at: string) => {
+        outputs.push(output(predictionsTopic, predictionOf(event, scored, at)));
+        metrics.predictions.inc({
+          model: config.modelId,
+          version: scored ? String(scored.model.ref.version) : 'none',
+          label: scored?.scores.label ?? 'none',
+        });
+      };
+      if (!model) {
+        const at = new Date().toISOString();
+        for (const r of records) publish(r.value, null, at);
+        return outputs;
+      }
+      const fit: ConsumedRecord<InputEvent>[] = [];
+      for (const r of records) {
+        const misfit = inputMisfit(r.value.data.input, model);
+        if (misfit) {
+          metrics.rejected.inc({ model: config.modelId, code: misfit.code });
+          outputs.push(context.deadLetter(r, misfit.code, misfit.reason));
+        } else {
+          fit.push(r);
+        }
+      }
+      if (fit.length === 0) return outputs;
+      const inputs =
+        model.inputKind === 'text'
+          ? fit.map((r) => r.value.data.input.text!)
+          : fit.map((r) => r.value.data.input.features!);
+      const endTimer = metrics.scoreSeconds.startTimer();
+      const rows = await model.classifier.predictProba(inputs);
+      endTimer();
+      metrics.batchSize.observe(fit.length);
+      const at = new Date().toISOString();
+      fit.forEach((r, i) => publish(r.value, { model, scores: summarize(model.classes, rows[i]!) }, at));
+      return outputs;
+    } finally {
+      lease.release();
+    }
+  }
+
+  const events = new ValidatingConsumer({
+    kafka,
+    groupId: config.groupId,
+    topic: eventsTopic,
+    deadLetterTopic,
+    logger: log,
+    registry,
+    transactionalId: `${config.groupId}-${config.instanceId}`,
+    maxBatchSize: config.batchSize,
+    classifyInvalid: nonFiniteFeatures,
+    handleBatch: score,
+  });
+
+  // Every replica must see every lifecycle step, so each has a group of its own; it starts at
+  // the end of the topic because the registry, read at start, already says what is promoted.
+  const models = new ValidatingConsumer({
+    kafka,
+    groupId: `${config.groupId}-models-${config.instanceId}`,
+    topic: { ...topics.models, name: config.modelsTopic },
+    deadLetterTopic,
+    logger: log,
+    registry,
+    fromBeginning: false,
+    lagIntervalMs: 0,
+    handleRecord: async ({ value }) => {
+      if (value.data.model.id !== config.modelId) return;
+      if (value.type !== 'model.promoted' && value.type !== 'model.rolled_back') return;
+      log.info({ step: value.type, version: value.data.model.version }, 'model lifecycle step');
+      await slot.refresh();
+    },
+  });
+
+  let poll: NodeJS.Timeout | undefined;
+  let started = false;
+
+  return {
+    slot,
+    async start() {
+      await slot.refresh();
+      await models.start();
+      await events.start();
+      if (config.modelPollMs > 0) {
+        poll = setInterval(() => {
+          slot.refresh().catch((error: unknown) => log.warn({ err: error }, 'registry check failed'));
+        }, config.modelPollMs);
+        poll.unref();
+      }
+      started = true;
+      log.info({ version: slot.version, batchSize: config.batchSize }, 'inference started');
+    },
+    ready: () => started && slot.initialized && events.running,
+    async stop() {
+      started = false;
+      if (poll) clearInterval(poll);
+      await events.stop();
+      await models.stop();
+      await slot.close();
+      if (ownPool) await pool.end();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { topics } from '@hitl/contracts';
+import { hostname } from 'node:os';
+import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
+
+const inferenceConfigSpec = {
+  kafkaBrokers: list('KAFKA_BROKERS'),
+  databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
+  /** The registry model this deployment serves (its promoted version). */
+  modelId: str('MODEL_ID', { default: 'default' }),
+  groupId: str('GROUP_ID', { default: 'hitl-inference' }),
+  /**
+   * Stable and unique per replica (a StatefulSet pod name): the transactional id is derived from
+   * it, so a restarted replica fences its predecessor's unfinished transaction.
+   */
+  instanceId: str('INSTANCE_ID', { default: hostname() }),
+  /** Most events scored in one onnxruntime call. */
+  batchSize: int('BATCH_SIZE', { default: 256, min: 1, max: 10_000 }),
+  intraOpThreads: int('INTRA_OP_THREADS', { default: 1, min: 1, max: 64 }),
+  /** How often the registry is checked for a new promoted version besides hitl.models.v1 (0: never). */
+  modelPollMs: int('MODEL_POLL_MS', { default: 10_000, min: 0 }),
+  httpPort: int('HTTP_PORT', { default: 8081, min: 0, max: 65_535 }),
+  logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),
+  eventsTopic: str('EVENTS_TOPIC', { default: topics.events.name }),
+  predictionsTopic: str('PREDICTIONS_TOPIC', { default: topics.predictions.name }),
+  modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),
+  deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+};
+
+export type InferenceConfig = ConfigOf<typeof inferenceConfigSpec>;
+
+/** The inference service's settings, from the environment. */
+export function loadInferenceConfig(env: NodeJS.ProcessEnv): InferenceConfig {
+  return parseConfig(inferenceConfigSpec, env);
+}
