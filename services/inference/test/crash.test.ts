@@ -52,7 +52,7 @@ function startService(env: Record<string, string>): Promise<ChildProcess> {
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code, signal) => reject(new Error(`service exited with ${code ?? signal}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('"msg":"service started"')) resolve(child);
     });
   });
