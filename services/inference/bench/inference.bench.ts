@@ -1,0 +1,296 @@
+// pnpm bench:inference (stack up): throughput and latency of the inference service on the real
+// broker, against a pass-through consumer-producer measured in the same run. Prints progress to
+// stderr, the figures to stdout, and ends with one line of JSON.
+//
+// 1. Trains the served model: the TF-IDF text classifier on 80% of the SpamAssassin corpus.
+// 2. Bare onnxruntime-node rows/s of that model at the service's batch size.
+// 3. Preloads BENCH_EVENTS emails into hitl.events.v1 (a fresh copy of it), then lets the
+//    pass-through and then the service (each its own process, same settings) drain them.
+// 4. Offers 1,000 events/s to the running service for BENCH_LATENCY_SECONDS and measures the time
+//    from each event's append to its prediction's append (topics use LogAppendTime).
+import { topics, type Prediction } from '@hitl/contracts';
+import { spamAssassin, stableFraction } from '@hitl/datasets';
+import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
+import { TypedProducer } from '@hitl/kafka';
+import { evaluate, loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
+import { TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { pino } from 'pino';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const BATCH_SIZE = Number(process.env.BATCH_SIZE ?? 256);
+const RATE = 1_000;
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+const WARMUP_SECONDS = 2;
+const root = join(__dirname, '..');
+const logger = pino({ level: 'silent' });
+
+const progress = (message: string) => process.stderr.write(`[bench:inference] ${message}\n`);
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function startProcess(script: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`${script} exited with ${code ?? signal}`)));
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('"msg":"service started"')) resolve(child);
+    });
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function committed(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+/**
+ * Events/s of a consumer group draining `total` records: from the first commit seen to the
+ * last, sampling the group's committed offsets (the offsets commit in the outputs' transaction).
+ */
+async function drainRate(admin: Admin, groupId: string, topic: string, total: number): Promise<number> {
+  let first: { at: number; done: number } | undefined;
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const done = await committed(admin, groupId, topic);
+    const at = performance.now();
+    if (!first && done > 0) first = { at, done };
+    if (first && done >= total) {
+      if (first.done >= total) throw new Error('drained before the first sample; use more BENCH_EVENTS');
+      return ((done - first.done) / (at - first.at)) * 1000;
+    }
+    if (Date.now() > deadline) throw new Error(`${groupId}: ${done} of ${total} after 10 minutes`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const db = await createTestDatabase('hitl_bench');
+  const pool = createPool({ connectionString: db.url, max: 2 });
+  const children: ChildProcess[] = [];
+  const names = {
+    events: uniqueName('bench-events'),
+    predictions: uniqueName('bench-predictions'),
+    passThrough: uniqueName('bench-pass-through'),
+    models: uniqueName('bench-models'),
+    deadLetters: uniqueName('bench-dlq'),
+  };
+  try {
+    await migrate({ databaseUrl: db.url, logger });
+
+    progress('training the served model on 80% of the SpamAssassin corpus');
+    const emails = spamAssassin({ maxChars: 5_000 });
+    const train = emails.filter((e) => stableFraction(e.id) >= 0.2);
+    const heldOut = emails.filter((e) => stableFraction(e.id) < 0.2);
+    const trainStarted = performance.now();
+    const classes = ['ham', 'spam'];
+    const model = trainTextClassifier({
+      texts: train.map((e) => e.text),
+      labels: train.map((e) => e.label),
+      classes,
+      maxFeatures: 20_000,
+      epochs: 5,
+      seed: 1,
+    });
+    const trainSeconds = (performance.now() - trainStarted) / 1000;
+    const modelId = uniqueName('bench-spam');
+    const onnx = toOnnx(model, { modelId });
+    const registered = await registerModelVersion(pool, { modelId, onnx, classes, inputKind: 'text' });
+    await promoteModelVersion(pool, modelId, registered.version);
+
+    progress(`bare onnxruntime-node at batch size ${BATCH_SIZE}, 1 intra-op thread`);
+    const classifier = await loadOnnxClassifier(onnx, {}, { intraOpNumThreads: 1 });
+    const texts = heldOut.map((e) => e.text);
+    const heldOutEval = evaluate(
+      classes,
+      await classifier.predictProba(texts),
+      heldOut.map((e) => e.label),
+    );
+    let rows = 0;
+    const onnxStarted = performance.now();
+    while (performance.now() - onnxStarted < 3_000) {
+      for (let i = 0; i < texts.length; i += BATCH_SIZE) {
+        const batch = texts.slice(i, i + BATCH_SIZE);
+        await classifier.predictProba(batch);
+        rows += batch.length;
+      }
+    }
+    const onnxRowsPerSec = rows / ((performance.now() - onnxStarted) / 1000);
+    await classifier.close();
+
+    const appendTime = [{ name: 'message.timestamp.type', value: 'LogAppendTime' }];
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic: names.events, numPartitions: topics.events.partitions, configEntries: appendTime },
+        { topic: names.predictions, numPartitions: topics.predictions.partitions, configEntries: appendTime },
+        { topic: names.passThrough, numPartitions: topics.predictions.partitions, configEntries: appendTime },
+        { topic: names.models, numPartitions: 1 },
+        { topic: names.deadLetters, numPartitions: 1 },
+      ],
+    });
+
+    progress(`preloading ${EVENTS} events`);
+    const producer = new TypedProducer({ kafka });
+    await producer.connect();
+    const eventsTopic = { ...topics.events, name: names.events };
+    const event = (id: string, i: number) => {
+      const at = new Date().toISOString();
+      return {
+        type: 'event.submitted' as const,
+        version: 1 as const,
+        producedAt: at,
+        data: {
+          eventId: id,
+          stream: 'email',
+          occurredAt: at,
+          input: { text: emails[i % emails.length]!.text },
+        },
+      };
+    };
+    for (let i = 0; i < EVENTS; i += 1_000) {
+      const chunk = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
+        event(`pre-${i + j}`, i + j),
+      );
+      await producer.send(
+        eventsTopic,
+        chunk.map((value) => ({ value })),
+      );
+    }
+
+    const env = (groupId: string, predictionsTopic: string) => ({
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      DATABASE_URL: db.url,
+      MODEL_ID: modelId,
+      GROUP_ID: groupId,
+      INSTANCE_ID: 'bench-0',
+      BATCH_SIZE: String(BATCH_SIZE),
+      EVENTS_TOPIC: names.events,
+      PREDICTIONS_TOPIC: predictionsTopic,
+      MODELS_TOPIC: names.models,
+      DLQ_TOPIC: names.deadLetters,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+
+    progress('pass-through draining the events');
+    const passGroup = uniqueName('bench-pass');
+    const passThrough = await startProcess('bench/pass-through.ts', env(passGroup, names.passThrough));
+    children.push(passThrough);
+    const passThroughEventsPerSec = await drainRate(admin, passGroup, names.events, EVENTS);
+    await stopProcess(passThrough);
+    progress(`pass-through: ${round(passThroughEventsPerSec)} events/s`);
+
+    progress('inference service draining the events');
+    const serviceGroup = uniqueName('bench-inference');
+    const service = await startProcess('src/main.ts', env(serviceGroup, names.predictions));
+    children.push(service);
+    const serviceEventsPerSec = await drainRate(admin, serviceGroup, names.events, EVENTS);
+    progress(`service: ${round(serviceEventsPerSec)} events/s`);
+
+    progress(`offering ${RATE} events/s for ${LATENCY_SECONDS} s`);
+    const predictions = await TopicReader.start(names.predictions);
+    const appendedAt = new Map<string, number>();
+    const total = RATE * LATENCY_SECONDS;
+    const tickMs = 10;
+    const perTick = (RATE * tickMs) / 1000;
+    const started = Date.now();
+    for (let sent = 0; sent < total; sent += perTick) {
+      // Absolute schedule: a late tick is not made up by sending faster, nor does lateness add up.
+      const due = started + (sent / RATE) * 1000;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const ids = Array.from({ length: perTick }, (_, j) => `lat-${sent + j}`);
+      const values = ids.map((id, j) => event(id, sent + j));
+      // One partition per tick, round-robin, so the one append time the broker returns for the
+      // batch (LogAppendTime) is the append time of each of its events.
+      const partition = (sent / perTick) % topics.events.partitions;
+      const [result] = await producer.producer.send({
+        topic: names.events,
+        acks: -1,
+        messages: values.map((v) => ({ key: v.data.eventId, value: JSON.stringify(v), partition })),
+      });
+      for (const v of values) appendedAt.set(v.data.eventId, Number(result!.logAppendTime));
+    }
+    const offeredSeconds = (Date.now() - started) / 1000;
+    await producer.disconnect();
+    const expected = EVENTS + total;
+    await predictions.waitForCount(expected, { timeoutMs: 120_000 });
+    const latencies: number[] = [];
+    for (const r of predictions.records) {
+      const p = JSON.parse(r.value!.toString()) as Prediction;
+      const id = p.data.eventId;
+      if (!id.startsWith('lat-')) continue;
+      if (Number(id.slice(4)) < WARMUP_SECONDS * RATE) continue;
+      latencies.push(r.timestamp - appendedAt.get(id)!);
+    }
+    await predictions.stop();
+    await stopProcess(service);
+    latencies.sort((a, b) => a - b);
+
+    const figures = {
+      bench: 'inference',
+      model: {
+        vocabulary: model.vocabulary.length,
+        heldOutAccuracy: round(heldOutEval.accuracy, 4),
+        trainSeconds: round(trainSeconds, 2),
+      },
+      batchSize: BATCH_SIZE,
+      events: EVENTS,
+      onnxRowsPerSec: round(onnxRowsPerSec),
+      passThroughEventsPerSec: round(passThroughEventsPerSec),
+      serviceEventsPerSec: round(serviceEventsPerSec),
+      ratio: round(serviceEventsPerSec / passThroughEventsPerSec, 3),
+      offeredRate: RATE,
+      offeredSeconds: round(offeredSeconds, 2),
+      latencySamples: latencies.length,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies[latencies.length - 1] ?? NaN,
+    };
+    process.stdout.write(
+      [
+        `onnxruntime-node, batch ${BATCH_SIZE}:   ${figures.onnxRowsPerSec} rows/s`,
+        `pass-through (no scoring):   ${figures.passThroughEventsPerSec} events/s`,
+        `inference service:           ${figures.serviceEventsPerSec} events/s (ratio ${figures.ratio}, goal >= 0.7)`,
+        `latency at ${RATE} events/s:     p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms (goal p99 <= 25 ms), max ${figures.maxMs} ms`,
+        '',
+      ].join('\n'),
+    );
+    process.stdout.write(`${JSON.stringify(figures)}\n`);
+  } finally {
+    for (const child of children) await stopProcess(child).catch(() => undefined);
+    await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
+    await admin.disconnect();
+    await pool.end();
+    await db.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `bench:inference failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});
