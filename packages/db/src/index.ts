@@ -3,3 +3,10 @@ export type { DbLogger } from './logger';
 export { createPool, withTransaction, type CreatePoolOptions } from './pool';
 export { migrate, migrationsDir, type MigrateOptions } from './migrate';
 export * from './model-registry';
+export {
+  enqueueOutbox,
+  relayOutbox,
+  type OutboxRecord,
+  type OutboxRow,
+  type RelayOutboxOptions,
+} from './outbox';

@@ -1,8 +1,12 @@
 // The Postgres model registry: immutable model versions (ONNX bytes, classes, metrics, lineage)
 // and their lifecycle, candidate → promoted → retired / rolled_back, one promoted per model.
+// Promotions and rollbacks enqueue their hitl.models.v1 records in the outbox, in the same
+// transaction; a relay (relayOutbox) publishes them.
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { createValidator, ModelLifecycle, topics, type ModelLifecycleType } from '@hitl/contracts';
 import { DbError, DbErrorCode } from './errors';
+import { enqueueOutbox } from './outbox';
 import { withTransaction } from './pool';
 
 /** Stable error codes of the model registry (a subset of DbErrorCode). */
@@ -87,8 +91,8 @@ export interface LifecycleOptions {
 
 /**
  * A Pool (each call runs its own transaction) or a PoolClient inside a transaction the caller
- * opened, for instance to write an outbox record atomically with a promotion; the registry then
- * works under a savepoint, and fails if no transaction is open.
+ * opened, for instance to register and promote a version in one step; the registry then works
+ * under a savepoint, and fails if no transaction is open.
  */
 export type RegistryDb = Pool | PoolClient;
 
@@ -325,6 +329,56 @@ export async function listModelEvents(db: RegistryDb, modelId: string): Promise<
   }));
 }
 
+const isModelLifecycle = createValidator(ModelLifecycle);
+
+/** The hitl.models.v1 record announcing a lifecycle step of one version. */
+function lifecycleRecord(
+  type: ModelLifecycleType,
+  version: ModelVersionSummary,
+  opts: LifecycleOptions,
+): ModelLifecycle {
+  return {
+    type,
+    version: 1,
+    producedAt: new Date().toISOString(),
+    data: {
+      model: { id: version.modelId, version: version.version },
+      parentVersion: version.parentVersion,
+      classes: version.classes,
+      inputKind: version.inputKind,
+      // The topic carries figures only; nested entries (per-class tables, notes) stay in the registry.
+      metrics: Object.fromEntries(
+        Object.entries(version.metrics).filter(
+          (entry): entry is [string, number] => typeof entry[1] === 'number' && Number.isFinite(entry[1]),
+        ),
+      ),
+      ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+      ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
+    },
+  };
+}
+
+/**
+ * Validates the records against the topic's schema and enqueues them. A record the schema refuses
+ * (say, a reason longer than it allows) fails the whole lifecycle step with HITL_ERR_MODEL_INVALID
+ * rather than storing a record every consumer would dead-letter.
+ */
+async function enqueueLifecycle(client: PoolClient, records: readonly ModelLifecycle[]): Promise<void> {
+  for (const record of records) {
+    const issues = isModelLifecycle.issues(record);
+    if (issues.length > 0) {
+      const { type, data } = record;
+      throw invalid(
+        `${type} record of model ${data.model.id} version ${data.model.version} does not match ${topics.models.name}: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`,
+      );
+    }
+  }
+  await enqueueOutbox(
+    client,
+    records.map((value) => ({ topic: topics.models.name, key: topics.models.key(value), value })),
+  );
+}
+
 async function retirePromoted(client: PoolClient, modelId: string, opts: LifecycleOptions): Promise<void> {
   const { rows } = await client.query<{ version: number }>(
     `UPDATE model_versions SET status = 'retired', retired_at = now()
@@ -351,7 +405,8 @@ async function promoteLocked(
 
 /**
  * Makes `version` the model's promoted one and retires the previously promoted version, in one
- * transaction. Promoting the version already promoted changes nothing. A rolled-back version
+ * transaction that also enqueues a `model.promoted` record for hitl.models.v1 in the outbox.
+ * Promoting the version already promoted changes (and enqueues) nothing. A rolled-back version
  * cannot be promoted again.
  */
 export async function promoteModelVersion(
@@ -383,15 +438,18 @@ export async function promoteModelVersion(
       [modelId],
     );
     await retirePromoted(client, modelId, opts);
-    return promoteLocked(client, modelId, version, opts);
+    const promoted = await promoteLocked(client, modelId, version, opts);
+    await enqueueLifecycle(client, [lifecycleRecord('model.promoted', promoted, opts)]);
+    return promoted;
   });
 }
 
 /**
  * Marks the model's promoted version rolled_back and promotes again the most recently promoted
- * of its retired versions. Fails with HITL_ERR_MODEL_NOT_FOUND when nothing is promoted and
- * HITL_ERR_MODEL_NO_PREVIOUS when no earlier promoted version is left (nothing is changed then).
- * Returns the version now promoted.
+ * of its retired versions, enqueuing `model.rolled_back` then `model.promoted` records for
+ * hitl.models.v1 in the outbox in the same transaction. Fails with HITL_ERR_MODEL_NOT_FOUND when
+ * nothing is promoted and HITL_ERR_MODEL_NO_PREVIOUS when no earlier promoted version is left
+ * (nothing is changed then). Returns the version now promoted.
  */
 export async function rollbackModel(
   db: RegistryDb,
@@ -424,11 +482,17 @@ export async function rollbackModel(
         `model ${modelId} has no previously promoted version to roll back to from version ${currentVersion}`,
       );
     }
-    await client.query(
-      `UPDATE model_versions SET status = 'rolled_back', rolled_back_at = now() WHERE model_id = $1 AND version = $2`,
+    const rolledBack = await client.query<ModelVersionRow>(
+      `UPDATE model_versions SET status = 'rolled_back', rolled_back_at = now()
+        WHERE model_id = $1 AND version = $2 RETURNING ${SUMMARY_COLUMNS}`,
       [modelId, currentVersion],
     );
     await recordEvent(client, modelId, currentVersion, 'rolled_back', opts);
-    return promoteLocked(client, modelId, previousVersion, opts);
+    const promoted = await promoteLocked(client, modelId, previousVersion, opts);
+    await enqueueLifecycle(client, [
+      lifecycleRecord('model.rolled_back', toSummary(rolledBack.rows[0]!), opts),
+      lifecycleRecord('model.promoted', promoted, opts),
+    ]);
+    return promoted;
   });
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import { createValidator, ModelLifecycle } from '@hitl/contracts';
 import { createTestDatabase, type TestDatabase } from '@hitl/testkit';
 import {
   createPool,
@@ -58,6 +59,21 @@ async function registerMany(modelId: string, count: number): Promise<void> {
 async function statuses(modelId: string): Promise<Record<number, string>> {
   const versions = await listModelVersions(pool, modelId);
   return Object.fromEntries(versions.map((v) => [v.version, v.status]));
+}
+
+/** The hitl.models.v1 records enqueued for a model (its id is their key), oldest first. */
+async function lifecycleRecords(modelId: string): Promise<ModelLifecycle[]> {
+  const { rows } = await pool.query<{ topic: string; value: ModelLifecycle }>(
+    'SELECT topic, value FROM outbox WHERE key = $1 ORDER BY id',
+    [modelId],
+  );
+  for (const row of rows) expect(row.topic).toBe('hitl.models.v1');
+  return rows.map((r) => r.value);
+}
+
+/** What the lifecycle records say, in short: [type, version]. */
+async function lifecycleSteps(modelId: string): Promise<[string, number][]> {
+  return (await lifecycleRecords(modelId)).map((r) => [r.type, r.data.model.version]);
 }
 
 describe('registerModelVersion', () => {
@@ -175,6 +191,62 @@ describe('promotion and rollback', () => {
       [2, 'promoted'],
     ]);
     expect(events[4]).toMatchObject({ actor: 'trainer', reason: 'better f1' });
+
+    // One model.promoted record per promotion, none for the repeated one.
+    expect(await lifecycleSteps(modelId)).toEqual([
+      ['model.promoted', 1],
+      ['model.promoted', 2],
+    ]);
+  });
+
+  it('enqueues a model.promoted record that matches the hitl.models.v1 schema', async () => {
+    const modelId = newModelId();
+    await registerModelVersion(pool, input(modelId, 1));
+    await registerModelVersion(pool, {
+      ...input(modelId, 2, { classes: ['a', 'b', 'c'], inputKind: 'features', featureWidth: 4 }),
+      parentVersion: 1,
+      metrics: { macroF1: 0.87, accuracy: 0.9, perClassRecall: { a: 0.8 }, note: 'night run' },
+    });
+    await promoteModelVersion(pool, modelId, 2, { actor: 'trainer', reason: 'beat the champion' });
+
+    const [record, ...rest] = await lifecycleRecords(modelId);
+    expect(rest).toEqual([]);
+    expect(createValidator(ModelLifecycle).check(record)).toBe(true);
+    expect(record).toEqual({
+      type: 'model.promoted',
+      version: 1,
+      producedAt: expect.any(String),
+      data: {
+        model: { id: modelId, version: 2 },
+        parentVersion: 1,
+        classes: ['a', 'b', 'c'],
+        inputKind: 'features',
+        // Only the figures: nested and textual metrics stay in the registry.
+        metrics: { macroF1: 0.87, accuracy: 0.9 },
+        reason: 'beat the champion',
+        actor: 'trainer',
+      },
+    });
+    const { rows } = await pool.query<{ key: string; headers: unknown; published_at: Date | null }>(
+      'SELECT key, headers, published_at FROM outbox WHERE key = $1',
+      [modelId],
+    );
+    expect(rows).toEqual([{ key: modelId, headers: {}, published_at: null }]);
+  });
+
+  it('refuses a promotion whose record the topic would refuse, changing nothing', async () => {
+    const modelId = newModelId();
+    await registerMany(modelId, 1);
+    const error = await promoteModelVersion(pool, modelId, 1, { reason: 'x'.repeat(2_001) }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error).toMatchObject({
+      code: 'HITL_ERR_MODEL_INVALID',
+      message: expect.stringContaining('/data/reason'),
+    });
+    expect(await statuses(modelId)).toEqual({ 1: 'candidate' });
+    expect(await lifecycleRecords(modelId)).toEqual([]);
   });
 
   it('rolls back: 2 rolled_back, 1 promoted again; then refuses with no previous version', async () => {
@@ -191,6 +263,22 @@ describe('promotion and rollback', () => {
 
     await expect(rollbackModel(pool, modelId)).rejects.toMatchObject({ code: 'HITL_ERR_MODEL_NO_PREVIOUS' });
     expect(await statuses(modelId)).toEqual({ 1: 'promoted', 2: 'rolled_back', 3: 'candidate' });
+
+    // The rollback announced both steps, in order; the refused one announced nothing.
+    expect(await lifecycleSteps(modelId)).toEqual([
+      ['model.promoted', 1],
+      ['model.promoted', 2],
+      ['model.rolled_back', 2],
+      ['model.promoted', 1],
+    ]);
+    const records = await lifecycleRecords(modelId);
+    for (const record of records.slice(2)) {
+      expect(record.data).toMatchObject({
+        actor: 'oncall',
+        reason: 'bad precision',
+        classes: ['ham', 'spam'],
+      });
+    }
   });
 
   it('rolls back step by step through earlier promotions', async () => {
@@ -238,6 +326,10 @@ describe('promotion and rollback', () => {
     const all = Object.values(await statuses(modelId));
     expect(all.filter((s) => s === 'promoted')).toHaveLength(1);
     expect(all.filter((s) => s === 'retired')).toHaveLength(4);
+    // The last model.promoted record names the version that ended up promoted.
+    const steps = await lifecycleSteps(modelId);
+    expect(steps).toHaveLength(5);
+    expect(steps.at(-1)).toEqual(['model.promoted', (await getPromotedVersion(pool, modelId))?.version]);
   });
 
   it("works inside the caller's transaction and is undone with it", async () => {
@@ -252,6 +344,7 @@ describe('promotion and rollback', () => {
       }),
     ).rejects.toBe(marker);
     expect(await getPromotedVersion(pool, modelId)).toBeNull();
+    expect(await lifecycleRecords(modelId)).toEqual([]);
 
     // Outside a transaction a client is refused rather than silently auto-committing each step.
     const client = await pool.connect();

@@ -1,0 +1,187 @@
+// The hitl command line, parsed into a typed command. Pure: no I/O, so every usage rule has a
+// unit test.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export const USAGE = `usage: hitl <command> [options]
+
+  hitl models import --model <id> --file <path.onnx> [--classes a,b,c] [--input-kind text|features]
+                     [--feature-width N] [--parent N] [--metrics <json object>] [--promote]
+                     [--actor <name>] [--reason <text>]
+  hitl models promote --model <id> --version N [--actor <name>] [--reason <text>]
+  hitl models rollback --model <id> [--actor <name>] [--reason <text>]
+  hitl models list --model <id>
+  hitl outbox relay
+
+Commands that change the registry publish their hitl.models.v1 records (and any an earlier run
+left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only that.
+Settings come from the environment: DATABASE_URL, KAFKA_BROKERS, LOG_LEVEL (default warn).`;
+
+/** A command line that does not fit USAGE; the message says what is wrong with it. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type InputKind = 'text' | 'features';
+
+export interface Lifecycle {
+  actor?: string;
+  reason?: string;
+}
+
+export type HitlCommand =
+  | { name: 'help' }
+  | ({
+      name: 'models import';
+      modelId: string;
+      file: string;
+      classes?: string[];
+      inputKind?: InputKind;
+      featureWidth?: number;
+      parentVersion?: number;
+      metrics?: Record<string, unknown>;
+      promote: boolean;
+    } & Lifecycle)
+  | ({ name: 'models promote'; modelId: string; version: number } & Lifecycle)
+  | ({ name: 'models rollback'; modelId: string } & Lifecycle)
+  | { name: 'models list'; modelId: string }
+  | { name: 'outbox relay' };
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const text = { type: 'string' } as const;
+const lifecycleOptions = { actor: text, reason: text } satisfies Options;
+
+const OPTIONS = {
+  'models import': {
+    model: text,
+    file: text,
+    classes: text,
+    'input-kind': text,
+    'feature-width': text,
+    parent: text,
+    metrics: text,
+    promote: { type: 'boolean' },
+    ...lifecycleOptions,
+  },
+  'models promote': { model: text, version: text, ...lifecycleOptions },
+  'models rollback': { model: text, ...lifecycleOptions },
+  'models list': { model: text },
+  'outbox relay': {},
+} satisfies Record<string, Options>;
+
+type CommandName = keyof typeof OPTIONS;
+type Values = Record<string, string | boolean | undefined>;
+
+function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(OPTIONS, name);
+}
+
+function required(values: Values, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function optional(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function positiveInteger(values: Values, name: string): number | undefined {
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function lifecycle(values: Values): Lifecycle {
+  return { actor: optional(values, 'actor'), reason: optional(values, 'reason') };
+}
+
+function metricsOf(values: Values): Record<string, unknown> | undefined {
+  const raw = optional(values, 'metrics');
+  if (raw === undefined) return undefined;
+  let metrics: unknown;
+  try {
+    metrics = JSON.parse(raw);
+  } catch {
+    metrics = undefined;
+  }
+  if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) {
+    throw new UsageError(`--metrics must be a JSON object such as '{"macroF1":0.91}'`);
+  }
+  return metrics as Record<string, unknown>;
+}
+
+function importCommand(values: Values): HitlCommand {
+  const inputKind = optional(values, 'input-kind');
+  if (inputKind !== undefined && inputKind !== 'text' && inputKind !== 'features') {
+    throw new UsageError(`--input-kind must be text or features, got ${JSON.stringify(inputKind)}`);
+  }
+  return {
+    name: 'models import',
+    modelId: required(values, 'model'),
+    file: required(values, 'file'),
+    classes: optional(values, 'classes')
+      ?.split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== ''),
+    inputKind,
+    featureWidth: positiveInteger(values, 'feature-width'),
+    parentVersion: positiveInteger(values, 'parent'),
+    metrics: metricsOf(values),
+    promote: values.promote === true,
+    ...lifecycle(values),
+  };
+}
+
+/** Parses `hitl`'s arguments (without the node and script paths); throws UsageError. */
+export function parseHitlArgs(argv: readonly string[]): HitlCommand {
+  if (argv.length === 0) throw new UsageError('no command given');
+  if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') return { name: 'help' };
+  const name = `${argv[0]} ${argv[1] ?? ''}`.trim();
+  if (!isCommandName(name)) {
+    const actions = Object.keys(OPTIONS)
+      .filter((c) => c.startsWith(`${argv[0]} `))
+      .map((c) => c.split(' ')[1]);
+    const noAction = argv[1] === undefined || argv[1].startsWith('-');
+    throw new UsageError(
+      actions.length > 0 && noAction
+        ? `hitl ${argv[0]} needs one of: ${actions.join(', ')}`
+        : `unknown command: hitl ${name}`,
+    );
+  }
+
+  let values: Values;
+  try {
+    // With the options of one command chosen at run time, parseArgs cannot type the values; none
+    // is `multiple`, so each is a string (type 'string') or true (type 'boolean').
+    values = parseArgs({ args: argv.slice(2), options: OPTIONS[name], strict: true }).values as Values;
+  } catch (error) {
+    // parseArgs' errors (ERR_PARSE_ARGS_*) name the option and what is wrong with it.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+
+  switch (name) {
+    case 'models import':
+      return importCommand(values);
+    case 'models promote': {
+      const modelId = required(values, 'model');
+      const version = positiveInteger(values, 'version');
+      if (version === undefined) throw new UsageError('--version is required');
+      return { name, modelId, version, ...lifecycle(values) };
+    }
+    case 'models rollback':
+      return { name, modelId: required(values, 'model'), ...lifecycle(values) };
+    case 'models list':
+      return { name, modelId: required(values, 'model') };
+    case 'outbox relay':
+      return { name };
+  }
+}

@@ -1,0 +1,6 @@
+export { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
+export { checkServableModel } from './check-model';
+export { runHitl, type HitlIo } from './commands';
+export { loadHitlConfig, type HitlConfig } from './config';
+export { CliError, CliErrorCode, ExitCode } from './errors';
+export { OUTBOX_ID_HEADER, publishOutbox } from './relay';
