@@ -21,7 +21,8 @@ import {
 import { LagMonitor } from './lag';
 import { consumerMetrics, type ConsumerMetrics } from './metrics';
 import { output, type Output } from './output';
-import { sendOutputs } from './producer';
+import { encodeOutputs, sendEncoded, type EncodedOutputs } from './producer';
+import { TransactionBatcher, type OffsetCommit } from './transactions';
 
 /** A consumed record whose value passed its topic's schema. */
 export interface ConsumedRecord<T> {
@@ -116,6 +117,23 @@ type Outcome<R> =
   | { kind: 'failed'; code: DeadLetterCode; reason: string; attempts: number }
   | { kind: 'aborted' };
 
+interface Processed {
+  /** How many records of the chunk (a prefix) are done. */
+  done: number;
+  /** The records to produce for them: the handler's outputs and the dead letters. */
+  outputs: Output[];
+  /** The same, validated and serialised. */
+  encoded: EncodedOutputs;
+}
+
+function mergeEncoded(into: EncodedOutputs, from: EncodedOutputs): void {
+  for (const [topic, messages] of from) {
+    const list = into.get(topic);
+    if (list) list.push(...messages);
+    else into.set(topic, [...messages]);
+  }
+}
+
 const MAX_DEAD_LETTER_PAYLOAD = 512 * 1024;
 
 // Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the previous commit completes;
@@ -145,6 +163,8 @@ function resultOutputs(result: HandlerResult): Output[] {
 export class ValidatingConsumer<T extends TopicSpec> {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
+  /** Group commit of concurrently handled partitions (exactly-once mode only). */
+  private readonly transactions: TransactionBatcher | undefined;
   private readonly validator: Validator<T['schema']>;
   private readonly metrics: ConsumerMetrics;
   private readonly lagMonitor: LagMonitor | undefined;
@@ -195,6 +215,9 @@ export class ValidatingConsumer<T extends TopicSpec> {
       transactionTimeout: 30_000,
       ...(transactionalId ? { transactionalId } : {}),
     });
+    this.transactions = transactionalId
+      ? new TransactionBatcher(this.producer, groupId, this.log)
+      : undefined;
     this.metrics = consumerMetrics(options.registry ?? new Registry());
     const lagIntervalMs = options.lagIntervalMs ?? 10_000;
     this.lagMonitor =
@@ -258,7 +281,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
         try {
           for (let i = 0; i < batch.messages.length && live(); i += this.opts.maxBatchSize) {
             const chunk = batch.messages.slice(i, i + this.opts.maxBatchSize);
-            const { done, outputs } = await this.processChunk(
+            const { done, outputs, encoded } = await this.processChunk(
               batch.topic,
               batch.partition,
               chunk,
@@ -268,9 +291,6 @@ export class ValidatingConsumer<T extends TopicSpec> {
             const last = chunk[done - 1];
             if (last) {
               const next = (BigInt(last.offset) + 1n).toString();
-              const offsets = {
-                topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }],
-              };
               // Work already done is committed even when a stop has begun (one try then; the
               // shutdown deadline bounds it), but never after the partition moved elsewhere.
               let tries = 0;
@@ -278,13 +298,20 @@ export class ValidatingConsumer<T extends TopicSpec> {
                 !isStale() && !heartbeatFailed && (this.state === 'running' || tries++ === 0);
               const committed = await this.attempt(
                 async () => {
-                  if (transactional) {
-                    await this.commitTransaction(outputs, offsets);
+                  if (this.transactions) {
+                    const offsets: OffsetCommit = new Map([
+                      [batch.topic, new Map([[batch.partition, next]])],
+                    ]);
+                    await this.transactions.commit(encoded, offsets);
                   } else {
-                    await sendOutputs(this.producer, outputs);
+                    await sendEncoded(this.producer, encoded);
                     // Commit now rather than on a timer: an idle consumer fetches no further batch
                     // that would carry the commit, and its lag would never read zero.
-                    await commitOffsetsIfNecessary(offsets);
+                    await commitOffsetsIfNecessary({
+                      topics: [
+                        { topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] },
+                      ],
+                    });
                   }
                 },
                 Infinity,
@@ -300,6 +327,8 @@ export class ValidatingConsumer<T extends TopicSpec> {
           }
         } catch (error) {
           if (!isFencedError(error)) throw error;
+          // Concurrent partitions share the producer: only the first to see the fence reports it.
+          if (this.state !== 'running') return;
           this.log.fatal({ err: error }, 'transactional id fenced by another instance; stopping');
           this.state = 'stopping';
           (this.options.onFatalError ?? (() => void this.stop()))(error);
@@ -309,23 +338,6 @@ export class ValidatingConsumer<T extends TopicSpec> {
       },
     });
     this.log.info({ transactional }, 'consumer started');
-  }
-
-  private async commitTransaction(
-    outputs: Output[],
-    offsets: { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] },
-  ): Promise<void> {
-    const transaction = await this.producer.transaction();
-    try {
-      await sendOutputs(transaction, outputs);
-      await transaction.sendOffsets({ consumerGroupId: this.options.groupId, ...offsets });
-      await transaction.commit();
-    } catch (error) {
-      await transaction.abort().catch((abortError: unknown) => {
-        this.log.warn({ err: abortError }, 'transaction abort failed');
-      });
-      throw error;
-    }
   }
 
   private count(topic: string, outputs: Output[], done: number): void {
@@ -351,16 +363,27 @@ export class ValidatingConsumer<T extends TopicSpec> {
     messages: KafkaMessage[],
     live: () => boolean,
     beat: () => Promise<void>,
-  ): Promise<{ done: number; outputs: Output[] }> {
+  ): Promise<Processed> {
     const decoded = messages.map((m) => this.decode(topic, partition, m));
-    const rejects = (upTo: number) =>
-      decoded
-        .slice(0, upTo)
-        .flatMap((d, i) =>
-          d.ok ? [] : [this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0)],
-        );
+    // Handler outputs are validated and serialised as part of handling, so a handler that builds
+    // an invalid record fails (and is retried, isolated, dead-lettered) like any other failure.
+    const handled: { outputs: Output[]; encoded: EncodedOutputs }[] = [];
+    const deadLetters: Output[] = [];
+    const finish = (done: number): Processed => {
+      const encoded = encodeOutputs(deadLetters);
+      for (const part of handled) mergeEncoded(encoded, part.encoded);
+      return { done, outputs: [...deadLetters, ...handled.flatMap((h) => h.outputs)], encoded };
+    };
+    const rejects = (upTo: number) => {
+      decoded.slice(0, upTo).forEach((d, i) => {
+        if (!d.ok) deadLetters.push(this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0));
+      });
+    };
     const valid = decoded.flatMap((d) => (d.ok ? [d.record] : []));
-    if (valid.length === 0) return { done: messages.length, outputs: rejects(messages.length) };
+    if (valid.length === 0) {
+      rejects(messages.length);
+      return finish(messages.length);
+    }
 
     const byOffset = new Map(messages.map((m) => [m.offset, m]));
     const deadLetter = (record: ConsumedRecord<unknown>, code: DeadLetterCode, reason: string): Output => {
@@ -370,23 +393,27 @@ export class ValidatingConsumer<T extends TopicSpec> {
       }
       return this.deadLetter(topic, partition, message, code, reason, 1);
     };
+    const encodedResult = async (result: Promise<HandlerResult>) => {
+      const outputs = resultOutputs(await result);
+      return { outputs, encoded: encodeOutputs(outputs) };
+    };
     const { handleBatch, handleRecord } = this.options;
     if (handleBatch) {
       const outcome = await this.attempt(
-        (context) => handleBatch(valid, { ...context, deadLetter }),
+        (context) => encodedResult(handleBatch(valid, { ...context, deadLetter })),
         1,
         live,
         beat,
       );
       if (outcome.kind === 'aborted') {
         const firstValid = decoded.findIndex((d) => d.ok);
-        return { done: firstValid, outputs: rejects(firstValid) };
+        rejects(firstValid);
+        return finish(firstValid);
       }
       if (outcome.kind === 'done') {
-        return {
-          done: messages.length,
-          outputs: [...rejects(messages.length), ...resultOutputs(outcome.result)],
-        };
+        rejects(messages.length);
+        handled.push(outcome.result);
+        return finish(messages.length);
       }
       this.log.warn(
         { partition, size: valid.length, reason: outcome.reason },
@@ -395,33 +422,32 @@ export class ValidatingConsumer<T extends TopicSpec> {
     }
     const one: RecordHandler<RecordOf<T>> =
       handleRecord ?? ((record, context) => handleBatch!([record], context));
-    const outputs: Output[] = [];
     for (let i = 0; i < decoded.length; i++) {
       const d = decoded[i]!;
       if (!d.ok) {
-        outputs.push(this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0));
+        deadLetters.push(this.deadLetter(topic, partition, messages[i]!, d.code, d.reason, 0));
         continue;
       }
       const outcome = await this.attempt(
-        (context) => one(d.record, { ...context, deadLetter }),
+        (context) => encodedResult(one(d.record, { ...context, deadLetter })),
         this.opts.maxAttempts,
         live,
         beat,
       );
-      if (outcome.kind === 'aborted') return { done: i, outputs };
+      if (outcome.kind === 'aborted') return finish(i);
       if (outcome.kind === 'done') {
-        outputs.push(...resultOutputs(outcome.result));
+        handled.push(outcome.result);
         continue;
       }
       this.log.error(
         { partition, offset: d.record.offset, code: outcome.code, reason: outcome.reason },
         'record failed, dead-lettering',
       );
-      outputs.push(
+      deadLetters.push(
         this.deadLetter(topic, partition, messages[i]!, outcome.code, outcome.reason, outcome.attempts),
       );
     }
-    return { done: messages.length, outputs };
+    return finish(messages.length);
   }
 
   private decode(topic: string, partition: number, message: KafkaMessage): Decoded<RecordOf<T>> {

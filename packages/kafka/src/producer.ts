@@ -44,23 +44,36 @@ export function encodeRecords<T extends TopicSpec>(topic: T, records: readonly O
   });
 }
 
-/** Sends outputs, grouped by topic, through a producer or an open transaction. */
-export async function sendOutputs(sender: Sender, outputs: readonly Output[]): Promise<void> {
-  const byTopic = new Map<TopicSpec, OutgoingRecord<TopicSpec>[]>();
+/** Outputs validated and serialised, grouped by topic name, ready to send. */
+export type EncodedOutputs = Map<string, ReturnType<typeof encodeRecords>>;
+
+/**
+ * Validates and serialises outputs (throwing InvalidRecordError on a bad one), grouped by topic;
+ * appends to `into` when given, so the outputs of several handlers can go out in one send.
+ */
+export function encodeOutputs(outputs: readonly Output[], into: EncodedOutputs = new Map()): EncodedOutputs {
   for (const o of outputs) {
-    const list = byTopic.get(o.topic) ?? [];
-    list.push({ value: o.value, headers: o.headers });
-    byTopic.set(o.topic, list);
+    const [message] = encodeRecords(o.topic, [{ value: o.value, headers: o.headers }]);
+    const list = into.get(o.topic.name);
+    if (list) list.push(message!);
+    else into.set(o.topic.name, [message!]);
   }
-  if (byTopic.size === 0) return;
+  return into;
+}
+
+/** Sends encoded outputs through a producer or an open transaction, one request for all topics. */
+export async function sendEncoded(sender: Sender, encoded: EncodedOutputs): Promise<void> {
+  if (encoded.size === 0) return;
   await sender.sendBatch({
     acks: -1,
     compression: CompressionTypes.None,
-    topicMessages: [...byTopic].map(([topic, records]) => ({
-      topic: topic.name,
-      messages: encodeRecords(topic, records),
-    })),
+    topicMessages: [...encoded].map(([topic, messages]) => ({ topic, messages })),
   });
+}
+
+/** Sends outputs, grouped by topic, through a producer or an open transaction. */
+export async function sendOutputs(sender: Sender, outputs: readonly Output[]): Promise<void> {
+  await sendEncoded(sender, encodeOutputs(outputs));
 }
 
 /** Sends typed records through a producer or an open transaction. */

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     registry: createMetricsRegistry({ service: 'pass-through', defaultMetrics: false }),
     transactionalId: `${config.groupId}-${config.instanceId}`,
     maxBatchSize: config.batchSize,
+    partitionsConsumedConcurrently: config.concurrentPartitions,
     handleBatch: async (records) => {
       const at = new Date().toISOString();
       return records.map((r) => output(predictions, predictionOf(r.value, null, at)));

@@ -110,6 +110,7 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
     registry,
     transactionalId: `${config.groupId}-${config.instanceId}`,
     maxBatchSize: config.batchSize,
+    partitionsConsumedConcurrently: config.concurrentPartitions,
     classifyInvalid: nonFiniteFeatures,
     handleBatch: score,
   });

@@ -15,6 +15,11 @@ const inferenceConfigSpec = {
   instanceId: str('INSTANCE_ID', { default: hostname() }),
   /** Most events scored in one onnxruntime call. */
   batchSize: int('BATCH_SIZE', { default: 256, min: 1, max: 10_000 }),
+  /**
+   * Partitions handled at once; their outputs and offsets are committed together in one
+   * transaction, so more of them means fewer, larger transactions under load.
+   */
+  concurrentPartitions: int('CONCURRENT_PARTITIONS', { default: 6, min: 1, max: 64 }),
   intraOpThreads: int('INTRA_OP_THREADS', { default: 1, min: 1, max: 64 }),
   /** How often the registry is checked for a new promoted version besides hitl.models.v1 (0: never). */
   modelPollMs: int('MODEL_POLL_MS', { default: 10_000, min: 0 }),
