@@ -138,7 +138,7 @@ const MAX_DEAD_LETTER_PAYLOAD = 512 * 1024;
 
 // Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the previous commit completes;
 // kafkajs' default first retry of 300 ms would then cost every transaction 300 ms.
-const FAST_RETRY: RetryOptions = { initialRetryTime: 10, maxRetryTime: 5_000, retries: 12 };
+const FAST_RETRY: RetryOptions = { initialRetryTime: 3, maxRetryTime: 5_000, retries: 12 };
 
 function headersOf(message: KafkaMessage): Record<string, string> {
   const out: Record<string, string> = {};

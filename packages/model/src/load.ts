@@ -1,6 +1,7 @@
 import { onnx } from 'onnx-proto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { METADATA_KEYS } from './onnx-export';
+import { WorkerSession, type Feed, type RunResult } from './worker-session';
 
 /** Highest ONNX IR version accepted for import (onnxruntime-node 1.30.0 refuses IR 14). */
 // What onnxruntime-node 1.30.0 was seen to accept on these machines (IR 14 is refused).
@@ -60,6 +61,11 @@ export interface LoadOptions {
   /** Threads used within one operator; 1 unless told. */
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
+  /**
+   * Run the session in a worker thread (default false): onnxruntime-node scores synchronously on
+   * the calling thread, so a service keeps its event loop free this way.
+   */
+  worker?: boolean;
 }
 
 export interface OnnxClassifier {
@@ -359,12 +365,16 @@ export async function loadOnnxClassifier(
   options: LoadOptions = {},
 ): Promise<OnnxClassifier> {
   const description = inspectOnnxModel(bytes, overrides);
-  let session: InferenceSession;
+  const { classes, inputKind, featureWidth, inputName, inputRank, outputName } = description;
+  const threads = {
+    intraOpNumThreads: options.intraOpNumThreads ?? 1,
+    interOpNumThreads: options.interOpNumThreads ?? 1,
+  };
+  let session: { run(feed: Feed): Promise<RunResult>; close(): Promise<void> };
   try {
-    session = await InferenceSession.create(Buffer.from(bytes), {
-      intraOpNumThreads: options.intraOpNumThreads ?? 1,
-      interOpNumThreads: options.interOpNumThreads ?? 1,
-    });
+    session = options.worker
+      ? await WorkerSession.create(bytes, { inputName, outputName }, threads)
+      : await mainThreadSession(bytes, inputName, outputName, threads);
   } catch (err) {
     return fail(
       'HITL_ERR_MODEL_SESSION',
@@ -372,17 +382,16 @@ export async function loadOnnxClassifier(
       `Text models exported by skl2onnx need options={TfidfVectorizer: {'locale': 'C'}}. ${HOW_TO_EXPORT}`,
     );
   }
-  const { classes, inputKind, featureWidth, inputName, inputRank, outputName } = description;
   const C = classes.length;
 
-  const feed = (inputs: readonly string[] | readonly (readonly number[])[]): Tensor => {
+  const feed = (inputs: readonly string[] | readonly (readonly number[])[]): Feed => {
     const n = inputs.length;
     if (inputKind === 'text') {
       const texts = inputs.map((t, i) => {
         if (typeof t !== 'string') throw new TypeError(`row ${i}: a text model takes strings`);
         return t;
       });
-      return new Tensor('string', texts, inputRank === 1 ? [n] : [n, 1]);
+      return { dtype: 'string', data: texts, dims: inputRank === 1 ? [n] : [n, 1] };
     }
     const D = featureWidth!;
     const data = new Float32Array(n * D);
@@ -392,25 +401,41 @@ export async function loadOnnxClassifier(
       }
       data.set(row as readonly number[], i * D);
     });
-    return new Tensor('float32', data, [n, D]);
+    return { dtype: 'float32', data, dims: [n, D] };
   };
 
   return {
     description,
     async predictProba(inputs) {
       if (inputs.length === 0) return [];
-      const out = await session.run({ [inputName]: feed(inputs) }, [outputName]);
-      const probs = out[outputName];
-      if (!probs || probs.dims.length !== 2 || probs.dims[0] !== inputs.length || probs.dims[1] !== C) {
+      const { data, dims } = await session.run(feed(inputs));
+      if (dims.length !== 2 || dims[0] !== inputs.length || dims[1] !== C) {
         throw new Error(
-          `output "${outputName}" has shape [${probs?.dims.join(', ') ?? ''}], expected [${inputs.length}, ${C}]`,
+          `output "${outputName}" has shape [${dims.join(', ')}], expected [${inputs.length}, ${C}]`,
         );
       }
-      const data = probs.data as Float32Array;
       return Array.from({ length: inputs.length }, (_, i) => Array.from(data.subarray(i * C, (i + 1) * C)));
     },
-    async close() {
-      await session.release();
+    close: () => session.close(),
+  };
+}
+
+async function mainThreadSession(
+  bytes: Uint8Array,
+  inputName: string,
+  outputName: string,
+  threads: { intraOpNumThreads: number; interOpNumThreads: number },
+) {
+  const session = await InferenceSession.create(Buffer.from(bytes), threads);
+  return {
+    async run(feed: Feed): Promise<RunResult> {
+      const out = await session.run({ [inputName]: new Tensor(feed.dtype, feed.data, feed.dims) }, [
+        outputName,
+      ]);
+      const probs = out[outputName];
+      if (!probs) throw new Error(`the model gave no output "${outputName}"`);
+      return { data: probs.data as Float32Array, dims: probs.dims };
     },
+    close: () => session.release(),
   };
 }

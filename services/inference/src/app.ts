@@ -50,7 +50,7 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
     modelId: config.modelId,
     logger: log,
     registry,
-    loadOptions: { intraOpNumThreads: config.intraOpThreads },
+    loadOptions: { intraOpNumThreads: config.intraOpThreads, worker: config.scoringWorker },
   });
   const eventsTopic = { ...topics.events, name: config.eventsTopic };
   const predictionsTopic = { ...topics.predictions, name: config.predictionsTopic };

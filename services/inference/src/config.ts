@@ -1,6 +1,6 @@
 import { topics } from '@hitl/contracts';
 import { hostname } from 'node:os';
-import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
+import { LOG_LEVELS, bool, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 const inferenceConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
@@ -20,6 +20,8 @@ const inferenceConfigSpec = {
    * transaction, so more of them means fewer, larger transactions under load.
    */
   concurrentPartitions: int('CONCURRENT_PARTITIONS', { default: 6, min: 1, max: 64 }),
+  /** Score in a worker thread, off the event loop that does the Kafka I/O (default true). */
+  scoringWorker: bool('SCORING_WORKER', { default: true }),
   intraOpThreads: int('INTRA_OP_THREADS', { default: 1, min: 1, max: 64 }),
   /** How often the registry is checked for a new promoted version besides hitl.models.v1 (0: never). */
   modelPollMs: int('MODEL_POLL_MS', { default: 10_000, min: 0 }),
