@@ -1,0 +1,145 @@
+// What a routing policy says and whether it is sound. Pure: no Kafka, no Postgres.
+
+/** The fields an operator sets; a stored policy adds its name, version and provenance. */
+export interface PolicySpec {
+  /**
+   * The task's labels, the choices reviewers get (also before any model exists). Class rules may
+   * name only these. Empty: not declared, and then no class rules are allowed.
+   */
+  classes: string[];
+  /** Predictions less confident than this go to review (default 0.9). */
+  threshold: number;
+  /** Per predicted class, a threshold that overrides the global one. */
+  classThresholds: Record<string, number>;
+  /** Predicted classes that always go to review, however confident. */
+  alwaysReview: string[];
+  /** Share of otherwise confident predictions sent to review as an audit sample (default 0.02). */
+  auditRate: number;
+  /** Reviewers whose answers a review needs (default 1). */
+  requiredReviewers: number;
+}
+
+export interface Policy extends PolicySpec {
+  /** The policy's name: the model id whose predictions it routes. */
+  name: string;
+  /** 1, 2, ...: every change makes a new, immutable version. */
+  version: number;
+}
+
+export const DEFAULT_POLICY_SPEC: Readonly<PolicySpec> = Object.freeze({
+  classes: [],
+  threshold: 0.9,
+  classThresholds: {},
+  alwaysReview: [],
+  auditRate: 0.02,
+  requiredReviewers: 1,
+});
+
+export const MAX_REVIEWERS = 25;
+
+export const PolicyErrorCode = {
+  invalid: 'HITL_ERR_POLICY_INVALID',
+} as const;
+
+export interface PolicyProblem {
+  /** The field at fault, e.g. `classThresholds.spam`. */
+  field: string;
+  problem: string;
+}
+
+/** A policy that does not validate; lists every problem found. */
+export class PolicyError extends Error {
+  readonly code = PolicyErrorCode.invalid;
+  readonly problems: readonly PolicyProblem[];
+  constructor(problems: readonly PolicyProblem[]) {
+    super(`invalid policy: ${problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`);
+    this.name = 'PolicyError';
+    this.problems = problems;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function unitInterval(value: unknown, field: string, problems: PolicyProblem[]): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
+    problems.push({ field, problem: `must be a number in [0, 1], got ${JSON.stringify(value)}` });
+    return NaN;
+  }
+  return value;
+}
+
+function labels(value: unknown, field: string, problems: PolicyProblem[]): string[] {
+  if (
+    !Array.isArray(value) ||
+    !value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 200)
+  ) {
+    problems.push({ field, problem: 'must be a list of class labels (1 to 200 characters each)' });
+    return [];
+  }
+  const list = value as string[];
+  if (new Set(list).size !== list.length) problems.push({ field, problem: 'names a class twice' });
+  return list;
+}
+
+const KNOWN_FIELDS = new Set(Object.keys(DEFAULT_POLICY_SPEC));
+
+/**
+ * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present and in range,
+ * class rules naming only declared classes, nothing unknown. Returns a clean copy or throws a
+ * PolicyError listing every problem.
+ */
+export function validatePolicySpec(input: unknown): PolicySpec {
+  const problems: PolicyProblem[] = [];
+  if (!isRecord(input)) throw new PolicyError([{ field: '(policy)', problem: 'must be an object' }]);
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_FIELDS.has(key)) problems.push({ field: key, problem: 'is not a policy field' });
+  }
+  const classes = labels(input.classes, 'classes', problems);
+  if (classes.length === 1)
+    problems.push({ field: 'classes', problem: 'needs at least two classes, or none' });
+  const known = new Set(classes);
+  const threshold = unitInterval(input.threshold, 'threshold', problems);
+  const auditRate = unitInterval(input.auditRate, 'auditRate', problems);
+  const classThresholds: Record<string, number> = {};
+  if (!isRecord(input.classThresholds)) {
+    problems.push({ field: 'classThresholds', problem: 'must be an object of class → threshold' });
+  } else {
+    for (const [label, value] of Object.entries(input.classThresholds)) {
+      const field = `classThresholds.${label}`;
+      if (!known.has(label)) problems.push({ field, problem: unknownClass(label, classes) });
+      classThresholds[label] = unitInterval(value, field, problems);
+    }
+  }
+  const alwaysReview = labels(input.alwaysReview, 'alwaysReview', problems);
+  for (const label of alwaysReview) {
+    if (!known.has(label)) problems.push({ field: 'alwaysReview', problem: unknownClass(label, classes) });
+  }
+  const requiredReviewers = input.requiredReviewers;
+  if (
+    typeof requiredReviewers !== 'number' ||
+    !Number.isInteger(requiredReviewers) ||
+    requiredReviewers < 1 ||
+    requiredReviewers > MAX_REVIEWERS
+  ) {
+    problems.push({
+      field: 'requiredReviewers',
+      problem: `must be an integer from 1 to ${MAX_REVIEWERS}, got ${JSON.stringify(requiredReviewers)}`,
+    });
+  }
+  if (problems.length > 0) throw new PolicyError(problems);
+  return {
+    classes: [...classes],
+    threshold,
+    classThresholds,
+    alwaysReview: [...alwaysReview],
+    auditRate,
+    requiredReviewers: requiredReviewers as number,
+  };
+}
+
+function unknownClass(label: string, classes: string[]): string {
+  return classes.length === 0
+    ? `names class "${label}", but the policy declares no classes (set classes first)`
+    : `names class "${label}", which is not one of the policy's classes (${classes.join(', ')})`;
+}
