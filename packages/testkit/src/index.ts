@@ -5,3 +5,4 @@ export { createTestDatabase, type TestDatabase } from './postgres';
 export { createTestTopics, deleteTestTopics, type TestTopic } from './kafka';
 export { dockerAvailable, startContainers, stopContainers } from './containers';
 export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
+export { ProcessGroup, type StartProcessOptions } from './process';

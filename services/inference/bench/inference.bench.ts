@@ -13,8 +13,7 @@ import { spamAssassin, stableFraction } from '@hitl/datasets';
 import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { evaluate, loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
-import { TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { ProcessGroup, TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { pino } from 'pino';
@@ -35,27 +34,6 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-function startProcess(script: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code, signal) => reject(new Error(`${script} exited with ${code ?? signal}`)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('"msg":"service started"')) resolve(child);
-    });
-  });
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function committed(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
@@ -88,7 +66,7 @@ async function main(): Promise<void> {
   await admin.connect();
   const db = await createTestDatabase('hitl_bench');
   const pool = createPool({ connectionString: db.url, max: 2 });
-  const children: ChildProcess[] = [];
+  const processes = new ProcessGroup();
   const names = {
     events: uniqueName('bench-events'),
     predictions: uniqueName('bench-predictions'),
@@ -196,16 +174,20 @@ async function main(): Promise<void> {
 
     progress('pass-through draining the events');
     const passGroup = uniqueName('bench-pass');
-    const passThrough = await startProcess('bench/pass-through.ts', env(passGroup, names.passThrough));
-    children.push(passThrough);
+    const passThrough = await processes.start(join(root, 'bench/pass-through.ts'), {
+      cwd: root,
+      env: env(passGroup, names.passThrough),
+    });
     const passThroughEventsPerSec = await drainRate(admin, passGroup, names.events, EVENTS);
-    await stopProcess(passThrough);
+    await ProcessGroup.stop(passThrough);
     progress(`pass-through: ${round(passThroughEventsPerSec)} events/s`);
 
     progress('inference service draining the events');
     const serviceGroup = uniqueName('bench-inference');
-    const service = await startProcess('src/main.ts', env(serviceGroup, names.predictions));
-    children.push(service);
+    const service = await processes.start(join(root, 'src/main.ts'), {
+      cwd: root,
+      env: env(serviceGroup, names.predictions),
+    });
     const serviceEventsPerSec = await drainRate(admin, serviceGroup, names.events, EVENTS);
     progress(`service: ${round(serviceEventsPerSec)} events/s`);
 
@@ -246,7 +228,7 @@ async function main(): Promise<void> {
       latencies.push(r.timestamp - appendedAt.get(id)!);
     }
     await predictions.stop();
-    await stopProcess(service);
+    await ProcessGroup.stop(service);
     latencies.sort((a, b) => a - b);
 
     const figures = {
@@ -280,7 +262,7 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
-    for (const child of children) await stopProcess(child).catch(() => undefined);
+    await processes.stopAll('SIGTERM').catch(() => undefined);
     await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
     await admin.disconnect();
     await pool.end();

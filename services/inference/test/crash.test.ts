@@ -1,7 +1,6 @@
 import type { Prediction } from '@hitl/contracts';
-import { TopicReader, uniqueName, type TestDatabase } from '@hitl/testkit';
+import { ProcessGroup, TopicReader, uniqueName, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import {
@@ -16,10 +15,8 @@ import {
   texts,
 } from './helpers';
 
-// The service runs in node itself (tsx as a loader, not the tsx wrapper process), so that the
-// SIGKILL lands on the process doing the work.
 const root = join(__dirname, '..');
-const children: ChildProcess[] = [];
+const processes = new ProcessGroup();
 const cleanups: (() => Promise<unknown>)[] = [];
 let db: TestDatabase;
 let pool: Pool;
@@ -29,12 +26,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
+  await processes.stopAll();
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
@@ -43,20 +35,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-function startService(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts')], {
-    cwd: root,
-    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code, signal) => reject(new Error(`service exited with ${code ?? signal}`)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('"msg":"service started"')) resolve(child);
-    });
-  });
-}
+const startService = (env: Record<string, string>) =>
+  processes.start(join(root, 'src', 'main.ts'), { cwd: root, env: { ...env, LOG_LEVEL: 'info' } });
 
 describe('inference service process', () => {
   it('loses and doubles no prediction across kill -9 and restart', async () => {
@@ -83,9 +63,7 @@ describe('inference service process', () => {
       }
     })();
     await predictions.waitForCount(500);
-    const exited = new Promise((resolve) => first.once('exit', resolve));
-    first.kill('SIGKILL');
-    await exited;
+    await ProcessGroup.stop(first, 'SIGKILL');
     const seenAtKill = predictions.records.length;
     await sending;
     expect(seenAtKill).toBeLessThan(total);
