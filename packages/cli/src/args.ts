@@ -1,6 +1,7 @@
 // The hitl command line, parsed into a typed command. Pure: no I/O, so every usage rule has a
 // unit test.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { PolicyChanges } from './policy-changes';
 
 export const USAGE = `usage: hitl <command> [options]
 
@@ -11,10 +12,21 @@ export const USAGE = `usage: hitl <command> [options]
   hitl models rollback --model <id> [--actor <name>] [--reason <text>]
   hitl models list --model <id>
   hitl outbox relay
+  hitl policy show --name <policy> [--version N]
+  hitl policy set --name <policy> [--file <spec.json>] [--classes a,b,c] [--threshold X]
+                  [--class-threshold <class>=X]... [--clear-class-threshold <class>]...
+                  [--always-review a,b] [--audit-rate X] [--reviewers N]
+                  [--actor <name>] [--reason <text>]
+  hitl policy history --name <policy>
 
 Commands that change the registry publish their hitl.models.v1 records (and any an earlier run
 left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only that.
-Settings come from the environment: DATABASE_URL, KAFKA_BROKERS, LOG_LEVEL (default warn).`;
+\`hitl policy set\` stores a new version of the routing policy: the current version's spec (or
+the defaults), replaced by --file's if given, then changed by the other options; repeat
+--class-threshold and --clear-class-threshold once per class; an empty --classes or
+--always-review clears the list.
+Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (not needed by the policy
+commands), LOG_LEVEL (default warn).`;
 
 /** A command line that does not fit USAGE; the message says what is wrong with it. */
 export class UsageError extends Error {
@@ -47,11 +59,15 @@ export type HitlCommand =
   | ({ name: 'models promote'; modelId: string; version: number } & Lifecycle)
   | ({ name: 'models rollback'; modelId: string } & Lifecycle)
   | { name: 'models list'; modelId: string }
-  | { name: 'outbox relay' };
+  | { name: 'outbox relay' }
+  | { name: 'policy show'; policyName: string; version?: number }
+  | ({ name: 'policy set'; policyName: string; file?: string; changes: PolicyChanges } & Lifecycle)
+  | { name: 'policy history'; policyName: string };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 const text = { type: 'string' } as const;
+const repeatable = { type: 'string', multiple: true } as const;
 const lifecycleOptions = { actor: text, reason: text } satisfies Options;
 
 const OPTIONS = {
@@ -70,10 +86,24 @@ const OPTIONS = {
   'models rollback': { model: text, ...lifecycleOptions },
   'models list': { model: text },
   'outbox relay': {},
+  'policy show': { name: text, version: text },
+  'policy set': {
+    name: text,
+    file: text,
+    classes: text,
+    threshold: text,
+    'class-threshold': repeatable,
+    'clear-class-threshold': repeatable,
+    'always-review': text,
+    'audit-rate': text,
+    reviewers: text,
+    ...lifecycleOptions,
+  },
+  'policy history': { name: text },
 } satisfies Record<string, Options>;
 
 type CommandName = keyof typeof OPTIONS;
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(OPTIONS, name);
@@ -98,6 +128,82 @@ function positiveInteger(values: Values, name: string): number | undefined {
     throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+function repeated(values: Values, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value : [];
+}
+
+// Plain decimal notation only: Number() would also take '', ' ', '0x1f' and 'Infinity'.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+// Only the syntax is checked here; whether a value is in range is the policy's to say (exit 65).
+function optionalDecimal(values: Values, name: string): number | undefined {
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  if (!DECIMAL.test(raw)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function optionalInteger(values: Values, name: string): number | undefined {
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(raw))
+    throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function labelList(values: Values, name: string): string[] | undefined {
+  return optional(values, name)
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+}
+
+function classThresholds(values: Values): Record<string, number> | undefined {
+  const flag = 'class-threshold';
+  const entries = repeated(values, flag);
+  if (entries.length === 0) return undefined;
+  const thresholds: Record<string, number> = {};
+  for (const entry of entries) {
+    // The last '=': a threshold never contains one, a class label might.
+    const at = entry.lastIndexOf('=');
+    const label = entry.slice(0, at).trim();
+    const threshold = entry.slice(at + 1).trim();
+    if (at < 0 || label === '' || !DECIMAL.test(threshold)) {
+      throw new UsageError(`--${flag} must be <class>=<number>, got ${JSON.stringify(entry)}`);
+    }
+    if (Object.hasOwn(thresholds, label)) throw new UsageError(`--${flag} names class ${label} twice`);
+    thresholds[label] = Number(threshold);
+  }
+  return thresholds;
+}
+
+function policySetCommand(values: Values): HitlCommand {
+  const set = classThresholds(values);
+  const clear = repeated(values, 'clear-class-threshold').map((c) => c.trim());
+  for (const label of clear) {
+    if (label === '') throw new UsageError('--clear-class-threshold needs a class');
+    if (set && Object.hasOwn(set, label)) {
+      throw new UsageError(`--class-threshold and --clear-class-threshold both name class ${label}`);
+    }
+  }
+  return {
+    name: 'policy set',
+    policyName: required(values, 'name'),
+    file: optional(values, 'file'),
+    changes: {
+      classes: labelList(values, 'classes'),
+      threshold: optionalDecimal(values, 'threshold'),
+      classThresholds: set,
+      clearClassThresholds: clear.length > 0 ? clear : undefined,
+      alwaysReview: labelList(values, 'always-review'),
+      auditRate: optionalDecimal(values, 'audit-rate'),
+      requiredReviewers: optionalInteger(values, 'reviewers'),
+    },
+    ...lifecycle(values),
+  };
 }
 
 function lifecycle(values: Values): Lifecycle {
@@ -128,10 +234,7 @@ function importCommand(values: Values): HitlCommand {
     name: 'models import',
     modelId: required(values, 'model'),
     file: required(values, 'file'),
-    classes: optional(values, 'classes')
-      ?.split(',')
-      .map((c) => c.trim())
-      .filter((c) => c !== ''),
+    classes: labelList(values, 'classes'),
     inputKind,
     featureWidth: positiveInteger(values, 'feature-width'),
     parentVersion: positiveInteger(values, 'parent'),
@@ -160,8 +263,8 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
 
   let values: Values;
   try {
-    // With the options of one command chosen at run time, parseArgs cannot type the values; none
-    // is `multiple`, so each is a string (type 'string') or true (type 'boolean').
+    // With the options of one command chosen at run time, parseArgs cannot type the values: each
+    // is a string (type 'string'), true (type 'boolean') or a list of strings (`multiple`).
     values = parseArgs({ args: argv.slice(2), options: OPTIONS[name], strict: true }).values as Values;
   } catch (error) {
     // parseArgs' errors (ERR_PARSE_ARGS_*) name the option and what is wrong with it.
@@ -183,5 +286,11 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
       return { name, modelId: required(values, 'model') };
     case 'outbox relay':
       return { name };
+    case 'policy show':
+      return { name, policyName: required(values, 'name'), version: positiveInteger(values, 'version') };
+    case 'policy set':
+      return policySetCommand(values);
+    case 'policy history':
+      return { name, policyName: required(values, 'name') };
   }
 }

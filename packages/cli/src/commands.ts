@@ -5,17 +5,23 @@ import { basename, resolve } from 'node:path';
 import {
   createPool,
   DbError,
+  DbErrorCode,
+  getCurrentPolicy,
+  getPolicyVersion,
   listModelVersions,
+  listPolicyVersions,
   promoteModelVersion,
   registerModelVersion,
   RegistryError,
   RegistryErrorCode,
   rollbackModel,
+  updatePolicy,
   withTransaction,
   type ModelVersionSummary,
 } from '@hitl/db';
 import { createKafka } from '@hitl/kafka';
 import { ModelImportError } from '@hitl/model';
+import { PolicyError } from '@hitl/policy';
 import { ConfigError, createLogger, type Logger } from '@hitl/service-kit';
 import { KafkaJSError, type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -23,6 +29,7 @@ import { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
 import { checkServableModel } from './check-model';
 import { loadHitlConfig, type HitlConfig } from './config';
 import { CliError, CliErrorCode, ExitCode } from './errors';
+import { applyPolicyChanges } from './policy-changes';
 import { publishOutbox } from './relay';
 
 export interface HitlIo {
@@ -37,7 +44,8 @@ export interface HitlIo {
 interface Context {
   cwd: string;
   pool: Pool;
-  kafka: Kafka;
+  /** Absent for the commands that never publish (see needsKafka). */
+  kafka?: Kafka;
   logger: Logger;
   /** Prints one JSON line on stdout. */
   print: (value: unknown) => void;
@@ -69,6 +77,7 @@ function versionLine(v: ModelVersionSummary) {
  * query and no broker connection. A broker failure leaves the rows for the next relay.
  */
 async function relay(ctx: Context): Promise<number> {
+  if (ctx.kafka === undefined) throw new Error('this command publishes but was started without Kafka');
   try {
     return await publishOutbox(ctx.pool, ctx.kafka, ctx.logger);
   } catch (error) {
@@ -83,16 +92,7 @@ async function relay(ctx: Context): Promise<number> {
 }
 
 async function importModel(cmd: Extract<HitlCommand, { name: 'models import' }>, ctx: Context) {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(resolve(ctx.cwd, cmd.file));
-  } catch (error) {
-    throw new CliError(
-      CliErrorCode.fileUnreadable,
-      `cannot read ${cmd.file}: ${error instanceof Error ? error.message : String(error)}`,
-      ExitCode.noInput,
-    );
-  }
+  const bytes = await readFileArgument(cmd.file, ctx);
   const description = await checkServableModel(bytes, {
     classes: cmd.classes,
     inputKind: cmd.inputKind,
@@ -122,6 +122,44 @@ async function importModel(cmd: Extract<HitlCommand, { name: 'models import' }>,
   });
   ctx.print(versionLine(version));
   await relay(ctx);
+}
+
+async function readFileArgument(file: string, ctx: Context): Promise<Buffer> {
+  try {
+    return await readFile(resolve(ctx.cwd, file));
+  } catch (error) {
+    throw new CliError(
+      CliErrorCode.fileUnreadable,
+      `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`,
+      ExitCode.noInput,
+    );
+  }
+}
+
+async function setPolicy(cmd: Extract<HitlCommand, { name: 'policy set' }>, ctx: Context) {
+  let fromFile: unknown;
+  if (cmd.file !== undefined) {
+    // Editors on some systems start UTF-8 files with a byte-order mark, which JSON.parse refuses.
+    const text = (await readFileArgument(cmd.file, ctx)).toString('utf8').replace(/^\uFEFF/, '');
+    try {
+      fromFile = JSON.parse(text);
+    } catch (error) {
+      const problem = `is not JSON (${error instanceof Error ? error.message : String(error)})`;
+      throw new PolicyError([{ field: cmd.file, problem }]);
+    }
+  }
+  // Read, changed and stored under the policy's lock: a concurrent `set` is never lost.
+  const stored = await updatePolicy(
+    ctx.pool,
+    cmd.policyName,
+    (current) => applyPolicyChanges(cmd.file !== undefined ? fromFile : current, cmd.changes),
+    { actor: cmd.actor, reason: cmd.reason },
+  );
+  ctx.print(stored);
+}
+
+function policyNotFound(message: string): DbError {
+  return new DbError(DbErrorCode.policyNotFound, message);
 }
 
 async function execute(cmd: Exclude<HitlCommand, { name: 'help' }>, ctx: Context): Promise<void> {
@@ -154,7 +192,37 @@ async function execute(cmd: Exclude<HitlCommand, { name: 'help' }>, ctx: Context
     case 'outbox relay':
       ctx.print({ published: await relay(ctx) });
       return;
+    case 'policy show': {
+      const { policyName: name, version } = cmd;
+      const policy =
+        version === undefined
+          ? await getCurrentPolicy(ctx.pool, name)
+          : await getPolicyVersion(ctx.pool, name, version);
+      if (policy === null) {
+        throw policyNotFound(
+          version === undefined
+            ? `policy ${name} has no versions`
+            : `policy ${name} has no version ${version}`,
+        );
+      }
+      ctx.print(policy);
+      return;
+    }
+    case 'policy set':
+      return setPolicy(cmd, ctx);
+    case 'policy history': {
+      const versions = await listPolicyVersions(ctx.pool, cmd.policyName);
+      if (versions.length === 0) throw policyNotFound(`policy ${cmd.policyName} has no versions`);
+      for (const policy of versions) ctx.print(policy);
+      return;
+    }
   }
+}
+
+// The policy commands touch only Postgres. The models and outbox commands keep requiring Kafka,
+// `models list` included, as they always have.
+function needsKafka(cmd: HitlCommand): boolean {
+  return !cmd.name.startsWith('policy ');
 }
 
 /** Reports a failed command on stderr as `error <CODE>: <message>` and returns its exit code. */
@@ -164,14 +232,14 @@ function report(error: unknown, io: HitlIo, logger: Logger): number {
     say(error.code, error.message);
     return error.exitCode;
   }
-  if (error instanceof ModelImportError || error instanceof DbError) {
+  if (error instanceof ModelImportError || error instanceof DbError || error instanceof PolicyError) {
     say(error.code, error.message);
     return ExitCode.dataError;
   }
   if ((error as { code?: unknown } | null)?.code === UNDEFINED_TABLE) {
     say(
       CliErrorCode.schemaMissing,
-      `the database has no registry tables (${(error as Error).message}); run \`pnpm migrate\` against DATABASE_URL first`,
+      `the database is missing tables (${(error as Error).message}); run \`pnpm migrate\` against DATABASE_URL first`,
     );
     return ExitCode.config;
   }
@@ -197,7 +265,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
 
   let config: HitlConfig;
   try {
-    config = loadHitlConfig(io.env);
+    config = loadHitlConfig(io.env, { kafka: needsKafka(command) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.stderr(`${error.message}\n`);
@@ -217,12 +285,14 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
     logger,
   });
   // kafkajs warns about the producer's bounded retries; the command reports real failures itself.
-  const kafka = createKafka({
-    brokers: config.kafkaBrokers,
-    clientId: config.kafkaClientId,
-    logger,
-    kafkaLogLevel: 'error',
-  });
+  const kafka =
+    config.kafka &&
+    createKafka({
+      brokers: config.kafka.brokers,
+      clientId: config.kafka.clientId,
+      logger,
+      kafkaLogLevel: 'error',
+    });
   const print = (value: unknown) => io.stdout(`${JSON.stringify(value)}\n`);
   try {
     await execute(command, { cwd: io.cwd ?? process.cwd(), pool, kafka, logger, print });

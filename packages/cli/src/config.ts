@@ -1,16 +1,32 @@
 import { list, LOG_LEVELS, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
-const hitlConfigSpec = {
+const databaseSettings = {
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
-  kafkaBrokers: list('KAFKA_BROKERS'),
-  kafkaClientId: str('KAFKA_CLIENT_ID', { default: 'hitl-cli' }),
   // A command's output is its stdout lines; logs (on stderr) stay quiet unless asked for.
   logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'warn' }),
 };
 
-export type HitlConfig = ConfigOf<typeof hitlConfigSpec>;
+const kafkaSettings = {
+  kafkaBrokers: list('KAFKA_BROKERS'),
+  kafkaClientId: str('KAFKA_CLIENT_ID', { default: 'hitl-cli' }),
+};
+
+export type HitlConfig = ConfigOf<typeof databaseSettings> & {
+  /** Absent when loaded with `kafka: false`, for commands that never publish. */
+  readonly kafka?: { readonly brokers: string[]; readonly clientId: string };
+};
+
+export interface LoadHitlConfigOptions {
+  /** Whether KAFKA_BROKERS is required and read (default true). */
+  kafka?: boolean;
+}
 
 /** Settings of the hitl command. */
-export function loadHitlConfig(env: NodeJS.ProcessEnv): HitlConfig {
-  return parseConfig(hitlConfigSpec, env);
+export function loadHitlConfig(env: NodeJS.ProcessEnv, opts: LoadHitlConfigOptions = {}): HitlConfig {
+  if (opts.kafka === false) return parseConfig(databaseSettings, env);
+  const { kafkaBrokers, kafkaClientId, ...database } = parseConfig(
+    { ...databaseSettings, ...kafkaSettings },
+    env,
+  );
+  return Object.freeze({ ...database, kafka: { brokers: kafkaBrokers, clientId: kafkaClientId } });
 }

@@ -1,6 +1,7 @@
 export { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
 export { checkServableModel } from './check-model';
 export { runHitl, type HitlIo } from './commands';
-export { loadHitlConfig, type HitlConfig } from './config';
+export { loadHitlConfig, type HitlConfig, type LoadHitlConfigOptions } from './config';
 export { CliError, CliErrorCode, ExitCode } from './errors';
+export { applyPolicyChanges, type PolicyChanges } from './policy-changes';
 export { OUTBOX_ID_HEADER, publishOutbox } from './relay';

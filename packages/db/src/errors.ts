@@ -6,6 +6,8 @@ export const DbErrorCode = {
   modelNoPrevious: 'HITL_ERR_MODEL_NO_PREVIOUS',
   modelRolledBack: 'HITL_ERR_MODEL_ROLLED_BACK',
   modelInvalid: 'HITL_ERR_MODEL_INVALID',
+  policyName: 'HITL_ERR_POLICY_NAME',
+  policyNotFound: 'HITL_ERR_POLICY_NOT_FOUND',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

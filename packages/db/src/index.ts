@@ -3,6 +3,7 @@ export type { DbLogger } from './logger';
 export { createPool, withTransaction, type CreatePoolOptions } from './pool';
 export { migrate, migrationsDir, type MigrateOptions } from './migrate';
 export * from './model-registry';
+export * from './policy-store';
 export {
   enqueueOutbox,
   relayOutbox,

@@ -153,7 +153,11 @@ function isClient(db: RegistryDb): db is PoolClient {
 
 let savepointSeq = 0;
 
-async function inTransaction<T>(db: RegistryDb, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs fn in a transaction of its own (given a Pool) or under a savepoint of the caller's open
+ * transaction (given a PoolClient; refused with 25P01 when none is open). Other stores use it too.
+ */
+export async function inTransaction<T>(db: RegistryDb, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   if (!isClient(db)) return withTransaction(db, fn);
   // The caller's transaction: a savepoint undoes our half-done work on failure and, since
   // SAVEPOINT is refused outside a transaction block, also proves there is a transaction.

@@ -1,0 +1,254 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createPool, listPolicyVersions, migrate } from '@hitl/db';
+import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
+import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
+import type { Pool } from 'pg';
+import { runCli } from './helpers';
+
+let db: TestDatabase | undefined;
+let pool: Pool;
+let dir: string;
+// No KAFKA_BROKERS: the policy commands need only the database.
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  db = await createTestDatabase('hitl_cli_policy');
+  await migrate({ databaseUrl: db.url });
+  pool = createPool({ connectionString: db.url, max: 2, applicationName: 'hitl-cli-policy-test' });
+  env = { DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+  dir = await mkdtemp(join(tmpdir(), 'hitl-cli-policy-test-'));
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function newPolicyName(): string {
+  return uniqueName('cli-policy');
+}
+
+async function storedVersions(name: string): Promise<number[]> {
+  return (await listPolicyVersions(pool, name)).map((p) => p.version);
+}
+
+describe('hitl policy set, show, history', () => {
+  it('sets from the defaults, changes one field at a time, shows and lists the versions', async () => {
+    const name = newPolicyName();
+    const first = await runCli(
+      ['policy', 'set', '--name', name, '--classes', 'ham,spam', '--actor', 'alice', '--reason', 'launch'],
+      env,
+    );
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.lines).toEqual([
+      {
+        name,
+        version: 1,
+        ...DEFAULT_POLICY_SPEC,
+        classes: ['ham', 'spam'],
+        createdBy: 'alice',
+        reason: 'launch',
+        createdAt: expect.any(String),
+      },
+    ]);
+
+    const second = await runCli(
+      [
+        'policy',
+        'set',
+        '--name',
+        name,
+        '--threshold',
+        '0.8',
+        '--class-threshold',
+        'spam=0.95',
+        '--always-review',
+        'spam',
+        '--audit-rate',
+        '0.1',
+        '--reviewers',
+        '2',
+      ],
+      env,
+    );
+    expect(second.code).toBe(0);
+    expect(second.lines[0]).toMatchObject({
+      version: 2,
+      // Kept from version 1.
+      classes: ['ham', 'spam'],
+      threshold: 0.8,
+      classThresholds: { spam: 0.95 },
+      alwaysReview: ['spam'],
+      auditRate: 0.1,
+      requiredReviewers: 2,
+      createdBy: null,
+      reason: null,
+    });
+
+    const third = await runCli(
+      ['policy', 'set', '--name', name, '--clear-class-threshold', 'spam', '--always-review', ''],
+      env,
+    );
+    expect(third.lines[0]).toMatchObject({
+      version: 3,
+      threshold: 0.8,
+      classThresholds: {},
+      alwaysReview: [],
+    });
+
+    const current = await runCli(['policy', 'show', '--name', name], env);
+    expect(current.code).toBe(0);
+    expect(current.lines).toEqual(third.lines);
+    const older = await runCli(['policy', 'show', '--name', name, '--version', '2'], env);
+    expect(older.lines).toEqual(second.lines);
+
+    const history = await runCli(['policy', 'history', '--name', name], env);
+    expect(history.code).toBe(0);
+    expect(history.lines).toEqual([...first.lines, ...second.lines, ...third.lines]);
+  });
+
+  it('replaces the spec with --file, then applies the other options', async () => {
+    const name = newPolicyName();
+    expect((await runCli(['policy', 'set', '--name', name, '--threshold', '0.5'], env)).code).toBe(0);
+    await writeFile(
+      join(dir, 'spec.json'),
+      JSON.stringify({
+        classes: ['low', 'mid', 'high'],
+        threshold: 0.7,
+        classThresholds: { high: 0.9 },
+        alwaysReview: ['high'],
+        auditRate: 0,
+        requiredReviewers: 1,
+      }),
+    );
+    // Relative to the directory the command was started in.
+    const run = await runCli(
+      ['policy', 'set', '--name', name, '--file', 'spec.json', '--reviewers', '3'],
+      env,
+      dir,
+    );
+    expect(run.code).toBe(0);
+    expect(run.lines[0]).toMatchObject({
+      version: 2,
+      classes: ['low', 'mid', 'high'],
+      threshold: 0.7,
+      classThresholds: { high: 0.9 },
+      alwaysReview: ['high'],
+      auditRate: 0,
+      requiredReviewers: 3,
+    });
+  });
+
+  it('refuses a --file that is partial, not JSON or unreadable, storing nothing', async () => {
+    const name = newPolicyName();
+    await writeFile(join(dir, 'partial.json'), JSON.stringify({ threshold: 0.8 }));
+    await writeFile(join(dir, 'broken.json'), '{"threshold": ');
+    const partial = await runCli(['policy', 'set', '--name', name, '--file', 'partial.json'], env, dir);
+    expect(partial.code).toBe(65);
+    expect(partial.stderr).toMatch(/^error HITL_ERR_POLICY_INVALID: .*classes: must be a list/);
+    const broken = await runCli(['policy', 'set', '--name', name, '--file', 'broken.json'], env, dir);
+    expect(broken.code).toBe(65);
+    expect(broken.stderr).toMatch(/^error HITL_ERR_POLICY_INVALID: .*broken\.json: is not JSON/);
+    const missing = await runCli(['policy', 'set', '--name', name, '--file', 'nope.json'], env, dir);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toMatch(/^error HITL_ERR_FILE_UNREADABLE: cannot read nope\.json/);
+    expect(await storedVersions(name)).toEqual([]);
+  });
+});
+
+describe('refused values', () => {
+  it.each([
+    ['a threshold above 1', ['--threshold', '1.5'], 'threshold: must be a number in [0, 1], got 1.5'],
+    ['a negative audit rate', ['--audit-rate=-0.1'], 'auditRate: must be a number in [0, 1], got -0.1'],
+    ['no reviewers', ['--reviewers', '0'], 'requiredReviewers: must be an integer from 1 to 25'],
+    ['a class threshold for an undeclared class', ['--class-threshold', 'scam=0.9'], 'classThresholds.scam'],
+    ['a rule for an undeclared class', ['--always-review', 'scam'], 'alwaysReview: names class "scam"'],
+    ['clearing a threshold never set', ['--clear-class-threshold', 'ham'], 'classThresholds.ham: is not set'],
+  ])('refuses %s with exit 65, keeping the current version', async (_case, options, problem) => {
+    const name = newPolicyName();
+    expect((await runCli(['policy', 'set', '--name', name, '--classes', 'ham,spam'], env)).code).toBe(0);
+    const run = await runCli(['policy', 'set', '--name', name, ...options], env);
+    expect(run.code).toBe(65);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^error HITL_ERR_POLICY_INVALID: invalid policy: /);
+    expect(run.stderr).toContain(problem);
+    expect(await storedVersions(name)).toEqual([1]);
+  });
+
+  it('lists every problem at once', async () => {
+    const name = newPolicyName();
+    const run = await runCli(['policy', 'set', '--name', name, '--threshold', '2', '--audit-rate', '3'], env);
+    expect(run.code).toBe(65);
+    expect(run.stderr).toContain('threshold: must be');
+    expect(run.stderr).toContain('auditRate: must be');
+    expect(await storedVersions(name)).toEqual([]);
+  });
+
+  it('refuses a name with whitespace with HITL_ERR_POLICY_NAME', async () => {
+    const run = await runCli(['policy', 'set', '--name', 'spam filter'], env);
+    expect(run.code).toBe(65);
+    expect(run.stderr).toMatch(/^error HITL_ERR_POLICY_NAME: /);
+  });
+
+  it('reports a policy or version that does not exist with HITL_ERR_POLICY_NOT_FOUND', async () => {
+    const name = newPolicyName();
+    for (const argv of [
+      ['policy', 'show', '--name', name],
+      ['policy', 'history', '--name', name],
+    ]) {
+      const run = await runCli(argv, env);
+      expect({ argv, code: run.code, stderr: run.stderr }).toEqual({
+        argv,
+        code: 65,
+        stderr: `error HITL_ERR_POLICY_NOT_FOUND: policy ${name} has no versions\n`,
+      });
+    }
+    expect((await runCli(['policy', 'set', '--name', name], env)).code).toBe(0);
+    const run = await runCli(['policy', 'show', '--name', name, '--version', '2'], env);
+    expect(run.code).toBe(65);
+    expect(run.stderr).toBe(`error HITL_ERR_POLICY_NOT_FOUND: policy ${name} has no version 2\n`);
+  });
+});
+
+describe('usage and setup errors', () => {
+  it.each([
+    [['policy', 'set', '--name', 'p', '--threshold', 'abc'], '--threshold must be a number, got "abc"'],
+    [
+      ['policy', 'set', '--name', 'p', '--class-threshold', 'spam'],
+      '--class-threshold must be <class>=<number>',
+    ],
+    [['policy', 'set', '--name', 'p', '--reviewers', 'two'], '--reviewers must be an integer'],
+    [['policy', 'show', '--name', 'p', '--version', 'latest'], '--version must be a positive integer'],
+    [['policy', 'history'], '--name is required'],
+    [['policy', 'drop', '--name', 'p'], 'unknown command: hitl policy drop'],
+  ])('hitl %j exits 64 with the usage, storing nothing', async (argv, message) => {
+    const run = await runCli(argv, env);
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain('usage: hitl');
+    expect(run.stdout).toBe('');
+    expect(await storedVersions('p')).toEqual([]);
+  });
+
+  it('needs DATABASE_URL but not KAFKA_BROKERS', async () => {
+    const run = await runCli(['policy', 'show', '--name', 'p'], { LOG_LEVEL: 'silent' });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('DATABASE_URL: is required but not set');
+    expect(run.stderr).not.toContain('KAFKA_BROKERS');
+  });
+
+  it('says so when the database was never migrated', async () => {
+    const bare = await createTestDatabase('hitl_cli_policy_bare');
+    try {
+      const run = await runCli(['policy', 'history', '--name', 'p'], { ...env, DATABASE_URL: bare.url });
+      expect(run.code).toBe(78);
+      expect(run.stderr).toMatch(/^error HITL_ERR_SCHEMA_MISSING: .*run `pnpm migrate`/);
+    } finally {
+      await bare.drop();
+    }
+  });
+});
