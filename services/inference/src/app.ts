@@ -136,6 +136,7 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
 
   let poll: NodeJS.Timeout | undefined;
   let started = false;
+  let stopping: Promise<void> | undefined;
 
   return {
     slot,
@@ -153,13 +154,17 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
       log.info({ version: slot.version, batchSize: config.batchSize }, 'inference started');
     },
     ready: () => started && slot.initialized && events.running,
-    async stop() {
-      started = false;
-      if (poll) clearInterval(poll);
-      await events.stop();
-      await models.stop();
-      await slot.close();
-      if (ownPool) await pool.end();
+    stop() {
+      // Idempotent: a shutdown step and a test's cleanup may both call it.
+      stopping ??= (async () => {
+        started = false;
+        if (poll) clearInterval(poll);
+        await events.stop();
+        await models.stop();
+        await slot.close();
+        if (ownPool) await pool.end();
+      })();
+      return stopping;
     },
   };
 }

@@ -1,0 +1,95 @@
+// The router without its process: built from config and started by main.ts, or by tests and the
+// benchmark in-process.
+import { topics, type Prediction } from '@hitl/contracts';
+import { createPool } from '@hitl/db';
+import { ValidatingConsumer, createKafka, output, type ConsumedRecord, type Output } from '@hitl/kafka';
+import { route } from '@hitl/policy';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { RouterConfig } from './config';
+import { routerMetrics } from './metrics';
+import { PolicyHolder } from './policy-holder';
+
+export interface RouterDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Default: a client for config.kafkaBrokers. */
+  kafka?: Kafka;
+  /** Default: a pool for config.databaseUrl (closed by stop()). */
+  pool?: Pool;
+}
+
+export interface RouterService {
+  readonly policy: PolicyHolder;
+  start(): Promise<void>;
+  ready(): boolean;
+  /** Stops intake, lets the batch in hand commit, closes the pool. */
+  stop(): Promise<void>;
+}
+
+export function createRouterService(config: RouterConfig, deps: RouterDeps): RouterService {
+  const { logger, registry } = deps;
+  const log = logger.child({ service: 'router', policy: config.policyName });
+  const kafka =
+    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-router', logger: log });
+  const ownPool = deps.pool === undefined;
+  const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 2 });
+  const metrics = routerMetrics(registry);
+  const policy = new PolicyHolder(pool, config.policyName, metrics, log);
+  const decisions = { ...topics.decisions, name: config.decisionsTopic };
+  const reviewRequests = { ...topics.reviewRequests, name: config.reviewRequestsTopic };
+
+  // One policy version per batch: every output of a batch names the same version.
+  async function routeBatch(records: ConsumedRecord<Prediction>[]): Promise<Output[]> {
+    const current = policy.current;
+    const at = new Date().toISOString();
+    return records.map(({ value }) => {
+      const routed = route(value.data, current, at);
+      const label = value.data.label ?? 'none';
+      if (routed.kind === 'decision') {
+        metrics.routed.inc({ outcome: 'decision', reason: 'confident', class: label });
+        return output(decisions, routed.record);
+      }
+      metrics.routed.inc({ outcome: 'review', reason: routed.reason, class: label });
+      return output(reviewRequests, routed.record);
+    });
+  }
+
+  const consumer = new ValidatingConsumer({
+    kafka,
+    groupId: config.groupId,
+    topic: { ...topics.predictions, name: config.predictionsTopic },
+    deadLetterTopic: { ...topics.deadLetters, name: config.deadLetterTopic },
+    logger: log,
+    registry,
+    transactionalId: `${config.groupId}-${config.instanceId}`,
+    maxBatchSize: config.batchSize,
+    partitionsConsumedConcurrently: config.concurrentPartitions,
+    handleBatch: routeBatch,
+  });
+
+  let started = false;
+  let stopping: Promise<void> | undefined;
+  return {
+    policy,
+    async start() {
+      await policy.start(config.policyPollMs);
+      await consumer.start();
+      started = true;
+      log.info({ policyVersion: policy.current.version }, 'router started');
+    },
+    ready: () => started && policy.loaded && consumer.running,
+    stop() {
+      // Idempotent: a shutdown step and a test's cleanup may both call it.
+      stopping ??= (async () => {
+        started = false;
+        policy.stop();
+        await consumer.stop();
+        if (ownPool) await pool.end();
+      })();
+      return stopping;
+    },
+  };
+}

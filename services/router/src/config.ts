@@ -1,0 +1,31 @@
+import { topics } from '@hitl/contracts';
+import { hostname } from 'node:os';
+import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
+
+const routerConfigSpec = {
+  kafkaBrokers: list('KAFKA_BROKERS'),
+  databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
+  /** The routing policy in force: by convention the id of the model whose predictions it routes. */
+  policyName: str('POLICY_NAME', { default: 'default' }),
+  groupId: str('GROUP_ID', { default: 'hitl-router' }),
+  /** Stable and unique per replica: the transactional id is derived from it. */
+  instanceId: str('INSTANCE_ID', { default: hostname() }),
+  batchSize: int('BATCH_SIZE', { default: 500, min: 1, max: 10_000 }),
+  /** Partitions handled at once, committed together in one transaction. */
+  concurrentPartitions: int('CONCURRENT_PARTITIONS', { default: 6, min: 1, max: 64 }),
+  /** How often the current policy version is read; a change applies from the next batch. */
+  policyPollMs: int('POLICY_POLL_MS', { default: 2_000, min: 50 }),
+  httpPort: int('HTTP_PORT', { default: 8082, min: 0, max: 65_535 }),
+  logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),
+  predictionsTopic: str('PREDICTIONS_TOPIC', { default: topics.predictions.name }),
+  decisionsTopic: str('DECISIONS_TOPIC', { default: topics.decisions.name }),
+  reviewRequestsTopic: str('REVIEW_REQUESTS_TOPIC', { default: topics.reviewRequests.name }),
+  deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+};
+
+export type RouterConfig = ConfigOf<typeof routerConfigSpec>;
+
+/** The router's settings, from the environment. */
+export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
+  return parseConfig(routerConfigSpec, env);
+}

@@ -1,0 +1,241 @@
+import type { Decision, Prediction, ReviewRequest } from '@hitl/contracts';
+import { createPolicyVersion } from '@hitl/db';
+import { reviewReason, type Policy } from '@hitl/policy';
+import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Pool } from 'pg';
+import { Registry } from 'prom-client';
+import { createRouterService } from '../src';
+import {
+  confidenceOf,
+  logger,
+  prediction,
+  routerConfig,
+  routerTopics,
+  sendPredictions,
+  testDatabase,
+  testKafka,
+  type RouterTopics,
+} from './helpers';
+
+let db: TestDatabase;
+let pool: Pool;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  ({ db, pool } = await testDatabase());
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+const spec = (overrides: Partial<Policy> = {}) => ({
+  classes: ['ham', 'spam'],
+  threshold: 0.9,
+  classThresholds: {},
+  alwaysReview: [],
+  auditRate: 0.1,
+  requiredReviewers: 2,
+  ...overrides,
+});
+
+async function setup() {
+  const t = await routerTopics();
+  cleanups.push(t.cleanup);
+  return t;
+}
+
+async function startRouter(t: RouterTopics, policyName: string, env: Record<string, string> = {}) {
+  const registry = new Registry();
+  const service = createRouterService(routerConfig(t, db.url, policyName, env), {
+    logger,
+    registry,
+    kafka: testKafka(),
+  });
+  cleanups.push(() => service.stop());
+  await service.start();
+  await waitFor(() => service.ready(), { message: 'router ready' });
+  return { service, registry };
+}
+
+/** Both output topics, read as one stream of routed records. */
+async function outputs(t: RouterTopics) {
+  const decisions = await TopicReader.start(t.decisions);
+  const reviews = await TopicReader.start(t.reviewRequests);
+  cleanups.push(
+    () => decisions.stop(),
+    () => reviews.stop(),
+  );
+  return {
+    get count() {
+      return decisions.records.length + reviews.records.length;
+    },
+    async waitFor(count: number, settleMs = 0) {
+      await waitFor(() => this.count >= count, { timeoutMs: 60_000, message: `${count} routed records` });
+      if (settleMs) await new Promise((resolve) => setTimeout(resolve, settleMs));
+    },
+    decisions: () => decisions.values<Decision>(),
+    reviews: () => reviews.values<ReviewRequest>(),
+  };
+}
+
+type Outputs = Awaited<ReturnType<typeof outputs>>;
+
+/** Event id → how many outputs it has, over both topics. */
+function countsById(out: Outputs): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const id of [
+    ...out.decisions().map((d) => d.data.eventId),
+    ...out.reviews().map((r) => r.data.eventId),
+  ]) {
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function expectExactlyOnce(out: Outputs, total: number): void {
+  const counts = countsById(out);
+  expect([...counts].filter(([, n]) => n !== 1)).toEqual([]);
+  expect(counts.size).toBe(total);
+  expect(out.count).toBe(total);
+}
+
+/** Checks every output against the policy version it names. */
+function expectPolicyFollowed(
+  out: Outputs,
+  predictions: Map<string, Prediction>,
+  policies: Map<number, Policy>,
+) {
+  for (const d of out.decisions()) {
+    const policy = policies.get(d.data.policyVersion)!;
+    expect(reviewReason(predictions.get(d.data.eventId)!.data, policy)).toBeNull();
+    expect(d.data).toMatchObject({ decidedBy: 'model', label: 'spam', reviewers: [] });
+  }
+  for (const r of out.reviews()) {
+    const policy = policies.get(r.data.policyVersion)!;
+    expect(r.data.reason).toBe(reviewReason(predictions.get(r.data.eventId)!.data, policy));
+    expect(r.data.requiredReviewers).toBe(policy.requiredReviewers);
+  }
+}
+
+describe('router', () => {
+  it('writes exactly one output per prediction, split as the policy says', async () => {
+    const name = uniqueName('split');
+    const policy = await createPolicyVersion(pool, name, spec(), { actor: 'test' });
+    const t = await setup();
+    const { registry } = await startRouter(t, name);
+    const out = await outputs(t);
+    const records = Array.from({ length: 1_000 }, (_, i) => prediction(`split-${i}`, confidenceOf(i)));
+    await sendPredictions(testKafka(), t.predictions, records);
+    await out.waitFor(records.length, 1_000);
+
+    expectExactlyOnce(out, records.length);
+    expectPolicyFollowed(out, new Map(records.map((r) => [r.data.eventId, r])), new Map([[1, policy]]));
+    const reasons = new Set(out.reviews().map((r) => r.data.reason));
+    expect(reasons).toEqual(new Set(['no_model', 'low_confidence', 'audit_sample']));
+    expect(out.decisions().length).toBeGreaterThan(0);
+    expect([...out.decisions(), ...out.reviews()].every((o) => o.data.policyVersion === 1)).toBe(true);
+    const metrics = await registry.getSingleMetricAsString('hitl_router_routed_total');
+    expect(metrics).toContain('outcome="review",reason="no_model",class="none"} 100');
+    expect(await registry.getSingleMetricAsString('hitl_router_policy_version')).toMatch(/ 1$/m);
+  });
+
+  it('applies a policy change while a stream runs, without restart; outputs name the version in force', async () => {
+    const name = uniqueName('change');
+    const v1 = await createPolicyVersion(pool, name, spec({ auditRate: 0 }), { actor: 'test' });
+    const t = await setup();
+    const { service } = await startRouter(t, name);
+    const out = await outputs(t);
+    const kafka = testKafka();
+    const total = 2_000;
+    const records = Array.from({ length: total }, (_, i) => prediction(`change-${i}`, confidenceOf(i)));
+    const sentAfterChange = new Set<string>();
+    let changed = false;
+    const sending = (async () => {
+      for (let i = 0; i < total; i += 50) {
+        const chunk = records.slice(i, i + 50);
+        await sendPredictions(kafka, t.predictions, chunk);
+        if (changed) for (const r of chunk) sentAfterChange.add(r.data.eventId);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+    })();
+    await out.waitFor(300);
+    const v2 = await createPolicyVersion(
+      pool,
+      name,
+      spec({ auditRate: 0, threshold: 0.6, requiredReviewers: 1 }),
+      {
+        actor: 'test',
+        reason: 'fewer reviews',
+      },
+    );
+    const changedAt = Date.now();
+    await waitFor(() => service.policy.current.version === 2, { message: 'policy version 2 in force' });
+    // POLICY_POLL_MS is 100 here: the change is picked up well within a second.
+    expect(Date.now() - changedAt).toBeLessThan(2_000);
+    changed = true;
+    await sending;
+    await out.waitFor(total, 1_000);
+
+    expectExactlyOnce(out, total);
+    expectPolicyFollowed(
+      out,
+      new Map(records.map((r) => [r.data.eventId, r])),
+      new Map([
+        [1, v1],
+        [2, v2],
+      ]),
+    );
+    const all = [...out.decisions(), ...out.reviews()];
+    expect(all.some((o) => o.data.policyVersion === 1)).toBe(true);
+    expect(all.some((o) => o.data.policyVersion === 2)).toBe(true);
+    expect(sentAfterChange.size).toBeGreaterThan(0);
+    for (const o of all) if (sentAfterChange.has(o.data.eventId)) expect(o.data.policyVersion).toBe(2);
+  });
+
+  it('loses and doubles nothing while a second instance joins and leaves', async () => {
+    const name = uniqueName('rebalance');
+    await createPolicyVersion(pool, name, spec(), { actor: 'test' });
+    const t = await setup();
+    const groupId = uniqueName('router');
+    await startRouter(t, name, { GROUP_ID: groupId, INSTANCE_ID: 'a' });
+    const out = await outputs(t);
+    const kafka = testKafka();
+    // The stream runs until both rebalances are behind it.
+    let sent = 0;
+    let streaming = true;
+    const sending = (async () => {
+      while (streaming) {
+        const chunk = Array.from({ length: 50 }, (_, i) =>
+          prediction(`rb-${sent + i}`, confidenceOf(sent + i)),
+        );
+        await sendPredictions(kafka, t.predictions, chunk);
+        sent += chunk.length;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    await out.waitFor(500);
+    const second = await startRouter(t, name, { GROUP_ID: groupId, INSTANCE_ID: 'b' });
+    // The second instance takes partitions over and routes part of the stream itself.
+    await waitFor(
+      async () =>
+        /outcome="processed"[^\n]* [1-9]/.test(
+          await second.registry.getSingleMetricAsString('hitl_consumer_records_total'),
+        ),
+      { timeoutMs: 30_000, message: 'the second instance routing records' },
+    );
+    await out.waitFor(out.count + 300);
+    await second.service.stop();
+    await out.waitFor(out.count + 300);
+    streaming = false;
+    await sending;
+    await out.waitFor(sent, 2_000);
+    expectExactlyOnce(out, sent);
+  });
+});
