@@ -1,4 +1,5 @@
 import { createValidator, type RecordOf, type TopicSpec, type Validator } from '@hitl/contracts';
+import { DeadLetterError } from './errors';
 import type { Output } from './output';
 import { CompressionTypes, type Kafka, type Producer, type ProducerConfig, type Transaction } from 'kafkajs';
 
@@ -8,6 +9,27 @@ export class InvalidRecordError extends Error {
   constructor(topic: string, detail: string) {
     super(`record for ${topic} does not match its schema: ${detail}`);
     this.name = 'InvalidRecordError';
+  }
+}
+
+/**
+ * Largest serialised record sent: under the broker's default message.max.bytes (1 MiB including
+ * the batch overhead), so that a record the broker would refuse fails where it is made (and is
+ * dead-lettered) instead of failing every send that carries it.
+ */
+export const MAX_OUTPUT_RECORD_BYTES = 1_000_000;
+
+/** Most payload bytes in one produce request; larger sends are split (in a transaction too). */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** A record too large to send; the input that made it is dead-lettered with this code. */
+export class RecordTooLargeError extends DeadLetterError {
+  constructor(topic: string, bytes: number) {
+    super(
+      'HITL_ERR_OUTPUT_TOO_LARGE',
+      `record for ${topic} is ${bytes} bytes serialised, more than the limit of ${MAX_OUTPUT_RECORD_BYTES}`,
+    );
+    this.name = 'RecordTooLargeError';
   }
 }
 
@@ -40,7 +62,10 @@ export function encodeRecords<T extends TopicSpec>(topic: T, records: readonly O
         .join('; ');
       throw new InvalidRecordError(topic.name, detail);
     }
-    return { key: topic.key(value), value: JSON.stringify(value), headers };
+    const serialised = Buffer.from(JSON.stringify(value));
+    if (serialised.length > MAX_OUTPUT_RECORD_BYTES)
+      throw new RecordTooLargeError(topic.name, serialised.length);
+    return { key: topic.key(value), value: serialised, headers };
   });
 }
 
@@ -61,14 +86,35 @@ export function encodeOutputs(outputs: readonly Output[], into: EncodedOutputs =
   return into;
 }
 
-/** Sends encoded outputs through a producer or an open transaction, one request for all topics. */
+/**
+ * Sends encoded outputs through a producer or an open transaction: one request for all topics,
+ * or several in order when they hold more than MAX_REQUEST_BYTES (kafkajs would put it all in
+ * one record batch per partition, which the broker refuses above its message.max.bytes).
+ */
 export async function sendEncoded(sender: Sender, encoded: EncodedOutputs): Promise<void> {
-  if (encoded.size === 0) return;
-  await sender.sendBatch({
-    acks: -1,
-    compression: CompressionTypes.None,
-    topicMessages: [...encoded].map(([topic, messages]) => ({ topic, messages })),
-  });
+  let request: { topic: string; messages: ReturnType<typeof encodeRecords> }[] = [];
+  let bytes = 0;
+  const flush = async () => {
+    if (request.length === 0) return;
+    await sender.sendBatch({ acks: -1, compression: CompressionTypes.None, topicMessages: request });
+    request = [];
+    bytes = 0;
+  };
+  for (const [topic, messages] of encoded) {
+    let current: ReturnType<typeof encodeRecords> = [];
+    request.push({ topic, messages: current });
+    for (const message of messages) {
+      const size = message.value.length + (message.key?.length ?? 0);
+      if (bytes > 0 && bytes + size > MAX_REQUEST_BYTES) {
+        await flush();
+        current = [];
+        request.push({ topic, messages: current });
+      }
+      current.push(message);
+      bytes += size;
+    }
+  }
+  await flush();
 }
 
 /** Sends outputs, grouped by topic, through a producer or an open transaction. */

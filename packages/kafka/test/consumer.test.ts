@@ -9,10 +9,11 @@ import {
   TypedProducer,
   ValidatingConsumer,
   fetchConsumerLag,
+  output,
   type ConsumedRecord,
   type ValidatingConsumerOptions,
 } from '../src';
-import { databaseUrl } from '@hitl/testkit';
+import { databaseUrl, readTopic, uniqueName } from '@hitl/testkit';
 import { inputEvent, isolatedTopics, logger, readDeadLetters, testKafka, withProducer } from './helpers';
 
 const fast = {
@@ -274,6 +275,51 @@ describe('rejections named by the handler', () => {
     });
     // One batch call: rejecting a record did not split the batch or retry it.
     expect(batches).toEqual([['e-1', 'e-short', 'e-2']]);
+  });
+});
+
+describe('large outputs', () => {
+  it('sends outputs of many megabytes in one transaction, and dead-letters a record too large to send', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const out = await setup(topics.events);
+    await sendEvents(topic, ['e-1', 'e-2', 'e-big', 'e-3']);
+    const handled: string[] = [];
+    // 100,000 features of 17 digits: about 1.8 MB of JSON, over the 1 MB a record may have.
+    const huge = Array.from({ length: 100_000 }, (_, i) => 0.1234567890123 + i);
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
+        ...fast,
+        transactionalId: uniqueName('tx'),
+        handleBatch: async (records) => {
+          handled.push(...records.map((r) => r.value.data.eventId));
+          // Five 200 kB copies of each input: over 1 MB per partition in one transaction.
+          return records.flatMap((r) =>
+            Array.from({ length: 5 }, (_, copy) =>
+              output(out.topic, {
+                ...r.value,
+                data: {
+                  ...r.value.data,
+                  eventId: `${r.value.data.eventId}-${copy}`,
+                  input:
+                    r.value.data.eventId === 'e-big' ? { features: huge } : { text: 'x'.repeat(200_000) },
+                },
+              }),
+            ),
+          );
+        },
+      },
+    );
+    const [dead] = await readDeadLetters(deadLetterTopic.name, 1);
+    expect(dead!.data).toMatchObject({
+      source: { key: 'e-big' },
+      error: { code: 'HITL_ERR_OUTPUT_TOO_LARGE' },
+    });
+    const written = await readTopic(out.topic.name, 15, { settleMs: 1_000 });
+    expect(written.map((r) => r.key).sort()).toEqual(
+      ['e-1', 'e-2', 'e-3'].flatMap((id) => [0, 1, 2, 3, 4].map((c) => `${id}-${c}`)).sort(),
+    );
+    expect(handled).toContain('e-big');
   });
 });
 

@@ -8,14 +8,15 @@
 //    pass-through and then the service (each its own process, same settings) drain them.
 // 4. Offers 1,000 events/s to the running service for BENCH_LATENCY_SECONDS and measures the time
 //    from each event's append to its prediction's append (topics use LogAppendTime).
+import { drainRate, passThroughScript, percentile, progress as progressOf, round } from '../src';
 import { topics, type Prediction } from '@hitl/contracts';
 import { spamAssassin, stableFraction } from '@hitl/datasets';
 import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { evaluate, loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
 import { ProcessGroup, TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
-import { join } from 'node:path';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { dirname, join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -23,42 +24,12 @@ const BATCH_SIZE = Number(process.env.BATCH_SIZE ?? 256);
 const RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const WARMUP_SECONDS = 2;
-const root = join(__dirname, '..');
+// The service's own entry point and package directory, wherever the workspace is.
+const serviceMain = join(dirname(require.resolve('@hitl/inference')), 'main.ts');
+const root = dirname(dirname(serviceMain));
 const logger = pino({ level: 'silent' });
 
-const progress = (message: string) => process.stderr.write(`[bench:inference] ${message}\n`);
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-async function committed(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
-}
-
-/**
- * Events/s of a consumer group draining `total` records: from the first commit seen to the
- * last, sampling the group's committed offsets (the offsets commit in the outputs' transaction).
- */
-async function drainRate(admin: Admin, groupId: string, topic: string, total: number): Promise<number> {
-  let first: { at: number; done: number } | undefined;
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const done = await committed(admin, groupId, topic);
-    const at = performance.now();
-    if (!first && done > 0) first = { at, done };
-    if (first && done >= total) {
-      if (first.done >= total) throw new Error('drained before the first sample; use more BENCH_EVENTS');
-      return ((done - first.done) / (at - first.at)) * 1000;
-    }
-    if (Date.now() > deadline) throw new Error(`${groupId}: ${done} of ${total} after 10 minutes`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const progress = progressOf('inference');
 
 async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
@@ -174,7 +145,7 @@ async function main(): Promise<void> {
 
     progress('pass-through draining the events');
     const passGroup = uniqueName('bench-pass');
-    const passThrough = await processes.start(join(root, 'bench/pass-through.ts'), {
+    const passThrough = await processes.start(passThroughScript, {
       cwd: root,
       env: env(passGroup, names.passThrough),
     });
@@ -184,7 +155,7 @@ async function main(): Promise<void> {
 
     progress('inference service draining the events');
     const serviceGroup = uniqueName('bench-inference');
-    const service = await processes.start(join(root, 'src/main.ts'), {
+    const service = await processes.start(serviceMain, {
       cwd: root,
       env: env(serviceGroup, names.predictions),
     });

@@ -5,8 +5,7 @@
 import { topics } from '@hitl/contracts';
 import { ValidatingConsumer, createKafka, output } from '@hitl/kafka';
 import { createLogger, createMetricsRegistry, createShutdown, loadConfigOrExit } from '@hitl/service-kit';
-import { loadInferenceConfig } from '../src/config';
-import { predictionOf } from '../src/scoring';
+import { loadInferenceConfig, predictionOf } from '@hitl/inference';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(() => loadInferenceConfig(process.env));
