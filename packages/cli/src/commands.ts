@@ -21,6 +21,7 @@ import {
 } from '@hitl/db';
 import { createKafka } from '@hitl/kafka';
 import { ModelImportError } from '@hitl/model';
+import { OutboxRelayError } from '@hitl/outbox';
 import { PolicyError } from '@hitl/policy';
 import { ConfigError, createLogger, type Logger } from '@hitl/service-kit';
 import { KafkaJSError, type Kafka } from 'kafkajs';
@@ -72,16 +73,17 @@ function versionLine(v: ModelVersionSummary) {
 }
 
 /**
- * Publishes what the command (or an earlier run that could not reach Kafka) left in the outbox.
- * Runs after every command that may have changed the registry; with nothing pending it costs one
- * query and no broker connection. A broker failure leaves the rows for the next relay.
+ * Publishes what the command (or an earlier run that could not reach Kafka) left in the outbox,
+ * exactly once. Runs after every command that may have changed the registry; with nothing pending
+ * it costs one query and no broker connection. A broker failure, or running out of time, leaves
+ * the rows for the next relay.
  */
 async function relay(ctx: Context): Promise<number> {
   if (ctx.kafka === undefined) throw new Error('this command publishes but was started without Kafka');
   try {
     return await publishOutbox(ctx.pool, ctx.kafka, ctx.logger);
   } catch (error) {
-    if (!(error instanceof KafkaJSError)) throw error;
+    if (!(error instanceof KafkaJSError) && !(error instanceof OutboxRelayError)) throw error;
     throw new CliError(
       CliErrorCode.outboxRelay,
       `the outbox's records could not be published to Kafka (${error.message}); they stay in the outbox and no registry change is undone: run \`hitl outbox relay\` once Kafka is reachable`,

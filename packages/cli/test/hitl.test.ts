@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createValidator, ModelLifecycle, topics } from '@hitl/contracts';
-import { createPool, listModelVersions, migrate } from '@hitl/db';
+import { createPool, listModelVersions, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
 import { ensureTopics } from '@hitl/kafka';
 import { createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '@hitl/testkit';
 import type { Kafka } from 'kafkajs';
@@ -355,6 +355,35 @@ describe('relaying the outbox', () => {
     expect(records.map((r) => r.value.type)).toEqual(['model.promoted']);
     expect(await unpublishedOutboxRows()).toBe(0);
   }, 120_000);
+
+  it('publishes what the outbox holds exactly once when two `hitl outbox relay` run at once', async () => {
+    const tail = await ModelsTopicTail.open(kafka);
+    const modelIds = [newModelId(), newModelId(), newModelId()];
+    // Promoted without relaying, as a run that could not reach Kafka leaves them: in the outbox.
+    for (const modelId of modelIds) {
+      await registerModelVersion(pool, {
+        modelId,
+        onnx: textModelOnnx(),
+        classes: ['ham', 'spam'],
+        inputKind: 'text',
+      });
+      await promoteModelVersion(pool, modelId, 1);
+    }
+    expect(await unpublishedOutboxRows()).toBe(3);
+
+    const runs = await Promise.all([runCli(['outbox', 'relay'], env), runCli(['outbox', 'relay'], env)]);
+    expect(runs.map((r) => [r.code, r.stderr])).toEqual([
+      [0, ''],
+      [0, ''],
+    ]);
+    // One relay leads and publishes; the other finds the lead taken and leaves the rows to it.
+    expect(runs.map((r) => r.lines[0]!.published as number).reduce((a, b) => a + b)).toBe(3);
+    for (const modelId of modelIds) {
+      const records = await tail.read(modelId, 1);
+      expect(records.map((r) => r.value.type)).toEqual(['model.promoted']);
+    }
+    expect(await unpublishedOutboxRows()).toBe(0);
+  });
 });
 
 describe('usage and setup errors', () => {

@@ -8,6 +8,11 @@ export const DbErrorCode = {
   modelInvalid: 'HITL_ERR_MODEL_INVALID',
   policyName: 'HITL_ERR_POLICY_NAME',
   policyNotFound: 'HITL_ERR_POLICY_NOT_FOUND',
+  reviewerInvalid: 'HITL_ERR_REVIEWER_INVALID',
+  reviewerExists: 'HITL_ERR_REVIEWER_EXISTS',
+  reviewerNotFound: 'HITL_ERR_REVIEWER_NOT_FOUND',
+  apiKeyNotFound: 'HITL_ERR_API_KEY_NOT_FOUND',
+  apiKeyInvalid: 'HITL_ERR_API_KEY_INVALID',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

@@ -4,10 +4,23 @@ export { createPool, withTransaction, type CreatePoolOptions } from './pool';
 export { migrate, migrationsDir, type MigrateOptions } from './migrate';
 export * from './model-registry';
 export * from './policy-store';
+export * from './api-keys';
 export {
+  adoptOutboxRelay,
+  claimedOutboxBatches,
+  claimOutboxBatch,
   enqueueOutbox,
-  relayOutbox,
+  getOutboxRelayState,
+  markOutboxBatchesPublishedThrough,
+  markOutboxBatchPublished,
+  MAX_OUTBOX_RECORD_BYTES,
+  outboxBacklog,
+  outboxBatchRows,
+  tryLockOutboxRelay,
+  unlockOutboxRelay,
+  type OutboxBacklog,
   type OutboxRecord,
+  type OutboxRelayNames,
+  type OutboxRelayState,
   type OutboxRow,
-  type RelayOutboxOptions,
 } from './outbox';

@@ -1,14 +1,23 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import type { Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@hitl/testkit';
+import { Client, type Pool } from 'pg';
 import {
+  adoptOutboxRelay,
+  claimedOutboxBatches,
+  claimOutboxBatch,
   createPool,
   enqueueOutbox,
+  getOutboxRelayState,
+  markOutboxBatchesPublishedThrough,
+  markOutboxBatchPublished,
+  MAX_OUTBOX_RECORD_BYTES,
   migrate,
-  relayOutbox,
+  outboxBacklog,
+  outboxBatchRows,
+  tryLockOutboxRelay,
+  unlockOutboxRelay,
   withTransaction,
   type OutboxRecord,
-  type OutboxRow,
 } from '../src/index';
 
 let db: TestDatabase | undefined;
@@ -25,7 +34,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-// Each test starts from an empty outbox: the relay takes every unpublished row, whoever wrote it.
+// Each test starts from an empty outbox: a claim takes every unpublished row, whoever wrote it.
 beforeEach(async () => {
   await pool.query('TRUNCATE outbox RESTART IDENTITY');
 });
@@ -86,94 +95,175 @@ describe('enqueueOutbox', () => {
     );
     expect(await unpublishedCount()).toBe(0);
   });
+
+  it('refuses a record too large to publish, storing none of the batch', async () => {
+    const big = { topic: 't', key: 'k', value: 'x'.repeat(MAX_OUTBOX_RECORD_BYTES) };
+    await expect(enqueue([decision('e1'), big])).rejects.toThrow(/more than the limit of 1000000/);
+    expect(await unpublishedCount()).toBe(0);
+    // Just under the limit (the value's quotes and the key count too) is fine.
+    const fits = { topic: 't', key: 'k', value: 'x'.repeat(MAX_OUTBOX_RECORD_BYTES - 2 - 1 - 2) };
+    expect(await enqueue([fits])).toHaveLength(1);
+  });
 });
 
-describe('relayOutbox', () => {
-  it('publishes every row once, in id order, in batches, and stamps them', async () => {
-    const eventIds = Array.from({ length: 25 }, (_, i) => `e${i + 1}`);
-    await enqueue(eventIds.slice(0, 10).map((id) => decision(id)));
-    await enqueue(eventIds.slice(10).map((id) => decision(id)));
+function keysOf(rows: { key: string }[]): string[] {
+  return rows.map((r) => r.key);
+}
 
-    const batches: OutboxRow[][] = [];
-    const published = await relayOutbox(pool, async (rows) => void batches.push(rows), { batchSize: 10 });
-    expect(published).toBe(25);
-    expect(batches.map((b) => b.length)).toEqual([10, 10, 5]);
-    expect(batches.flat().map((r) => r.key)).toEqual(eventIds);
-    expect(batches[0]![0]).toMatchObject({
+describe('relay batches', () => {
+  it('claims unclaimed rows in id order, up to the limit, as one numbered batch', async () => {
+    const ids = await enqueue(['e1', 'e2', 'e3', 'e4', 'e5'].map((id) => decision(id)));
+    const first = await claimOutboxBatch(pool, 1, 3);
+    expect(first.map((r) => r.id)).toEqual(ids.slice(0, 3));
+    expect(first[0]).toEqual({
+      id: ids[0],
       topic: 'hitl.decisions.v1',
+      key: 'e1',
       value: { eventId: 'e1', label: 'spam' },
       headers: {},
+      createdAt: expect.any(Date),
     });
-    expect(batches[0]![0]!.createdAt).toBeInstanceOf(Date);
-    expect(await unpublishedCount()).toBe(0);
-
-    // Nothing left: a second run publishes nothing and calls publish not at all.
-    expect(await relayOutbox(pool, async (rows) => void batches.push(rows))).toBe(0);
-    expect(batches).toHaveLength(3);
+    expect(keysOf(await claimOutboxBatch(pool, 2, 10))).toEqual(['e4', 'e5']);
+    expect(await claimOutboxBatch(pool, 3, 10)).toEqual([]);
+    const { rows } = await pool.query<{ key: string; relay_batch: string }>(
+      'SELECT key, relay_batch FROM outbox ORDER BY id',
+    );
+    expect(rows.map((r) => [r.key, Number(r.relay_batch)])).toEqual([
+      ['e1', 1],
+      ['e2', 1],
+      ['e3', 1],
+      ['e4', 2],
+      ['e5', 2],
+    ]);
   });
 
-  it('leaves a batch unpublished when publish throws, and publishes it on the next run', async () => {
-    await enqueue(['e1', 'e2', 'e3'].map((id) => decision(id)));
-    const brokerDown = new Error('broker unavailable');
-    await expect(
-      relayOutbox(pool, async () => {
-        throw brokerDown;
-      }),
-    ).rejects.toBe(brokerDown);
-    expect(await unpublishedCount()).toBe(3);
-
-    const keys: string[] = [];
-    expect(await relayOutbox(pool, async (rows) => void keys.push(...rows.map((r) => r.key)))).toBe(3);
-    expect(keys).toEqual(['e1', 'e2', 'e3']);
+  it('claims the rows of a transaction that commits late, after later ids were claimed', async () => {
+    const late = await pool.connect();
+    try {
+      await late.query('BEGIN');
+      const [lateId] = await enqueueOutbox(late, [decision('late')]);
+      const [earlyId] = await enqueue([decision('early')]);
+      expect(BigInt(lateId!)).toBeLessThan(BigInt(earlyId!));
+      // The open transaction's row is not seen, let alone claimed.
+      expect(keysOf(await claimOutboxBatch(pool, 1, 10))).toEqual(['early']);
+      await late.query('COMMIT');
+    } finally {
+      late.release();
+    }
+    expect(keysOf(await claimOutboxBatch(pool, 2, 10))).toEqual(['late']);
   });
 
-  it('keeps the batches published before a failure', async () => {
+  it('lists claimed batches until they are stamped published', async () => {
     await enqueue(['e1', 'e2', 'e3', 'e4', 'e5'].map((id) => decision(id)));
-    let calls = 0;
-    await expect(
-      relayOutbox(
-        pool,
-        async () => {
-          if (++calls === 2) throw new Error('broker unavailable');
-        },
-        { batchSize: 2 },
-      ),
-    ).rejects.toThrow('broker unavailable');
-    const { rows } = await pool.query<{ key: string }>(
-      'SELECT key FROM outbox WHERE published_at IS NULL ORDER BY id',
-    );
-    expect(rows.map((r) => r.key)).toEqual(['e3', 'e4', 'e5']);
-  });
+    await claimOutboxBatch(pool, 7, 2);
+    await claimOutboxBatch(pool, 8, 2);
+    await claimOutboxBatch(pool, 9, 2);
+    expect(await claimedOutboxBatches(pool)).toEqual([7, 8, 9]);
+    expect(keysOf(await outboxBatchRows(pool, 8))).toEqual(['e3', 'e4']);
 
-  it('never publishes a row twice when relays run concurrently', async () => {
-    const total = 200;
-    await enqueue(Array.from({ length: total }, (_, i) => decision(`e${i}`)));
-    const seen: string[][] = [[], [], [], []];
-    // Slow publishes keep each relay's row locks held while the others look for work.
-    const results = await Promise.all(
-      seen.map((out) =>
-        relayOutbox(
-          pool,
-          async (rows) => {
-            await new Promise((r) => setTimeout(r, 5));
-            out.push(...rows.map((r) => r.id));
-          },
-          { batchSize: 7 },
-        ),
-      ),
-    );
-    const all = seen.flat();
-    expect(results.reduce((a, b) => a + b, 0)).toBe(total);
-    expect(all).toHaveLength(total);
-    expect(new Set(all).size).toBe(total);
-    // The work was shared, not done by one relay while the others waited.
-    expect(seen.filter((ids) => ids.length > 0).length).toBeGreaterThan(1);
-    // Each relay still saw its own rows in id order.
-    for (const ids of seen) expect(ids.map(Number)).toEqual([...ids.map(Number)].sort((a, b) => a - b));
+    expect(await markOutboxBatchPublished(pool, 8)).toBe(2);
+    expect(await markOutboxBatchPublished(pool, 8)).toBe(0);
+    expect(await outboxBatchRows(pool, 8)).toEqual([]);
+    expect(await claimedOutboxBatches(pool)).toEqual([7, 9]);
+
+    // Through 8: batch 7 is stamped, 9 stays claimed.
+    expect(await markOutboxBatchesPublishedThrough(pool, 8)).toBe(2);
+    expect(await claimedOutboxBatches(pool)).toEqual([9]);
+    expect(await unpublishedCount()).toBe(1);
+    expect(await markOutboxBatchesPublishedThrough(pool, 9)).toBe(1);
+    expect(await claimedOutboxBatches(pool)).toEqual([]);
     expect(await unpublishedCount()).toBe(0);
   });
 
-  it('rejects a batch size that is not a positive integer', async () => {
-    await expect(relayOutbox(pool, async () => undefined, { batchSize: 0 })).rejects.toThrow(RangeError);
+  it('reports the backlog: pending, unclaimed and the age of the oldest', async () => {
+    expect(await outboxBacklog(pool)).toEqual({ pending: 0, unclaimed: 0, oldestPendingSeconds: 0 });
+    await enqueue(['e1', 'e2', 'e3'].map((id) => decision(id)));
+    await pool.query(`UPDATE outbox SET created_at = now() - interval '90 seconds' WHERE key = 'e1'`);
+    await claimOutboxBatch(pool, 1, 1);
+    const backlog = await outboxBacklog(pool);
+    expect(backlog).toMatchObject({ pending: 3, unclaimed: 2 });
+    expect(backlog.oldestPendingSeconds).toBeGreaterThanOrEqual(90);
+    expect(backlog.oldestPendingSeconds).toBeLessThan(120);
+    await markOutboxBatchPublished(pool, 1);
+    expect((await outboxBacklog(pool)).oldestPendingSeconds).toBeLessThan(30);
+  });
+
+  it('refuses a batch number or limit that is not a positive integer', async () => {
+    await expect(claimOutboxBatch(pool, 0, 10)).rejects.toThrow(RangeError);
+    await expect(claimOutboxBatch(pool, 1, 0)).rejects.toThrow(RangeError);
+    await expect(outboxBatchRows(pool, 1.5)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('relay lock and identity', () => {
+  async function connect(): Promise<Client> {
+    const client = new Client({ connectionString: db!.url });
+    await client.connect();
+    return client;
+  }
+
+  it('lets one session hold the relay lock; it passes on when released or when the session ends', async () => {
+    const [a, b] = await Promise.all([connect(), connect()]);
+    try {
+      expect(await tryLockOutboxRelay(a)).toBe(true);
+      expect(await tryLockOutboxRelay(b)).toBe(false);
+      await unlockOutboxRelay(a);
+      expect(await tryLockOutboxRelay(b)).toBe(true);
+      expect(await tryLockOutboxRelay(a)).toBe(false);
+      await b.end();
+      expect(await tryLockOutboxRelay(a)).toBe(true);
+    } finally {
+      await a.end();
+      await b.end().catch(() => undefined);
+    }
+  });
+
+  it("keeps one identity per outbox, another database's differs", async () => {
+    const { outboxId: id, relay } = await getOutboxRelayState(pool);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(relay).toBeNull();
+    expect((await getOutboxRelayState(pool)).outboxId).toBe(id);
+    const other = await createTestDatabase('hitl_db_outbox_other');
+    try {
+      await migrate({ databaseUrl: other.url });
+      const otherPool = createPool({ connectionString: other.url, max: 1 });
+      try {
+        expect((await getOutboxRelayState(otherPool)).outboxId).not.toBe(id);
+      } finally {
+        await otherPool.end();
+      }
+    } finally {
+      await other.drop();
+    }
+  });
+
+  it('adopts a relay: stamps the batches its predecessor published, releases the rest, records its names', async () => {
+    const names = { transactionalId: 'tx-b', markerGroupId: 'group-b', markerTopic: 'topic-b' };
+    await enqueue(['e1', 'e2', 'e3', 'e4', 'e5'].map((id) => decision(id)));
+    await claimOutboxBatch(pool, 4, 2);
+    await markOutboxBatchPublished(pool, 4);
+    await claimOutboxBatch(pool, 5, 1);
+    await claimOutboxBatch(pool, 6, 1);
+    const client = await pool.connect();
+    try {
+      expect(await adoptOutboxRelay(client, names, 5)).toEqual({ stamped: 1, released: 1 });
+    } finally {
+      client.release();
+    }
+    const { rows } = await pool.query<{ key: string; relay_batch: string | null; published: boolean }>(
+      'SELECT key, relay_batch, published_at IS NOT NULL AS published FROM outbox ORDER BY id',
+    );
+    expect(rows.map((r) => [r.key, r.relay_batch, r.published])).toEqual([
+      ['e1', '4', true],
+      ['e2', '4', true],
+      ['e3', '5', true],
+      ['e4', null, false],
+      ['e5', null, false],
+    ]);
+    const state = await getOutboxRelayState(pool);
+    expect(state.relay).toEqual(names);
+    await pool.query(
+      'UPDATE outbox_relay SET transactional_id = NULL, marker_group_id = NULL, marker_topic = NULL',
+    );
   });
 });
