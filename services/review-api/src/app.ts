@@ -1,0 +1,128 @@
+// The review API without its process: the HTTP API, the consumer that turns review requests into
+// tasks, and the outbox relay that publishes decisions. Built by main.ts, tests and benchmarks.
+import { topics, type ReviewRequest } from '@hitl/contracts';
+import { createPool, ensureAdminKey, getCurrentPolicy } from '@hitl/db';
+import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
+import { OutboxRelay } from '@hitl/outbox';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Authenticator } from './auth';
+import type { ReviewApiConfig } from './config';
+import { createHttp, type Api } from './http';
+import { adminRoutes, reviewerRoutes } from './routes';
+import { TaskStore } from './tasks';
+
+export interface ReviewApiDeps {
+  logger: Logger;
+  registry: Registry;
+  kafka?: Kafka;
+  pool?: Pool;
+}
+
+export interface ReviewApi {
+  readonly http: Api;
+  readonly tasks: TaskStore;
+  /** Connects, starts consuming and relaying, and listens on config.apiPort (0: any free port). */
+  start(): Promise<void>;
+  /** The address the API listens on, after start(). */
+  url(): string;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDeps): Promise<ReviewApi> {
+  const { registry } = deps;
+  const log = deps.logger.child({ service: 'review-api' });
+  const kafka =
+    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-review-api', logger: log });
+  const ownPool = deps.pool === undefined;
+  const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 20 });
+  const relay = new OutboxRelay({
+    pool,
+    kafka,
+    logger: log,
+    registry,
+    transactionalId: config.outboxRelayId,
+    markerGroupId: config.outboxRelayId,
+  });
+  const tasks = new TaskStore({
+    pool,
+    leaseSeconds: config.leaseSeconds,
+    maxExtraRounds: config.maxExtraRounds,
+    topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
+    onDecided: () => relay.wakeUp(),
+  });
+  const authenticator = new Authenticator(pool);
+  const http = await createHttp({
+    logger: log,
+    authenticator,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    bodyLimitBytes: config.bodyLimitBytes,
+    version: VERSION,
+  });
+  const routeDeps = {
+    pool,
+    tasks,
+    authenticator,
+    policyName: config.policyName,
+    onOutbox: () => relay.wakeUp(),
+  };
+  reviewerRoutes(http, routeDeps);
+  adminRoutes(http, routeDeps);
+
+  // Tasks of events scored with no model offer the routing policy's classes (read every 5 s).
+  let fallback = { classes: [] as string[], until: 0 };
+  const fallbackClasses = async () => {
+    if (fallback.until < Date.now()) {
+      const policy = await getCurrentPolicy(pool, config.policyName);
+      fallback = { classes: policy?.classes ?? [], until: Date.now() + 5_000 };
+    }
+    return fallback.classes;
+  };
+
+  const consumer = new ValidatingConsumer({
+    kafka,
+    groupId: config.groupId,
+    topic: { ...topics.reviewRequests, name: config.reviewRequestsTopic },
+    deadLetterTopic: { ...topics.deadLetters, name: config.deadLetterTopic },
+    logger: log,
+    registry,
+    // Inserting a task is idempotent (one per event id), so at-least-once delivery is enough.
+    handleBatch: async (records: ConsumedRecord<ReviewRequest>[]) => {
+      const classes = await fallbackClasses();
+      for (const r of records) await tasks.ingest(r.value.data, classes);
+    },
+  });
+
+  let address = '';
+  let started = false;
+  let stopping: Promise<void> | undefined;
+  return {
+    http,
+    tasks,
+    async start() {
+      if (config.adminKey) await ensureAdminKey(pool, config.adminKey);
+      await relay.start();
+      await consumer.start();
+      address = await http.listen({ port: config.apiPort, host: config.apiHost });
+      started = true;
+      log.info({ address }, 'review API listening');
+    },
+    url: () => address,
+    ready: () => started && consumer.running,
+    stop() {
+      stopping ??= (async () => {
+        started = false;
+        await http.close();
+        await consumer.stop();
+        await relay.stop();
+        if (ownPool) await pool.end();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { topics } from '@hitl/contracts';
+import { hostname } from 'node:os';
+import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
+
+const reviewApiConfigSpec = {
+  kafkaBrokers: list('KAFKA_BROKERS'),
+  databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
+  /** The HTTP API. */
+  apiPort: int('API_PORT', { default: 8080, min: 0, max: 65_535 }),
+  apiHost: str('API_HOST', { default: '0.0.0.0' }),
+  /** /healthz, /readyz and /metrics. */
+  httpPort: int('HTTP_PORT', { default: 8083, min: 0, max: 65_535 }),
+  /** The routing policy whose classes tasks without a model offer (the router's POLICY_NAME). */
+  policyName: str('POLICY_NAME', { default: 'default' }),
+  groupId: str('GROUP_ID', { default: 'hitl-review-api' }),
+  instanceId: str('INSTANCE_ID', { default: hostname() }),
+  /** How long a claimed task stays with its reviewer unless extended. */
+  leaseSeconds: int('LEASE_SECONDS', { default: 300, min: 1, max: 86_400 }),
+  /** Extra reviewers a split task gets before it goes to an admin. */
+  maxExtraRounds: int('MAX_EXTRA_ROUNDS', { default: 2, min: 0, max: 20 }),
+  /** Requests per minute per API key (or per address without one). */
+  rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', { default: 6_000, min: 1 }),
+  bodyLimitBytes: int('BODY_LIMIT_BYTES', { default: 1_048_576, min: 1_024 }),
+  /** An admin key (hitl_<id>_<secret>) that is made to work at start: the first admin. */
+  adminKey: str('ADMIN_KEY', { optional: true, secret: true }),
+  /**
+   * The outbox relay's Kafka transactional id and marker group: the same for every replica on
+   * one database, different for every database (a second deployment on the same cluster).
+   */
+  outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
+  logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),
+  reviewRequestsTopic: str('REVIEW_REQUESTS_TOPIC', { default: topics.reviewRequests.name }),
+  decisionsTopic: str('DECISIONS_TOPIC', { default: topics.decisions.name }),
+  correctionsTopic: str('CORRECTIONS_TOPIC', { default: topics.corrections.name }),
+  modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),
+  deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+};
+
+export type ReviewApiConfig = ConfigOf<typeof reviewApiConfigSpec>;
+
+/** The review API's settings, from the environment. */
+export function loadReviewApiConfig(env: NodeJS.ProcessEnv): ReviewApiConfig {
+  return parseConfig(reviewApiConfigSpec, env);
+}

@@ -1,0 +1,411 @@
+// The routes: what reviewers do (claim, extend, release, skip, answer) and what admins do
+// (reviewers and keys, the routing policy, models).
+import {
+  createApiKey,
+  createReviewer,
+  getCurrentPolicy,
+  getReviewer,
+  listApiKeys,
+  listModelVersions,
+  listPolicyVersions,
+  listReviewers,
+  promoteModelVersion,
+  revokeApiKey,
+  rollbackModel,
+  updatePolicy,
+  type ApiKeyInfo as KeyInfo,
+  type ModelVersionSummary as ModelSummary,
+  type Reviewer as ReviewerRecord,
+  type StoredPolicy as PolicyRecord,
+} from '@hitl/db';
+import { Type } from '@sinclair/typebox';
+import type { Pool } from 'pg';
+import type { Authenticator } from './auth';
+import { ApiError, ApiErrorCode } from './errors';
+import { errorResponses, principalOf, type Api } from './http';
+import {
+  AnswerBody,
+  AnswerResult,
+  ApiKeyInfo,
+  ClaimBody,
+  CreateReviewerBody,
+  CreatedKey,
+  EventIdParam,
+  IdempotencyHeaders,
+  Lease,
+  Me,
+  ModelChangeBody,
+  ModelVersionSummary,
+  PolicyChangeBody,
+  Reviewer,
+  StoredPolicy,
+  Task,
+} from './schemas';
+import type { TaskStore } from './tasks';
+
+const E = Type.Ref('ErrorBody');
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+const reviewerView = (r: ReviewerRecord) => ({
+  ...r,
+  createdAt: r.createdAt.toISOString(),
+  disabledAt: iso(r.disabledAt),
+});
+const keyView = (k: KeyInfo) => ({
+  ...k,
+  createdAt: k.createdAt.toISOString(),
+  revokedAt: iso(k.revokedAt),
+  lastUsedAt: iso(k.lastUsedAt),
+});
+const policyView = (p: PolicyRecord) => ({ ...p, createdAt: p.createdAt.toISOString() });
+const modelView = (m: ModelSummary) => ({
+  modelId: m.modelId,
+  version: m.version,
+  status: m.status,
+  classes: m.classes,
+  inputKind: m.inputKind,
+  featureWidth: m.featureWidth,
+  metrics: m.metrics,
+  parentVersion: m.parentVersion,
+  createdAt: m.createdAt.toISOString(),
+  promotedAt: iso(m.promotedAt),
+});
+
+export interface RouteDeps {
+  pool: Pool;
+  tasks: TaskStore;
+  authenticator: Authenticator;
+  /** The routing policy the admin endpoints change (the router's POLICY_NAME). */
+  policyName: string;
+  /** Called after a change that wrote outbox rows (model promotion or rollback). */
+  onOutbox: () => void;
+}
+
+export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
+  const reviewer = { role: 'reviewer' as const };
+  const tags = ['review'];
+
+  app.get(
+    '/v1/me',
+    {
+      config: reviewer,
+      schema: { tags, summary: 'Who this key belongs to', response: { 200: Me, ...errorResponses } },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      return { id: p.reviewerId, name: p.name, role: p.role, keyId: p.keyId };
+    },
+  );
+
+  app.post(
+    '/v1/tasks/claim',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'Claim the next task: most urgent first, then oldest, under a lease',
+        description: 'Answers 204 when no task is waiting for you.',
+        body: Type.Optional(ClaimBody),
+        response: { 200: Task, 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const task = await tasks.claim(principalOf(request), request.body ?? {});
+      if (!task) return reply.status(204).send(null);
+      return task;
+    },
+  );
+
+  app.get(
+    '/v1/tasks/:eventId',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'One task',
+        params: EventIdParam,
+        response: { 200: Task, 404: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const task = await tasks.get(request.params.eventId);
+      if (!task)
+        throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${request.params.eventId}`);
+      return task;
+    },
+  );
+
+  app.post(
+    '/v1/tasks/:eventId/lease',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'Extend your lease on a task (while you are still reading it)',
+        params: EventIdParam,
+        response: { 200: Lease, 404: E, 409: E, ...errorResponses },
+      },
+    },
+    async (request) => tasks.extend(principalOf(request), request.params.eventId),
+  );
+
+  app.delete(
+    '/v1/tasks/:eventId/lease',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'Give a task back to the queue',
+        params: EventIdParam,
+        response: { 204: Type.Null(), 404: E, 409: E, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await tasks.release(principalOf(request), request.params.eventId);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/tasks/:eventId/skip',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'Give a task back and never get it again',
+        params: EventIdParam,
+        response: { 204: Type.Null(), 404: E, 409: E, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await tasks.skip(principalOf(request), request.params.eventId);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/tasks/:eventId/answers',
+    {
+      config: reviewer,
+      schema: {
+        tags,
+        summary: 'Answer a task you hold: its label, and a comment if you like',
+        description:
+          'The label must be one of the task’s classes. When the answers agree (a majority of the reviewers the policy asks for), the task is decided and the decision is published. With an Idempotency-Key header, a retry returns the first result.',
+        params: EventIdParam,
+        headers: IdempotencyHeaders,
+        body: AnswerBody,
+        response: { 200: AnswerResult, 404: E, 409: E, 422: E, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { statusCode, result } = await tasks.submit(
+        principalOf(request),
+        request.params.eventId,
+        request.body,
+        request.headers['idempotency-key'],
+      );
+      // 200, or the status of the first try of a retried submit.
+      return reply.status(statusCode as 200).send(result);
+    },
+  );
+}
+
+export function adminRoutes(app: Api, deps: RouteDeps): void {
+  const { pool, authenticator, policyName, onOutbox } = deps;
+  const admin = { role: 'admin' as const };
+  const tags = ['admin'];
+
+  app.get(
+    '/v1/admin/reviewers',
+    {
+      config: admin,
+      schema: { tags, summary: 'All reviewers', response: { 200: Type.Array(Reviewer), ...errorResponses } },
+    },
+    async () => (await listReviewers(pool)).map(reviewerView),
+  );
+
+  app.post(
+    '/v1/admin/reviewers',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Add a reviewer or an admin',
+        body: CreateReviewerBody,
+        response: { 201: Reviewer, 409: E, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { id, name, role } = request.body;
+      return reply.status(201).send(reviewerView(await createReviewer(pool, { id, name: name ?? id, role })));
+    },
+  );
+
+  app.get(
+    '/v1/admin/reviewers/:reviewerId/keys',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'A reviewer’s keys (never their secrets)',
+        params: Type.Object({ reviewerId: Type.String() }),
+        response: { 200: Type.Array(ApiKeyInfo), 404: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      if (!(await getReviewer(pool, request.params.reviewerId))) {
+        throw new ApiError(404, ApiErrorCode.notFound, `no reviewer ${request.params.reviewerId}`);
+      }
+      return (await listApiKeys(pool, request.params.reviewerId)).map(keyView);
+    },
+  );
+
+  app.post(
+    '/v1/admin/reviewers/:reviewerId/keys',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Create a key for a reviewer: the key is in this response only',
+        params: Type.Object({ reviewerId: Type.String() }),
+        response: { 201: CreatedKey, 404: E, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { key, info } = await createApiKey(pool, request.params.reviewerId);
+      return reply.status(201).send({ key, info: keyView(info) });
+    },
+  );
+
+  app.delete(
+    '/v1/admin/keys/:keyId',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Revoke a key; it stops working at once',
+        params: Type.Object({ keyId: Type.String() }),
+        response: { 200: ApiKeyInfo, 404: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const info = await revokeApiKey(pool, request.params.keyId);
+      authenticator.forget(info.id);
+      return keyView(info);
+    },
+  );
+
+  app.get(
+    '/v1/admin/policy',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'The routing policy in force',
+        response: { 200: StoredPolicy, 404: E, ...errorResponses },
+      },
+    },
+    async () => {
+      const policy = await getCurrentPolicy(pool, policyName);
+      if (!policy)
+        throw new ApiError(404, 'HITL_ERR_POLICY_NOT_FOUND', `no routing policy ${policyName} yet`);
+      return policyView(policy);
+    },
+  );
+
+  app.get(
+    '/v1/admin/policy/history',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Every version of the routing policy, oldest first',
+        response: { 200: Type.Array(StoredPolicy), ...errorResponses },
+      },
+    },
+    async () => (await listPolicyVersions(pool, policyName)).map(policyView),
+  );
+
+  app.put(
+    '/v1/admin/policy',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Make a new version of the routing policy (the router applies it within seconds)',
+        body: PolicyChangeBody,
+        response: { 200: StoredPolicy, 422: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const who = principalOf(request);
+      const policy = await updatePolicy(pool, policyName, () => request.body.spec, {
+        actor: who.reviewerId,
+        ...(request.body.reason ? { reason: request.body.reason } : {}),
+      });
+      return policyView(policy);
+    },
+  );
+
+  const modelParams = Type.Object({ modelId: Type.String({ minLength: 1, maxLength: 200 }) });
+  app.get(
+    '/v1/admin/models/:modelId',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'The versions of a model',
+        params: modelParams,
+        response: { 200: Type.Array(ModelVersionSummary), ...errorResponses },
+      },
+    },
+    async (request) => (await listModelVersions(pool, request.params.modelId)).map(modelView),
+  );
+
+  app.post(
+    '/v1/admin/models/:modelId/versions/:version/promote',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Promote a version: inference swaps to it',
+        params: Type.Object({ modelId: Type.String(), version: Type.Integer({ minimum: 1 }) }),
+        body: Type.Optional(ModelChangeBody),
+        response: { 200: ModelVersionSummary, 404: E, 409: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const who = principalOf(request);
+      const promoted = await promoteModelVersion(pool, request.params.modelId, request.params.version, {
+        actor: who.reviewerId,
+        ...(request.body?.reason ? { reason: request.body.reason } : {}),
+      });
+      onOutbox();
+      return modelView(promoted);
+    },
+  );
+
+  app.post(
+    '/v1/admin/models/:modelId/rollback',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Roll back the promoted version to the one promoted before it',
+        params: modelParams,
+        body: Type.Optional(ModelChangeBody),
+        response: { 200: ModelVersionSummary, 404: E, 409: E, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const who = principalOf(request);
+      const now = await rollbackModel(pool, request.params.modelId, {
+        actor: who.reviewerId,
+        ...(request.body?.reason ? { reason: request.body.reason } : {}),
+      });
+      onOutbox();
+      return modelView(now);
+    },
+  );
+}

@@ -1,0 +1,179 @@
+// Request and response schemas of every route: fastify validates with them and @fastify/swagger
+// builds the OpenAPI document from them, so the two cannot drift apart.
+import { EventInput, ModelRef, ReviewReason } from '@hitl/contracts';
+import { Type, type Static } from '@sinclair/typebox';
+
+export const EventIdParam = Type.Object({ eventId: Type.String({ minLength: 1, maxLength: 256 }) });
+
+export const TaskStatus = Type.Union([
+  Type.Literal('open'),
+  Type.Literal('escalated'),
+  Type.Literal('decided'),
+]);
+
+export const Task = Type.Object(
+  {
+    eventId: Type.String(),
+    stream: Type.String(),
+    status: TaskStatus,
+    reason: ReviewReason,
+    priority: Type.Number({ description: 'Higher first: the model’s uncertainty.' }),
+    policyVersion: Type.Integer(),
+    classes: Type.Array(Type.String(), { description: 'The labels to choose from (empty: any label).' }),
+    requiredReviewers: Type.Integer(),
+    needed: Type.Integer({ description: 'Answers needed now (more after a split).' }),
+    answers: Type.Integer({ description: 'Answers given so far.' }),
+    input: EventInput,
+    attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
+    prediction: Type.Object({
+      model: Type.Union([ModelRef, Type.Null()]),
+      label: Type.Union([Type.String(), Type.Null()]),
+      confidence: Type.Number(),
+      probabilities: Type.Record(Type.String(), Type.Number()),
+    }),
+    requestedAt: Type.String({ format: 'date-time' }),
+    lease: Type.Union([
+      Type.Object({ owner: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }),
+      Type.Null(),
+    ]),
+    finalLabel: Type.Union([Type.String(), Type.Null()]),
+    decidedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { description: 'A review task as a reviewer sees it.' },
+);
+export type Task = Static<typeof Task>;
+
+export const ClaimBody = Type.Object(
+  {
+    reason: Type.Optional(ReviewReason),
+    label: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The model’s predicted label.' }),
+    ),
+    stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type ClaimBody = Static<typeof ClaimBody>;
+
+export const Lease = Type.Object({
+  eventId: Type.String(),
+  owner: Type.String(),
+  expiresAt: Type.String({ format: 'date-time' }),
+});
+
+export const AnswerBody = Type.Object(
+  {
+    label: Type.String({ minLength: 1, maxLength: 200 }),
+    comment: Type.Optional(Type.String({ maxLength: 2_000 })),
+  },
+  { additionalProperties: false },
+);
+export type AnswerBody = Static<typeof AnswerBody>;
+
+export const AnswerResult = Type.Object(
+  {
+    eventId: Type.String(),
+    status: TaskStatus,
+    finalLabel: Type.Union([Type.String(), Type.Null()]),
+    answers: Type.Integer(),
+    needed: Type.Integer(),
+  },
+  { description: 'Where the task stands after the answer.' },
+);
+export type AnswerResult = Static<typeof AnswerResult>;
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'A retried submit with the same key gets the first result.',
+    }),
+  ),
+});
+
+export const Role = Type.Union([Type.Literal('reviewer'), Type.Literal('admin')]);
+
+export const Reviewer = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: Role,
+    createdAt: Type.String({ format: 'date-time' }),
+    disabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { description: 'A person with an API key.' },
+);
+
+export const CreateReviewerBody = Type.Object(
+  {
+    id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    role: Role,
+  },
+  { additionalProperties: false },
+);
+
+export const ApiKeyInfo = Type.Object({
+  id: Type.String(),
+  reviewerId: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const CreatedKey = Type.Object({
+  key: Type.String({ description: 'Shown this once; only its hash is stored.' }),
+  info: ApiKeyInfo,
+});
+
+export const Me = Type.Object({ id: Type.String(), name: Type.String(), role: Role, keyId: Type.String() });
+
+export const PolicySpecSchema = Type.Object(
+  {
+    classes: Type.Array(Type.String()),
+    threshold: Type.Number(),
+    classThresholds: Type.Record(Type.String(), Type.Number()),
+    alwaysReview: Type.Array(Type.String()),
+    auditRate: Type.Number(),
+    requiredReviewers: Type.Integer(),
+  },
+  { description: 'Checked in full by the policy rules; problems come back as HITL_ERR_POLICY_INVALID.' },
+);
+
+export const StoredPolicy = Type.Composite([
+  PolicySpecSchema,
+  Type.Object({
+    name: Type.String(),
+    version: Type.Integer(),
+    createdBy: Type.Union([Type.String(), Type.Null()]),
+    reason: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+  }),
+]);
+
+export const PolicyChangeBody = Type.Object(
+  {
+    spec: Type.Unknown({ description: 'The whole new policy (see PolicySpec).' }),
+    reason: Type.Optional(Type.String({ maxLength: 2_000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ModelVersionSummary = Type.Object({
+  modelId: Type.String(),
+  version: Type.Integer(),
+  status: Type.String(),
+  classes: Type.Array(Type.String()),
+  inputKind: Type.String(),
+  featureWidth: Type.Union([Type.Integer(), Type.Null()]),
+  metrics: Type.Record(Type.String(), Type.Unknown()),
+  parentVersion: Type.Union([Type.Integer(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  promotedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const ModelChangeBody = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 2_000 })) },
+  { additionalProperties: false },
+);

@@ -1,0 +1,424 @@
+// Review tasks in Postgres: ingest requests, hand them out under leases, take answers, and when
+// the answers agree, write the human decision and its outgoing records in one transaction.
+import {
+  Correction,
+  Decision,
+  createValidator,
+  type ReviewReason,
+  type ReviewRequestData,
+} from '@hitl/contracts';
+import { enqueueOutbox, withTransaction } from '@hitl/db';
+import type { Pool, PoolClient } from 'pg';
+import type { Principal } from './auth';
+import { consensus } from './consensus';
+import { ApiError, ApiErrorCode } from './errors';
+import type { AnswerBody, AnswerResult, ClaimBody, Task } from './schemas';
+
+export interface TaskStoreOptions {
+  pool: Pool;
+  leaseSeconds: number;
+  maxExtraRounds: number;
+  /** Where decisions and corrections go (through the outbox). */
+  topics: { decisions: string; corrections: string };
+  /** Called after a decision's outbox rows are committed, to publish them sooner. */
+  onDecided?: () => void;
+}
+
+interface TaskRow {
+  event_id: string;
+  stream: string;
+  request: ReviewRequestData;
+  classes: string[];
+  reason: ReviewReason;
+  predicted_label: string | null;
+  priority: number;
+  policy_version: number;
+  required_reviewers: number;
+  needed: number;
+  status: 'open' | 'escalated' | 'decided';
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  requested_at: Date;
+  decided_at: Date | null;
+  final_label: string | null;
+  answers?: number;
+}
+
+const validDecision = createValidator(Decision);
+const validCorrection = createValidator(Correction);
+
+function toTask(row: TaskRow, now = Date.now()): Task {
+  const { prediction } = row.request;
+  const leased =
+    row.lease_owner !== null && row.lease_expires_at !== null && row.lease_expires_at.getTime() > now;
+  return {
+    eventId: row.event_id,
+    stream: row.stream,
+    status: row.status,
+    reason: row.reason,
+    priority: row.priority,
+    policyVersion: row.policy_version,
+    classes: row.classes,
+    requiredReviewers: row.required_reviewers,
+    needed: row.needed,
+    answers: Number(row.answers ?? 0),
+    input: prediction.input,
+    ...(prediction.attributes ? { attributes: prediction.attributes } : {}),
+    prediction: {
+      model: prediction.model,
+      label: prediction.label,
+      confidence: prediction.confidence,
+      probabilities: prediction.probabilities,
+    },
+    requestedAt: row.requested_at.toISOString(),
+    lease: leased ? { owner: row.lease_owner!, expiresAt: row.lease_expires_at!.toISOString() } : null,
+    finalLabel: row.final_label,
+    decidedAt: row.decided_at?.toISOString() ?? null,
+  };
+}
+
+const ANSWER_COUNT = `(SELECT count(*) FROM review_answers a WHERE a.event_id = t.event_id) AS answers`;
+
+export class TaskStore {
+  constructor(private readonly opts: TaskStoreOptions) {}
+
+  /**
+   * Stores a review request as a task; a redelivered request (same event id) changes nothing.
+   * `fallbackClasses` are offered when the prediction has none (no model yet).
+   */
+  async ingest(request: ReviewRequestData, fallbackClasses: readonly string[]): Promise<boolean> {
+    const { prediction } = request;
+    const classes = prediction.classes.length > 0 ? prediction.classes : fallbackClasses;
+    const { rowCount } = await this.opts.pool.query(
+      `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
+                                 policy_version, required_reviewers, needed, requested_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [
+        request.eventId,
+        prediction.stream,
+        JSON.stringify(request),
+        classes,
+        request.reason,
+        prediction.label,
+        request.priority,
+        request.policyVersion,
+        request.requiredReviewers,
+        request.requestedAt,
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  async get(eventId: string): Promise<Task | null> {
+    const { rows } = await this.opts.pool.query<TaskRow>(
+      `SELECT t.*, ${ANSWER_COUNT} FROM review_tasks t WHERE t.event_id = $1`,
+      [eventId],
+    );
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
+  /**
+   * Leases the most urgent task (then the oldest) that this reviewer has not answered or skipped
+   * and nobody else holds. SKIP LOCKED: concurrent claims never wait for, or get, the same task.
+   * Escalated tasks go to admins only.
+   */
+  async claim(who: Principal, filters: ClaimBody): Promise<Task | null> {
+    const params: unknown[] = [who.reviewerId, this.opts.leaseSeconds, who.role === 'admin'];
+    const where: string[] = [];
+    if (filters.reason) where.push(`AND q.reason = $${params.push(filters.reason)}`);
+    if (filters.label) where.push(`AND q.predicted_label = $${params.push(filters.label)}`);
+    if (filters.stream) where.push(`AND q.stream = $${params.push(filters.stream)}`);
+    const { rows } = await this.opts.pool.query<TaskRow>(
+      `WITH next AS (
+         SELECT q.event_id FROM review_tasks q
+          WHERE (q.status = 'open' OR (q.status = 'escalated' AND $3))
+            AND (q.lease_owner IS NULL OR q.lease_expires_at <= now())
+            AND NOT EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = q.event_id AND a.reviewer_id = $1)
+            AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.event_id = q.event_id AND s.reviewer_id = $1)
+            ${where.join(' ')}
+          ORDER BY q.priority DESC, q.requested_at, q.event_id
+          LIMIT 1
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE review_tasks t
+          SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2)
+         FROM next WHERE t.event_id = next.event_id
+       RETURNING t.*, ${ANSWER_COUNT}`,
+      params,
+    );
+    return rows[0] ? toTask(rows[0]) : null;
+  }
+
+  /** Renews the reviewer's lease for another lease period. */
+  async extend(
+    who: Principal,
+    eventId: string,
+  ): Promise<{ eventId: string; owner: string; expiresAt: string }> {
+    const { rows } = await this.opts.pool.query<{ lease_expires_at: Date }>(
+      `UPDATE review_tasks SET lease_expires_at = now() + make_interval(secs => $3)
+        WHERE event_id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status <> 'decided'
+        RETURNING lease_expires_at`,
+      [eventId, who.reviewerId, this.opts.leaseSeconds],
+    );
+    if (!rows[0]) await this.leaseProblem(eventId, who);
+    return { eventId, owner: who.reviewerId, expiresAt: rows[0]!.lease_expires_at.toISOString() };
+  }
+
+  /** Gives the task back to the queue. */
+  async release(who: Principal, eventId: string): Promise<void> {
+    const { rowCount } = await this.opts.pool.query(
+      `UPDATE review_tasks SET lease_owner = NULL, lease_expires_at = NULL
+        WHERE event_id = $1 AND lease_owner = $2 AND lease_expires_at > now()`,
+      [eventId, who.reviewerId],
+    );
+    if (rowCount === 0) await this.leaseProblem(eventId, who);
+  }
+
+  /** Gives the task back and never offers it to this reviewer again. */
+  async skip(who: Principal, eventId: string): Promise<void> {
+    await withTransaction(this.opts.pool, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE review_tasks SET lease_owner = NULL, lease_expires_at = NULL
+          WHERE event_id = $1 AND lease_owner = $2 AND lease_expires_at > now()`,
+        [eventId, who.reviewerId],
+      );
+      if (rowCount === 0) await this.leaseProblem(eventId, who, client);
+      await client.query(
+        `INSERT INTO review_skips (event_id, reviewer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+        [eventId, who.reviewerId],
+      );
+    });
+  }
+
+  /** Throws the error that says why this reviewer does not hold the task's lease. */
+  private async leaseProblem(
+    eventId: string,
+    who: Principal,
+    db: Pool | PoolClient = this.opts.pool,
+  ): Promise<never> {
+    const { rows } = await db.query<Pick<TaskRow, 'status' | 'lease_owner' | 'lease_expires_at'>>(
+      'SELECT status, lease_owner, lease_expires_at FROM review_tasks WHERE event_id = $1',
+      [eventId],
+    );
+    const task = rows[0];
+    if (!task) throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${eventId}`);
+    if (task.status === 'decided')
+      throw new ApiError(409, ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+    const held =
+      task.lease_owner !== null && task.lease_expires_at !== null && task.lease_expires_at > new Date();
+    throw new ApiError(
+      409,
+      ApiErrorCode.leaseNotHeld,
+      held && task.lease_owner !== who.reviewerId
+        ? `task ${eventId} is leased to another reviewer`
+        : `you hold no lease on task ${eventId} (it expired or was never claimed); claim it again`,
+    );
+  }
+
+  /**
+   * Records the reviewer's answer (they must hold the lease) and decides the task when the
+   * answers agree. With an idempotency key, a retry returns the first result unchanged.
+   */
+  async submit(
+    who: Principal,
+    eventId: string,
+    body: AnswerBody,
+    idempotencyKey?: string,
+  ): Promise<{ statusCode: number; result: AnswerResult }> {
+    const outcome = await withTransaction(this.opts.pool, async (client) => {
+      if (idempotencyKey !== undefined) {
+        // Retries of one key queue behind each other, so only the first does the work.
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+          `${who.reviewerId}:${idempotencyKey}`,
+        ]);
+        const { rows } = await client.query<{
+          event_id: string;
+          status_code: number;
+          response: AnswerResult;
+        }>(
+          'SELECT event_id, status_code, response FROM review_idempotency WHERE reviewer_id = $1 AND key = $2',
+          [who.reviewerId, idempotencyKey],
+        );
+        const previous = rows[0];
+        if (previous) {
+          if (previous.event_id !== eventId) {
+            throw new ApiError(
+              422,
+              ApiErrorCode.idempotencyConflict,
+              `idempotency key ${idempotencyKey} was used for event ${previous.event_id}`,
+            );
+          }
+          return { statusCode: previous.status_code, result: previous.response, decided: false };
+        }
+      }
+      const decided = await this.answer(client, who, eventId, body);
+      if (idempotencyKey !== undefined) {
+        await client.query(
+          `INSERT INTO review_idempotency (reviewer_id, key, event_id, status_code, response) VALUES ($1, $2, $3, 200, $4)`,
+          [who.reviewerId, idempotencyKey, eventId, JSON.stringify(decided.result)],
+        );
+      }
+      return { statusCode: 200, ...decided };
+    });
+    if (outcome.decided) this.opts.onDecided?.();
+    return { statusCode: outcome.statusCode, result: outcome.result };
+  }
+
+  private async answer(
+    client: PoolClient,
+    who: Principal,
+    eventId: string,
+    body: AnswerBody,
+  ): Promise<{ result: AnswerResult; decided: boolean }> {
+    const { rows } = await client.query<TaskRow>(
+      'SELECT * FROM review_tasks WHERE event_id = $1 FOR UPDATE',
+      [eventId],
+    );
+    const task = rows[0];
+    if (!task) throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${eventId}`);
+    const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>(
+      'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
+      [eventId],
+    );
+    if (answered.some((a) => a.reviewer_id === who.reviewerId)) {
+      throw new ApiError(409, ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
+    }
+    if (task.status === 'decided')
+      throw new ApiError(409, ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+    const held =
+      task.lease_owner === who.reviewerId &&
+      task.lease_expires_at !== null &&
+      task.lease_expires_at > new Date();
+    if (!held) await this.leaseProblem(eventId, who, client);
+    if (task.classes.length > 0 && !task.classes.includes(body.label)) {
+      throw new ApiError(
+        422,
+        ApiErrorCode.labelUnknown,
+        `label "${body.label}" is not one of ${task.classes.join(', ')}`,
+        {
+          classes: task.classes,
+        },
+      );
+    }
+    await client.query(
+      `INSERT INTO review_answers (event_id, reviewer_id, label, comment) VALUES ($1, $2, $3, $4)`,
+      [eventId, who.reviewerId, body.label, body.comment ?? null],
+    );
+    const answers = [
+      ...answered.map((a) => ({ reviewerId: a.reviewer_id, label: a.label })),
+      { reviewerId: who.reviewerId, label: body.label },
+    ];
+    // An escalated task is decided by the admin who answers it.
+    const verdict =
+      task.status === 'escalated'
+        ? ({ kind: 'decided', label: body.label, voters: [who.reviewerId] } as const)
+        : consensus({
+            answers,
+            required: task.required_reviewers,
+            needed: task.needed,
+            maxExtraRounds: this.opts.maxExtraRounds,
+          });
+    const result = (
+      status: AnswerResult['status'],
+      finalLabel: string | null,
+      needed: number,
+    ): AnswerResult => ({
+      eventId,
+      status,
+      finalLabel,
+      answers: answers.length,
+      needed,
+    });
+    if (verdict.kind === 'pending') {
+      await client.query(
+        `UPDATE review_tasks SET needed = $2, lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
+        [eventId, verdict.needed],
+      );
+      return { result: result('open', null, verdict.needed), decided: false };
+    }
+    if (verdict.kind === 'escalated') {
+      await client.query(
+        `UPDATE review_tasks SET status = 'escalated', lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
+        [eventId],
+      );
+      return { result: result('escalated', null, task.needed), decided: false };
+    }
+    const { rows: stamped } = await client.query<{ decided_at: Date }>(
+      `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = now(),
+              lease_owner = NULL, lease_expires_at = NULL
+        WHERE event_id = $1 RETURNING decided_at`,
+      [eventId, verdict.label],
+    );
+    await this.writeDecision(
+      client,
+      task,
+      verdict.label,
+      [...verdict.voters],
+      answers,
+      stamped[0]!.decided_at.toISOString(),
+    );
+    return { result: result('decided', verdict.label, task.needed), decided: true };
+  }
+
+  /** The human decision and the correction, in the outbox, in the deciding transaction. */
+  private async writeDecision(
+    client: PoolClient,
+    task: TaskRow,
+    label: string,
+    voters: string[],
+    answers: { reviewerId: string; label: string }[],
+    at: string,
+  ): Promise<void> {
+    const { prediction } = task.request;
+    const decision: Decision = {
+      type: 'decision.made',
+      version: 1,
+      producedAt: at,
+      data: {
+        eventId: task.event_id,
+        label,
+        decidedBy: 'human',
+        model: prediction.model,
+        policyVersion: task.policy_version,
+        reviewers: voters,
+        confidence: null,
+        decidedAt: at,
+      },
+    };
+    const correction: Correction = {
+      type: 'correction.recorded',
+      version: 1,
+      producedAt: at,
+      data: {
+        eventId: task.event_id,
+        stream: prediction.stream,
+        input: prediction.input,
+        label,
+        reviewerLabels: answers.map((a) => ({ reviewerId: a.reviewerId, label: a.label })),
+        modelPrediction:
+          prediction.model && prediction.label !== null
+            ? { model: prediction.model, label: prediction.label, confidence: prediction.confidence }
+            : null,
+        outcome:
+          prediction.model === null || prediction.label === null
+            ? 'no_model'
+            : prediction.label === label
+              ? 'agreed'
+              : 'overturned',
+        reviewReason: task.reason,
+        correctedAt: at,
+      },
+    };
+    // A record the contract refuses is a bug here; fail the transaction rather than publish it.
+    if (!validDecision.check(decision))
+      throw new Error(`invalid decision: ${JSON.stringify(validDecision.issues(decision))}`);
+    if (!validCorrection.check(correction)) {
+      throw new Error(`invalid correction: ${JSON.stringify(validCorrection.issues(correction))}`);
+    }
+    await enqueueOutbox(client, [
+      { topic: this.opts.topics.decisions, key: task.event_id, value: decision },
+      { topic: this.opts.topics.corrections, key: task.event_id, value: correction },
+    ]);
+  }
+}

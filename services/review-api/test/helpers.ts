@@ -1,0 +1,200 @@
+import { topics, type Prediction, type ReviewRequest, type ReviewReason } from '@hitl/contracts';
+import { createApiKey, createPool, createReviewer, migrate, type Role } from '@hitl/db';
+import { TypedProducer } from '@hitl/kafka';
+import {
+  createTestDatabase,
+  createTestTopics,
+  deleteTestTopics,
+  kafkaBrokers,
+  uniqueName,
+  type TestDatabase,
+} from '@hitl/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Pool } from 'pg';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '../src';
+
+export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export function testKafka(): Kafka {
+  return new Kafka({ clientId: 'hitl-review-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+}
+
+export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {
+  const db = await createTestDatabase('hitl_review');
+  await migrate({ databaseUrl: db.url, logger });
+  return { db, pool: createPool({ connectionString: db.url, max: 10 }) };
+}
+
+export async function reviewTopics() {
+  const names = {
+    reviewRequests: uniqueName('review-requests'),
+    decisions: uniqueName('decisions'),
+    corrections: uniqueName('corrections'),
+    models: uniqueName('models'),
+    deadLetters: uniqueName('dlq'),
+  };
+  await createTestTopics(Object.values(names).map((topic) => ({ topic, numPartitions: 3 })));
+  return { ...names, cleanup: () => deleteTestTopics(Object.values(names)) };
+}
+export type ReviewTopics = Awaited<ReturnType<typeof reviewTopics>>;
+
+export function reviewEnv(t: ReviewTopics, databaseUrl: string, extra: Record<string, string> = {}) {
+  return {
+    KAFKA_BROKERS: kafkaBrokers().join(','),
+    DATABASE_URL: databaseUrl,
+    API_PORT: '0',
+    API_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    GROUP_ID: uniqueName('review-api'),
+    INSTANCE_ID: 'test-0',
+    OUTBOX_RELAY_ID: uniqueName('relay'),
+    POLICY_NAME: uniqueName('policy'),
+    REVIEW_REQUESTS_TOPIC: t.reviewRequests,
+    DECISIONS_TOPIC: t.decisions,
+    CORRECTIONS_TOPIC: t.corrections,
+    MODELS_TOPIC: t.models,
+    DLQ_TOPIC: t.deadLetters,
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/** Starts the review API in-process on a free port. */
+export async function startApi(
+  t: ReviewTopics,
+  db: TestDatabase,
+  extra: Record<string, string> = {},
+): Promise<ReviewApi> {
+  const api = await createReviewApi(loadReviewApiConfig(reviewEnv(t, db.url, extra)), {
+    logger,
+    registry: new Registry(),
+    kafka: testKafka(),
+  });
+  await api.start();
+  return api;
+}
+
+/** A reviewer (or admin) with a fresh key. */
+export async function person(pool: Pool, role: Role = 'reviewer', id = uniqueName(role)) {
+  await createReviewer(pool, { id, name: id, role });
+  const { key, info } = await createApiKey(pool, id);
+  return { id, key, keyId: info.id };
+}
+
+/** A review request for an event, as the router writes it. */
+export function reviewRequest(
+  eventId: string,
+  opts: {
+    label?: string | null;
+    confidence?: number;
+    reason?: ReviewReason;
+    requiredReviewers?: number;
+    priority?: number;
+  } = {},
+): ReviewRequest {
+  const at = new Date().toISOString();
+  const label = opts.label === undefined ? 'spam' : opts.label;
+  const confidence = opts.confidence ?? 0.6;
+  const prediction: Prediction['data'] =
+    label === null
+      ? {
+          eventId,
+          stream: 'email',
+          occurredAt: at,
+          input: { text: `text of ${eventId}` },
+          model: null,
+          classes: [],
+          label: null,
+          probabilities: {},
+          confidence: 0,
+          margin: 0,
+          entropy: 0,
+          scoredAt: at,
+        }
+      : {
+          eventId,
+          stream: 'email',
+          occurredAt: at,
+          input: { text: `text of ${eventId}` },
+          model: { id: 'spam', version: 1 },
+          classes: ['ham', 'spam'],
+          label,
+          probabilities: {
+            ham: label === 'ham' ? confidence : 1 - confidence,
+            spam: label === 'spam' ? confidence : 1 - confidence,
+          },
+          confidence,
+          margin: Math.abs(2 * confidence - 1),
+          entropy: 0.6,
+          scoredAt: at,
+        };
+  return {
+    type: 'review.requested',
+    version: 1,
+    producedAt: at,
+    data: {
+      eventId,
+      prediction,
+      reason: opts.reason ?? 'low_confidence',
+      priority: opts.priority ?? 1 - confidence,
+      policyVersion: 1,
+      requiredReviewers: opts.requiredReviewers ?? 1,
+      requestedAt: at,
+    },
+  };
+}
+
+export async function sendReviewRequests(
+  kafka: Kafka,
+  topic: string,
+  records: ReviewRequest[],
+): Promise<void> {
+  const producer = new TypedProducer({ kafka });
+  await producer.connect();
+  try {
+    await producer.send(
+      { ...topics.reviewRequests, name: topic },
+      records.map((value) => ({ value })),
+    );
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** A tiny HTTP client for tests: JSON in, status and JSON out. */
+export interface Reply {
+  status: number;
+  body: Record<string, unknown> | null;
+  headers: Headers;
+}
+
+export function client(baseUrl: string, key?: string) {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply> => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      body:
+        text && response.headers.get('content-type')?.includes('json')
+          ? (JSON.parse(text) as Record<string, unknown>)
+          : null,
+      headers: response.headers,
+    };
+  };
+}
+export type Client = ReturnType<typeof client>;

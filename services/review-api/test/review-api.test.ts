@@ -1,0 +1,454 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { createHash } from 'node:crypto';
+import type { Correction, Decision } from '@hitl/contracts';
+import { createPolicyVersion, getReviewer } from '@hitl/db';
+import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Pool } from 'pg';
+import type { ReviewApi } from '../src';
+import {
+  client,
+  person,
+  reviewRequest,
+  reviewTopics,
+  sendReviewRequests,
+  startApi,
+  testDatabase,
+  testKafka,
+  type ReviewTopics,
+} from './helpers';
+
+let db: TestDatabase;
+let pool: Pool;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  ({ db, pool } = await testDatabase());
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+async function setup(extra: Record<string, string> = {}): Promise<{ t: ReviewTopics; api: ReviewApi }> {
+  const t = await reviewTopics();
+  cleanups.push(t.cleanup);
+  const api = await startApi(t, db, extra);
+  cleanups.push(() => api.stop());
+  return { t, api };
+}
+
+async function reader(topic: string): Promise<TopicReader> {
+  const r = await TopicReader.start(topic);
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+describe('authorisation', () => {
+  // Every route with a sample path; the test below checks that this list covers the OpenAPI document.
+  const routes: {
+    method: string;
+    path: string;
+    openapi: string;
+    role: 'reviewer' | 'admin';
+    body?: unknown;
+  }[] = [
+    { method: 'GET', path: '/v1/me', openapi: '/v1/me', role: 'reviewer' },
+    { method: 'POST', path: '/v1/tasks/claim', openapi: '/v1/tasks/claim', role: 'reviewer', body: {} },
+    { method: 'GET', path: '/v1/tasks/e-x', openapi: '/v1/tasks/{eventId}', role: 'reviewer' },
+    { method: 'POST', path: '/v1/tasks/e-x/lease', openapi: '/v1/tasks/{eventId}/lease', role: 'reviewer' },
+    { method: 'DELETE', path: '/v1/tasks/e-x/lease', openapi: '/v1/tasks/{eventId}/lease', role: 'reviewer' },
+    { method: 'POST', path: '/v1/tasks/e-x/skip', openapi: '/v1/tasks/{eventId}/skip', role: 'reviewer' },
+    {
+      method: 'POST',
+      path: '/v1/tasks/e-x/answers',
+      openapi: '/v1/tasks/{eventId}/answers',
+      role: 'reviewer',
+      body: { label: 'spam' },
+    },
+    { method: 'GET', path: '/v1/admin/reviewers', openapi: '/v1/admin/reviewers', role: 'admin' },
+    {
+      method: 'POST',
+      path: '/v1/admin/reviewers',
+      openapi: '/v1/admin/reviewers',
+      role: 'admin',
+      body: { id: 'x', role: 'reviewer' },
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/reviewers/nobody/keys',
+      openapi: '/v1/admin/reviewers/{reviewerId}/keys',
+      role: 'admin',
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/reviewers/nobody/keys',
+      openapi: '/v1/admin/reviewers/{reviewerId}/keys',
+      role: 'admin',
+    },
+    { method: 'DELETE', path: '/v1/admin/keys/nokey', openapi: '/v1/admin/keys/{keyId}', role: 'admin' },
+    { method: 'GET', path: '/v1/admin/policy', openapi: '/v1/admin/policy', role: 'admin' },
+    {
+      method: 'PUT',
+      path: '/v1/admin/policy',
+      openapi: '/v1/admin/policy',
+      role: 'admin',
+      body: { spec: { threshold: 7 } },
+    },
+    { method: 'GET', path: '/v1/admin/policy/history', openapi: '/v1/admin/policy/history', role: 'admin' },
+    { method: 'GET', path: '/v1/admin/models/none', openapi: '/v1/admin/models/{modelId}', role: 'admin' },
+    {
+      method: 'POST',
+      path: '/v1/admin/models/none/versions/1/promote',
+      openapi: '/v1/admin/models/{modelId}/versions/{version}/promote',
+      role: 'admin',
+      body: {},
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/models/none/rollback',
+      openapi: '/v1/admin/models/{modelId}/rollback',
+      role: 'admin',
+      body: {},
+    },
+  ];
+
+  it('answers every route as its role says, for anonymous, reviewer, admin and revoked keys', async () => {
+    const { api } = await setup();
+    const reviewer = await person(pool, 'reviewer');
+    const admin = await person(pool, 'admin');
+    const revoked = await person(pool, 'admin');
+    const adminCall = client(api.url(), admin.key);
+    expect((await adminCall('DELETE', `/v1/admin/keys/${revoked.keyId}`)).status).toBe(200);
+
+    const callers = {
+      anonymous: client(api.url()),
+      badKey: client(api.url(), 'hitl_0000000000000000_' + 'x'.repeat(43)),
+      revoked: client(api.url(), revoked.key),
+      reviewer: client(api.url(), reviewer.key),
+      admin: adminCall,
+    };
+    const seen: string[] = [];
+    for (const route of routes) {
+      for (const [who, call] of Object.entries(callers)) {
+        const { status, body } = await call(route.method, route.path, route.body);
+        const expected =
+          who === 'anonymous' || who === 'badKey' || who === 'revoked'
+            ? 401
+            : who === 'reviewer' && route.role === 'admin'
+              ? 403
+              : 'allowed';
+        const got = status === 401 || status === 403 ? status : 'allowed';
+        seen.push(
+          `${route.method} ${route.path} as ${who}: ${got}${got === expected ? '' : ` (expected ${expected})`}`,
+        );
+        if (status >= 400) expect((body as { error: { code: string } }).error.code).toMatch(/^HITL_ERR_/);
+      }
+    }
+    expect(seen.filter((line) => line.includes('expected'))).toEqual([]);
+
+    // The list above is every route the OpenAPI document has.
+    const doc = (await client(api.url())('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual([...new Set(routes.map((r) => `${r.method} ${r.openapi}`))].sort());
+  });
+
+  it('creates keys shown once and stored hashed, and a revoked key stops working at once', async () => {
+    const { api } = await setup();
+    const admin = client(api.url(), (await person(pool, 'admin')).key);
+    const id = uniqueName('carol');
+    expect((await admin('POST', '/v1/admin/reviewers', { id, role: 'reviewer' })).status).toBe(201);
+    expect((await admin('POST', '/v1/admin/reviewers', { id, role: 'reviewer' })).body).toMatchObject({
+      error: { code: 'HITL_ERR_REVIEWER_EXISTS' },
+    });
+    const created = await admin('POST', `/v1/admin/reviewers/${id}/keys`);
+    const { key, info } = created.body as { key: string; info: { id: string } };
+    expect(key).toMatch(/^hitl_[a-f0-9]{16}_/);
+    const { rows } = await pool.query<{ secret_hash: Buffer }>(
+      'SELECT secret_hash FROM api_keys WHERE id = $1',
+      [info.id],
+    );
+    // Only the SHA-256 of the secret is stored.
+    const secret = key.slice('hitl_'.length + 16 + 1);
+    expect(rows[0]!.secret_hash.equals(createHash('sha256').update(secret).digest())).toBe(true);
+    const listed = (await admin('GET', `/v1/admin/reviewers/${id}/keys`)).body as unknown as Record<
+      string,
+      unknown
+    >[];
+    expect(JSON.stringify(listed)).not.toContain(key);
+    const carol = client(api.url(), key);
+    expect((await carol('GET', '/v1/me')).body).toMatchObject({ id, role: 'reviewer' });
+    await admin('DELETE', `/v1/admin/keys/${info.id}`);
+    expect((await carol('GET', '/v1/me')).body).toMatchObject({
+      error: { code: 'HITL_ERR_UNAUTHENTICATED' },
+    });
+    expect(await getReviewer(pool, id)).not.toBeNull();
+  });
+
+  it('refuses bodies over the limit and rate-limits a key, with the error shape', async () => {
+    const { api } = await setup({ RATE_LIMIT_PER_MINUTE: '5', BODY_LIMIT_BYTES: '2048' });
+    const call = client(api.url(), (await person(pool, 'reviewer')).key);
+    const big = await call('POST', '/v1/tasks/e-1/answers', {
+      label: 'x'.repeat(100),
+      comment: 'y'.repeat(4_000),
+    });
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: { code: 'HITL_ERR_BODY_TOO_LARGE' } });
+    let limited: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 10 && !limited; i++) {
+      const r = await call('GET', '/v1/me');
+      if (r.status === 429) limited = r;
+    }
+    expect(limited?.body).toMatchObject({ error: { code: 'HITL_ERR_RATE_LIMITED' } });
+    expect(limited?.headers.get('retry-after')).toBeTruthy();
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('validates as OpenAPI 3 and gives every route request and response schemas', async () => {
+    const { api } = await setup();
+    const doc = (await client(api.url())('GET', '/openapi.json')).body as Record<string, unknown>;
+    await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeTruthy();
+    expect(doc.openapi).toBe('3.0.3');
+    const paths = doc.paths as Record<
+      string,
+      Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>
+    >;
+    for (const [path, ops] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401']));
+        if (
+          ['post', 'put'].includes(method) &&
+          !path.endsWith('/lease') &&
+          !path.endsWith('/skip') &&
+          !path.includes('/keys')
+        ) {
+          expect(op.requestBody).toBeDefined();
+        }
+      }
+    }
+    expect((await client(api.url())('GET', '/docs/')).status).toBe(200);
+  });
+});
+
+describe('reviewing', () => {
+  it('takes review requests from Kafka once per event, whatever the redeliveries', async () => {
+    const { t, api } = await setup();
+    const ids = Array.from({ length: 20 }, (_, i) => uniqueName(`in-${i}`));
+    const kafka = testKafka();
+    await sendReviewRequests(
+      kafka,
+      t.reviewRequests,
+      ids.map((id) => reviewRequest(id)),
+    );
+    await sendReviewRequests(
+      kafka,
+      t.reviewRequests,
+      ids.slice(0, 10).map((id) => reviewRequest(id, { confidence: 0.99 })),
+    );
+    await waitFor(async () => (await Promise.all(ids.map((id) => api.tasks.get(id)))).every(Boolean), {
+      message: 'every request a task',
+    });
+    const { rows } = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM review_tasks WHERE event_id = ANY($1)',
+      [ids],
+    );
+    expect(rows[0]!.n).toBe('20');
+    // The first request of an event is the one kept.
+    expect((await api.tasks.get(ids[0]!))!.prediction.confidence).toBe(0.6);
+  });
+
+  it('decides every task once with 20 reviewers claiming concurrently from 1,000 tasks', async () => {
+    const { t, api } = await setup();
+    const decisions = await reader(t.decisions);
+    const prefix = uniqueName('c');
+    for (let i = 0; i < 1_000; i++) {
+      await api.tasks.ingest(reviewRequest(`${prefix}-${i}`, { priority: (i % 97) / 97 }).data, []);
+    }
+    const reviewers = await Promise.all(Array.from({ length: 20 }, () => person(pool, 'reviewer')));
+    const claims = new Map<string, string[]>();
+    await Promise.all(
+      reviewers.map(async (r) => {
+        const call = client(api.url(), r.key);
+        for (;;) {
+          const claimed = await call('POST', '/v1/tasks/claim', { stream: 'email' });
+          if (claimed.status === 204) return;
+          expect(claimed.status).toBe(200);
+          const eventId = (claimed.body as { eventId: string }).eventId;
+          if (!eventId.startsWith(prefix)) continue;
+          claims.set(eventId, [...(claims.get(eventId) ?? []), r.id]);
+          const answered = await call('POST', `/v1/tasks/${eventId}/answers`, { label: 'ham' });
+          expect(answered.body).toMatchObject({ status: 'decided', finalLabel: 'ham' });
+        }
+      }),
+    );
+    expect(claims.size).toBe(1_000);
+    expect([...claims.values()].filter((who) => who.length !== 1)).toEqual([]);
+    await decisions.waitForCount(1_000, { timeoutMs: 60_000, settleMs: 1_000 });
+    const published = decisions.values<Decision>();
+    expect(published).toHaveLength(1_000);
+    expect(new Set(published.map((d) => d.data.eventId)).size).toBe(1_000);
+    expect(published.every((d) => d.data.decidedBy === 'human' && d.data.reviewers.length === 1)).toBe(true);
+  });
+
+  it('returns an expired lease to the queue, refuses a foreign submit with 409, and replays an idempotent retry', async () => {
+    const { api } = await setup({ LEASE_SECONDS: '1' });
+    const id = uniqueName('lease');
+    await api.tasks.ingest(reviewRequest(id, { priority: 5 }).data, []);
+    const a = client(api.url(), (await person(pool)).key);
+    const b = client(api.url(), (await person(pool)).key);
+    expect((await a('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id });
+    expect((await b('POST', '/v1/tasks/claim', {})).status).toBe(204);
+    expect((await b('POST', `/v1/tasks/${id}/answers`, { label: 'spam' })).body).toMatchObject({
+      error: { code: 'HITL_ERR_LEASE_NOT_HELD' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const reclaimed = await b('POST', '/v1/tasks/claim', {});
+    expect(reclaimed.body).toMatchObject({ eventId: id, lease: { owner: expect.any(String) } });
+    const late = await a('POST', `/v1/tasks/${id}/answers`, { label: 'ham' });
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ error: { code: 'HITL_ERR_LEASE_NOT_HELD' } });
+    expect((await b('POST', `/v1/tasks/${id}/answers`, { label: 'eggs' })).body).toMatchObject({
+      error: { code: 'HITL_ERR_LABEL_UNKNOWN' },
+    });
+    const first = await b('POST', `/v1/tasks/${id}/answers`, { label: 'spam' }, { 'idempotency-key': 'k-1' });
+    const retry = await b('POST', `/v1/tasks/${id}/answers`, { label: 'spam' }, { 'idempotency-key': 'k-1' });
+    expect(first.status).toBe(200);
+    expect(retry.status).toBe(200);
+    expect(retry.body).toEqual(first.body);
+    expect((await b('POST', `/v1/tasks/${id}/answers`, { label: 'spam' })).body).toMatchObject({
+      error: { code: 'HITL_ERR_ALREADY_ANSWERED' },
+    });
+    const { rows } = await pool.query('SELECT * FROM review_answers WHERE event_id = $1', [id]);
+    expect(rows).toHaveLength(1);
+  });
+
+  it('extends, releases and skips leases', async () => {
+    const { api } = await setup({ LEASE_SECONDS: '2' });
+    const id = uniqueName('ext');
+    await api.tasks.ingest(reviewRequest(id, { priority: 6 }).data, []);
+    const a = client(api.url(), (await person(pool)).key);
+    const claimed = (await a('POST', '/v1/tasks/claim', {})).body as { lease: { expiresAt: string } };
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const extended = (await a('POST', `/v1/tasks/${id}/lease`)).body as { expiresAt: string };
+    expect(Date.parse(extended.expiresAt)).toBeGreaterThan(Date.parse(claimed.lease.expiresAt));
+    expect((await a('DELETE', `/v1/tasks/${id}/lease`)).status).toBe(204);
+    expect((await a('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id });
+    expect((await a('POST', `/v1/tasks/${id}/skip`)).status).toBe(204);
+    expect((await a('POST', '/v1/tasks/claim', {})).status).toBe(204);
+    const b = client(api.url(), (await person(pool)).key);
+    expect((await b('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id });
+  });
+});
+
+describe('consensus', () => {
+  async function threeReviewerTask(api: ReviewApi) {
+    const id = uniqueName('cons');
+    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 3, priority: 50, label: 'spam' }).data, []);
+    return id;
+  }
+
+  async function answer(api: ReviewApi, key: string, id: string, label: string) {
+    const call = client(api.url(), key);
+    expect((await call('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id });
+    return (await call('POST', `/v1/tasks/${id}/answers`, { label })).body;
+  }
+
+  it('decides when two of three agree, publishing the decision and the correction', async () => {
+    const { t, api } = await setup();
+    const decisions = await reader(t.decisions);
+    const corrections = await reader(t.corrections);
+    const id = await threeReviewerTask(api);
+    const [r1, r2] = await Promise.all([person(pool), person(pool)]);
+    expect(await answer(api, r1.key, id, 'ham')).toMatchObject({ status: 'open', answers: 1, needed: 3 });
+    expect(await answer(api, r2.key, id, 'ham')).toMatchObject({ status: 'decided', finalLabel: 'ham' });
+    await decisions.waitForCount(1);
+    await corrections.waitForCount(1);
+    expect(decisions.values<Decision>()[0]!.data).toMatchObject({
+      eventId: id,
+      label: 'ham',
+      decidedBy: 'human',
+      reviewers: [r1.id, r2.id],
+    });
+    expect(corrections.values<Correction>()[0]!.data).toMatchObject({
+      eventId: id,
+      label: 'ham',
+      outcome: 'overturned',
+      modelPrediction: { label: 'spam' },
+      reviewerLabels: [
+        { reviewerId: r1.id, label: 'ham' },
+        { reviewerId: r2.id, label: 'ham' },
+      ],
+    });
+  });
+
+  it('gives a split one more reviewer, and escalates to an admin after the allowed rounds', async () => {
+    const { t, api } = await setup({ MAX_EXTRA_ROUNDS: '1' });
+    const decisions = await reader(t.decisions);
+    const id = uniqueName('split');
+    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 2, priority: 60 }).data, []);
+    const [r1, r2, r3, r4] = await Promise.all([person(pool), person(pool), person(pool), person(pool)]);
+    expect(await answer(api, r1.key, id, 'ham')).toMatchObject({ status: 'open', needed: 2 });
+    // A 1–1 tie: one more reviewer, whose answer makes a majority of three.
+    expect(await answer(api, r2.key, id, 'spam')).toMatchObject({ status: 'open', needed: 3 });
+    expect(await answer(api, r3.key, id, 'spam')).toMatchObject({ status: 'decided', finalLabel: 'spam' });
+
+    // Three classes, three reviewers, all different; the extra reviewer still leaves no majority
+    // (2 of 4), and with one extra round allowed the task goes to an admin.
+    const id3 = uniqueName('esc');
+    const request = reviewRequest(id3, { requiredReviewers: 3, priority: 80 });
+    request.data.prediction.classes = ['a', 'b', 'c'];
+    request.data.prediction.label = 'a';
+    request.data.prediction.probabilities = { a: 0.5, b: 0.3, c: 0.2 };
+    request.data.prediction.confidence = 0.5;
+    await api.tasks.ingest(request.data, []);
+    expect(await answer(api, r1.key, id3, 'a')).toMatchObject({ status: 'open' });
+    expect(await answer(api, r2.key, id3, 'b')).toMatchObject({ status: 'open' });
+    expect(await answer(api, r3.key, id3, 'c')).toMatchObject({ status: 'open', needed: 4 });
+    expect(await answer(api, r4.key, id3, 'b')).toMatchObject({ status: 'escalated' });
+    // Reviewers no longer get it; an admin does, and decides.
+    const r5 = await person(pool);
+    const r5call = client(api.url(), r5.key);
+    for (;;) {
+      const claimed = await r5call('POST', '/v1/tasks/claim', {});
+      if (claimed.status === 204) break;
+      expect(claimed.body).not.toMatchObject({ eventId: id3 });
+      await r5call('POST', `/v1/tasks/${(claimed.body as { eventId: string }).eventId}/skip`);
+    }
+    const admin = await person(pool, 'admin');
+    expect(await answer(api, admin.key, id3, 'b')).toMatchObject({ status: 'decided', finalLabel: 'b' });
+    await decisions.waitForCount(2, { settleMs: 500 });
+    expect(decisions.records).toHaveLength(2);
+    expect(decisions.values<Decision>().find((d) => d.data.eventId === id3)!.data.reviewers).toEqual([
+      admin.id,
+    ]);
+  });
+
+  it('offers the routing policy classes for tasks without a model', async () => {
+    const policyName = uniqueName('policy');
+    await createPolicyVersion(pool, policyName, {
+      classes: ['cat', 'dog'],
+      threshold: 0.9,
+      classThresholds: {},
+      alwaysReview: [],
+      auditRate: 0,
+      requiredReviewers: 1,
+    });
+    const { t, api } = await setup({ POLICY_NAME: policyName });
+    const id = uniqueName('cold');
+    await sendReviewRequests(testKafka(), t.reviewRequests, [
+      reviewRequest(id, { label: null, reason: 'no_model', priority: 90 }),
+    ]);
+    await waitFor(async () => (await api.tasks.get(id)) !== null, { message: 'the task' });
+    expect((await api.tasks.get(id))!.classes).toEqual(['cat', 'dog']);
+  });
+});
