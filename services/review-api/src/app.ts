@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { Authenticator } from './auth';
 import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
-import { adminRoutes, reviewerRoutes } from './routes';
+import { adminRoutes, queryRoutes, reviewerRoutes } from './routes';
 import { TaskStore } from './tasks';
 
 export interface ReviewApiDeps {
@@ -73,6 +73,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
   };
   reviewerRoutes(http, routeDeps);
   adminRoutes(http, routeDeps);
+  queryRoutes(http, routeDeps);
 
   // Tasks of events scored with no model offer the routing policy's classes (read every 5 s).
   let fallback = { classes: [] as string[], until: 0 };

@@ -19,6 +19,7 @@ import {
   type StoredPolicy as PolicyRecord,
 } from '@hitl/db';
 import { Type } from '@sinclair/typebox';
+import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import type { Authenticator } from './auth';
 import { ApiError, ApiErrorCode } from './errors';
@@ -31,6 +32,7 @@ import {
   CreateReviewerBody,
   CreatedKey,
   EventIdParam,
+  ExportQuery,
   IdempotencyHeaders,
   Lease,
   Me,
@@ -38,9 +40,13 @@ import {
   ModelVersionSummary,
   PolicyChangeBody,
   Reviewer,
+  Stats,
   StoredPolicy,
   Task,
+  TaskListQuery,
+  TaskPage,
 } from './schemas';
+import { exportLabels, listTasks, reviewStats } from './queries';
 import type { TaskStore } from './tasks';
 
 const E = Type.Ref('ErrorBody');
@@ -406,6 +412,60 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
       });
       onOutbox();
       return modelView(now);
+    },
+  );
+}
+
+export function queryRoutes(app: Api, { pool }: RouteDeps): void {
+  const tags = ['queries'];
+  app.get(
+    '/v1/tasks',
+    {
+      config: { role: 'reviewer' },
+      schema: {
+        tags,
+        summary: 'Tasks, newest first, filtered, a page at a time',
+        querystring: TaskListQuery,
+        response: { 200: TaskPage, ...errorResponses },
+      },
+    },
+    async (request) => listTasks(pool, request.query),
+  );
+
+  app.get(
+    '/v1/stats',
+    {
+      config: { role: 'reviewer' },
+      schema: {
+        tags,
+        summary:
+          'Queue depth by reason and class, oldest wait, decisions per hour, per-reviewer counts and agreement',
+        response: { 200: Stats, ...errorResponses },
+      },
+    },
+    async () => reviewStats(pool),
+  );
+
+  app.get(
+    '/v1/export',
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags,
+        summary: 'The labelled data as JSON lines (application/x-ndjson), streamed, oldest decision first',
+        querystring: ExportQuery,
+        response: {
+          200: Type.String({
+            description:
+              'One JSON object per line: eventId, stream, input, label, reviewerLabels, reviewReason, modelPrediction, decidedAt.',
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      void reply.type('application/x-ndjson');
+      return reply.send(Readable.from(exportLabels(pool, request.query)));
     },
   );
 }

@@ -177,3 +177,63 @@ export const ModelChangeBody = Type.Object(
   { reason: Type.Optional(Type.String({ maxLength: 2_000 })) },
   { additionalProperties: false },
 );
+
+export const TaskListQuery = Type.Object(
+  {
+    status: Type.Optional(TaskStatus),
+    reason: Type.Optional(ReviewReason),
+    label: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The model’s predicted label.' }),
+    ),
+    stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 1_000, description: 'nextCursor of the previous page.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const TaskPage = Type.Object({
+  items: Type.Array(Task),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page.' }),
+});
+
+const Count = Type.Record(Type.String(), Type.Integer());
+const Ratio = Type.Union([Type.Number(), Type.Null()]);
+
+export const Stats = Type.Object({
+  queue: Type.Object({
+    open: Type.Integer(),
+    escalated: Type.Integer(),
+    leased: Type.Integer(),
+    byReason: Count,
+    byClass: Count,
+    oldestWaitingSeconds: Type.Union([Type.Number(), Type.Null()]),
+  }),
+  decisions: Type.Object({
+    lastHour: Type.Integer(),
+    last24Hours: Type.Integer(),
+    perHour: Type.Array(Type.Object({ hour: Type.String({ format: 'date-time' }), count: Type.Integer() })),
+  }),
+  reviewers: Type.Array(
+    Type.Object({
+      reviewerId: Type.String(),
+      answers: Type.Integer(),
+      answersLastHour: Type.Integer(),
+      agreementWithFinal: Ratio,
+      kappaWithFinal: Ratio,
+    }),
+  ),
+  agreement: Type.Object({
+    items: Type.Integer({ description: 'Decided tasks with two or more answers, most recent 10,000.' }),
+    percentAgreement: Ratio,
+    fleissKappa: Ratio,
+  }),
+});
+
+export const ExportQuery = Type.Object(
+  {
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'Decisions from this time on.' })),
+    stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);

@@ -24,7 +24,7 @@ export interface TaskStoreOptions {
   onDecided?: () => void;
 }
 
-interface TaskRow {
+export interface TaskRow {
   event_id: string;
   stream: string;
   request: ReviewRequestData;
@@ -42,12 +42,15 @@ interface TaskRow {
   decided_at: Date | null;
   final_label: string | null;
   answers?: number;
+  /** Exact timestamps as text, for page cursors (a Date keeps only milliseconds). */
+  requested_key?: string;
+  decided_key?: string | null;
 }
 
 const validDecision = createValidator(Decision);
 const validCorrection = createValidator(Correction);
 
-function toTask(row: TaskRow, now = Date.now()): Task {
+export function toTask(row: TaskRow, now = Date.now()): Task {
   const { prediction } = row.request;
   const leased =
     row.lease_owner !== null && row.lease_expires_at !== null && row.lease_expires_at.getTime() > now;
@@ -78,6 +81,8 @@ function toTask(row: TaskRow, now = Date.now()): Task {
 }
 
 const ANSWER_COUNT = `(SELECT count(*) FROM review_answers a WHERE a.event_id = t.event_id) AS answers`;
+/** Every column of a task (as `t`) and its answer count, for toTask. */
+export const TASK_COLUMNS = `t.*, ${ANSWER_COUNT}, t.requested_at::text AS requested_key, t.decided_at::text AS decided_key`;
 
 export class TaskStore {
   constructor(private readonly opts: TaskStoreOptions) {}

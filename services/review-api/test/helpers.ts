@@ -101,7 +101,7 @@ export function reviewRequest(
     label === null
       ? {
           eventId,
-          stream: 'email',
+          stream: opts.stream ?? 'email',
           occurredAt: at,
           input: { text: `text of ${eventId}` },
           model: null,
@@ -115,7 +115,7 @@ export function reviewRequest(
         }
       : {
           eventId,
-          stream: 'email',
+          stream: opts.stream ?? 'email',
           occurredAt: at,
           input: { text: `text of ${eventId}` },
           model: { id: 'spam', version: 1 },

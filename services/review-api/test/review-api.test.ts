@@ -71,6 +71,9 @@ describe('authorisation', () => {
       role: 'reviewer',
       body: { label: 'spam' },
     },
+    { method: 'GET', path: '/v1/tasks?limit=5', openapi: '/v1/tasks', role: 'reviewer' },
+    { method: 'GET', path: '/v1/stats', openapi: '/v1/stats', role: 'reviewer' },
+    { method: 'GET', path: '/v1/export', openapi: '/v1/export', role: 'admin' },
     { method: 'GET', path: '/v1/admin/reviewers', openapi: '/v1/admin/reviewers', role: 'admin' },
     {
       method: 'POST',
@@ -350,16 +353,107 @@ describe('reviewing', () => {
   });
 });
 
+describe('queries', () => {
+  it('lists tasks by filter a page at a time, and exports decided ones as JSON lines', async () => {
+    const { api } = await setup();
+    const stream = uniqueName('list');
+    const ids = Array.from({ length: 7 }, (_, i) => `${stream}-${i}`);
+    for (const id of ids) await api.tasks.ingest(reviewRequest(id, { stream, priority: 99 }).data, []);
+    const reviewer = client(api.url(), (await person(pool)).key);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = (
+        await reviewer('GET', `/v1/tasks?stream=${stream}&limit=3${cursor ? `&cursor=${cursor}` : ''}`)
+      ).body as { items: { eventId: string }[]; nextCursor: string | null };
+      seen.push(...page.items.map((t) => t.eventId));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen.sort()).toEqual([...ids].sort());
+    expect((await reviewer('GET', '/v1/tasks?cursor=garbage')).body).toMatchObject({
+      error: { code: 'HITL_ERR_VALIDATION' },
+    });
+
+    // Decide two of them, then export.
+    for (const _ of [0, 1]) {
+      const claimed = (await reviewer('POST', '/v1/tasks/claim', { stream })).body as { eventId: string };
+      await reviewer('POST', `/v1/tasks/${claimed.eventId}/answers`, { label: 'ham' });
+    }
+    expect(
+      ((await reviewer('GET', `/v1/tasks?stream=${stream}&status=decided`)).body as { items: unknown[] })
+        .items,
+    ).toHaveLength(2);
+    const admin = await person(pool, 'admin');
+    const response = await fetch(`${api.url()}/v1/export?stream=${stream}`, {
+      headers: { authorization: `Bearer ${admin.key}` },
+    });
+    expect(response.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = (await response.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({
+      stream,
+      label: 'ham',
+      input: { text: expect.any(String) },
+      modelPrediction: { label: 'spam' },
+    });
+  });
+
+  it('reports queue depth, decisions and agreement', async () => {
+    const { api } = await setup();
+    const stream = uniqueName('stats');
+    const [a, b, c] = await Promise.all([person(pool), person(pool), person(pool)]);
+    // Three tasks for three reviewers: two unanimous, one 2–1.
+    const labels = [
+      ['ham', 'ham', 'ham'],
+      ['spam', 'spam', 'spam'],
+      ['ham', 'spam', 'ham'],
+    ];
+    for (let i = 0; i < labels.length; i++) {
+      const id = `${stream}-${i}`;
+      await api.tasks.ingest(reviewRequest(id, { stream, requiredReviewers: 3, priority: 200 }).data, []);
+      for (const [j, who] of [a, b, c].entries()) {
+        const call = client(api.url(), who.key);
+        const claimed = await call('POST', '/v1/tasks/claim', { stream });
+        if (claimed.status !== 200) continue; // already decided by two agreeing answers
+        await call('POST', `/v1/tasks/${(claimed.body as { eventId: string }).eventId}/answers`, {
+          label: labels[i]![j],
+        });
+      }
+    }
+    await api.tasks.ingest(reviewRequest(`${stream}-waiting`, { stream, reason: 'audit_sample' }).data, []);
+    const stats = (await client(api.url(), a.key)('GET', '/v1/stats'))
+      .body as unknown as import('../src/queries').ReviewStats;
+    expect(stats.queue.byReason.audit_sample).toBeGreaterThanOrEqual(1);
+    expect(stats.queue.oldestWaitingSeconds).toBeGreaterThanOrEqual(0);
+    expect(stats.decisions.lastHour).toBeGreaterThanOrEqual(3);
+    const mine = stats.reviewers.find((r) => r.reviewerId === b.id)!;
+    // b answered ham, spam (agreeing with the final label) and spam on the 2–1 task (ham won).
+    expect(mine.answers).toBe(3);
+    expect(mine.agreementWithFinal).toBeCloseTo(2 / 3, 10);
+    expect(stats.agreement.items).toBeGreaterThanOrEqual(3);
+    expect(stats.agreement.percentAgreement).toBeGreaterThan(0);
+    expect(stats.agreement.fleissKappa).not.toBeNull();
+  });
+});
+
 describe('consensus', () => {
   async function threeReviewerTask(api: ReviewApi) {
     const id = uniqueName('cons');
-    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 3, priority: 50, label: 'spam' }).data, []);
+    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 3, priority: 50, label: 'spam', stream: id }).data, []);
     return id;
   }
 
+  // Claims within the task's own stream, so tasks other tests left open do not come first.
   async function answer(api: ReviewApi, key: string, id: string, label: string) {
     const call = client(api.url(), key);
-    expect((await call('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id });
+    const { stream } = (await api.tasks.get(id))!;
+    expect((await call('POST', '/v1/tasks/claim', { stream })).body).toMatchObject({ eventId: id });
     return (await call('POST', `/v1/tasks/${id}/answers`, { label })).body;
   }
 
@@ -395,7 +489,7 @@ describe('consensus', () => {
     const { t, api } = await setup({ MAX_EXTRA_ROUNDS: '1' });
     const decisions = await reader(t.decisions);
     const id = uniqueName('split');
-    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 2, priority: 60 }).data, []);
+    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 2, priority: 60, stream: id }).data, []);
     const [r1, r2, r3, r4] = await Promise.all([person(pool), person(pool), person(pool), person(pool)]);
     expect(await answer(api, r1.key, id, 'ham')).toMatchObject({ status: 'open', needed: 2 });
     // A 1–1 tie: one more reviewer, whose answer makes a majority of three.
@@ -405,7 +499,7 @@ describe('consensus', () => {
     // Three classes, three reviewers, all different; the extra reviewer still leaves no majority
     // (2 of 4), and with one extra round allowed the task goes to an admin.
     const id3 = uniqueName('esc');
-    const request = reviewRequest(id3, { requiredReviewers: 3, priority: 80 });
+    const request = reviewRequest(id3, { requiredReviewers: 3, priority: 80, stream: id3 });
     request.data.prediction.classes = ['a', 'b', 'c'];
     request.data.prediction.label = 'a';
     request.data.prediction.probabilities = { a: 0.5, b: 0.3, c: 0.2 };
