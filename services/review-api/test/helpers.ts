@@ -92,6 +92,7 @@ export function reviewRequest(
     reason?: ReviewReason;
     requiredReviewers?: number;
     priority?: number;
+    stream?: string;
   } = {},
 ): ReviewRequest {
   const at = new Date().toISOString();

@@ -6,6 +6,7 @@ import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testk
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import type { ReviewApi } from '../src';
+import type { ReviewStats } from '../src/queries';
 import {
   client,
   person,
@@ -427,8 +428,7 @@ describe('queries', () => {
       }
     }
     await api.tasks.ingest(reviewRequest(`${stream}-waiting`, { stream, reason: 'audit_sample' }).data, []);
-    const stats = (await client(api.url(), a.key)('GET', '/v1/stats'))
-      .body as unknown as import('../src/queries').ReviewStats;
+    const stats = (await client(api.url(), a.key)('GET', '/v1/stats')).body as unknown as ReviewStats;
     expect(stats.queue.byReason.audit_sample).toBeGreaterThanOrEqual(1);
     expect(stats.queue.oldestWaitingSeconds).toBeGreaterThanOrEqual(0);
     expect(stats.decisions.lastHour).toBeGreaterThanOrEqual(3);
@@ -445,7 +445,10 @@ describe('queries', () => {
 describe('consensus', () => {
   async function threeReviewerTask(api: ReviewApi) {
     const id = uniqueName('cons');
-    await api.tasks.ingest(reviewRequest(id, { requiredReviewers: 3, priority: 50, label: 'spam', stream: id }).data, []);
+    await api.tasks.ingest(
+      reviewRequest(id, { requiredReviewers: 3, priority: 50, label: 'spam', stream: id }).data,
+      [],
+    );
     return id;
   }
 
