@@ -18,6 +18,11 @@ export const USAGE = `usage: hitl <command> [options]
                   [--always-review a,b] [--audit-rate X] [--reviewers N]
                   [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
+  hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
+  hitl reviewers list
+  hitl keys create --reviewer <id>
+  hitl keys revoke --key-id <id>
+  hitl keys generate
 
 Commands that change the registry publish their hitl.models.v1 records (and any an earlier run
 left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only that.
@@ -25,8 +30,11 @@ left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only t
 the defaults), replaced by --file's if given, then changed by the other options; repeat
 --class-threshold and --clear-class-threshold once per class; an empty --classes or
 --always-review clears the list.
-Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (not needed by the policy
-commands), LOG_LEVEL (default warn).`;
+\`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
+prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
+Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models and outbox
+commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), LOG_LEVEL (default
+warn).`;
 
 /** A command line that does not fit USAGE; the message says what is wrong with it. */
 export class UsageError extends Error {
@@ -62,7 +70,12 @@ export type HitlCommand =
   | { name: 'outbox relay' }
   | { name: 'policy show'; policyName: string; version?: number }
   | ({ name: 'policy set'; policyName: string; file?: string; changes: PolicyChanges } & Lifecycle)
-  | { name: 'policy history'; policyName: string };
+  | { name: 'policy history'; policyName: string }
+  | { name: 'reviewers add'; reviewerId: string; displayName?: string; role: 'reviewer' | 'admin' }
+  | { name: 'reviewers list' }
+  | { name: 'keys create'; reviewerId: string }
+  | { name: 'keys revoke'; keyId: string }
+  | { name: 'keys generate' };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -100,6 +113,11 @@ const OPTIONS = {
     ...lifecycleOptions,
   },
   'policy history': { name: text },
+  'reviewers add': { id: text, name: text, role: text },
+  'reviewers list': {},
+  'keys create': { reviewer: text },
+  'keys revoke': { 'key-id': text },
+  'keys generate': {},
 } satisfies Record<string, Options>;
 
 type CommandName = keyof typeof OPTIONS;
@@ -292,5 +310,20 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
       return policySetCommand(values);
     case 'policy history':
       return { name, policyName: required(values, 'name') };
+    case 'reviewers add': {
+      const role = optional(values, 'role') ?? 'reviewer';
+      if (role !== 'reviewer' && role !== 'admin') {
+        throw new UsageError(`--role must be reviewer or admin, got ${JSON.stringify(role)}`);
+      }
+      const displayName = optional(values, 'name');
+      return { name, reviewerId: required(values, 'id'), role, ...(displayName ? { displayName } : {}) };
+    }
+    case 'reviewers list':
+    case 'keys generate':
+      return { name };
+    case 'keys create':
+      return { name, reviewerId: required(values, 'reviewer') };
+    case 'keys revoke':
+      return { name, keyId: required(values, 'key-id') };
   }
 }

@@ -3,17 +3,22 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import {
+  createApiKey,
   createPool,
+  createReviewer,
   DbError,
   DbErrorCode,
+  generateApiKey,
   getCurrentPolicy,
   getPolicyVersion,
   listModelVersions,
   listPolicyVersions,
+  listReviewers,
   promoteModelVersion,
   registerModelVersion,
   RegistryError,
   RegistryErrorCode,
+  revokeApiKey,
   rollbackModel,
   updatePolicy,
   withTransaction,
@@ -47,6 +52,7 @@ interface Context {
   pool: Pool;
   /** Absent for the commands that never publish (see needsKafka). */
   kafka?: Kafka;
+  outboxRelayId?: string;
   logger: Logger;
   /** Prints one JSON line on stdout. */
   print: (value: unknown) => void;
@@ -81,7 +87,7 @@ function versionLine(v: ModelVersionSummary) {
 async function relay(ctx: Context): Promise<number> {
   if (ctx.kafka === undefined) throw new Error('this command publishes but was started without Kafka');
   try {
-    return await publishOutbox(ctx.pool, ctx.kafka, ctx.logger);
+    return await publishOutbox(ctx.pool, ctx.kafka, ctx.logger, { relayId: ctx.outboxRelayId });
   } catch (error) {
     if (!(error instanceof KafkaJSError) && !(error instanceof OutboxRelayError)) throw error;
     throw new CliError(
@@ -164,7 +170,10 @@ function policyNotFound(message: string): DbError {
   return new DbError(DbErrorCode.policyNotFound, message);
 }
 
-async function execute(cmd: Exclude<HitlCommand, { name: 'help' }>, ctx: Context): Promise<void> {
+async function execute(
+  cmd: Exclude<HitlCommand, { name: 'help' | 'keys generate' }>,
+  ctx: Context,
+): Promise<void> {
   switch (cmd.name) {
     case 'models import':
       return importModel(cmd, ctx);
@@ -218,13 +227,32 @@ async function execute(cmd: Exclude<HitlCommand, { name: 'help' }>, ctx: Context
       for (const policy of versions) ctx.print(policy);
       return;
     }
+    case 'reviewers add':
+      ctx.print(
+        await createReviewer(ctx.pool, {
+          id: cmd.reviewerId,
+          name: cmd.displayName ?? cmd.reviewerId,
+          role: cmd.role,
+        }),
+      );
+      return;
+    case 'reviewers list':
+      for (const reviewer of await listReviewers(ctx.pool)) ctx.print(reviewer);
+      return;
+    case 'keys create':
+      // The key is printed this once; only its hash is stored.
+      ctx.print(await createApiKey(ctx.pool, cmd.reviewerId));
+      return;
+    case 'keys revoke':
+      ctx.print(await revokeApiKey(ctx.pool, cmd.keyId));
+      return;
   }
 }
 
 // The policy commands touch only Postgres. The models and outbox commands keep requiring Kafka,
 // `models list` included, as they always have.
 function needsKafka(cmd: HitlCommand): boolean {
-  return !cmd.name.startsWith('policy ');
+  return cmd.name.startsWith('models ') || cmd.name.startsWith('outbox ');
 }
 
 /** Reports a failed command on stderr as `error <CODE>: <message>` and returns its exit code. */
@@ -264,6 +292,11 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
     io.stdout(`${USAGE}\n`);
     return ExitCode.ok;
   }
+  if (command.name === 'keys generate') {
+    // Needs no settings: the key is for a deployment secret (the review API's ADMIN_KEY).
+    io.stdout(`${JSON.stringify({ key: generateApiKey() })}\n`);
+    return ExitCode.ok;
+  }
 
   let config: HitlConfig;
   try {
@@ -297,7 +330,14 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
     });
   const print = (value: unknown) => io.stdout(`${JSON.stringify(value)}\n`);
   try {
-    await execute(command, { cwd: io.cwd ?? process.cwd(), pool, kafka, logger, print });
+    await execute(command, {
+      cwd: io.cwd ?? process.cwd(),
+      pool,
+      kafka,
+      outboxRelayId: config.kafka?.outboxRelayId,
+      logger,
+      print,
+    });
     return ExitCode.ok;
   } catch (error) {
     return report(error, io, logger);

@@ -9,11 +9,13 @@ const databaseSettings = {
 const kafkaSettings = {
   kafkaBrokers: list('KAFKA_BROKERS'),
   kafkaClientId: str('KAFKA_CLIENT_ID', { default: 'hitl-cli' }),
+  /** The outbox relay's names: the review API's OUTBOX_RELAY_ID for the same database. */
+  outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
 };
 
 export type HitlConfig = ConfigOf<typeof databaseSettings> & {
   /** Absent when loaded with `kafka: false`, for commands that never publish. */
-  readonly kafka?: { readonly brokers: string[]; readonly clientId: string };
+  readonly kafka?: { readonly brokers: string[]; readonly clientId: string; readonly outboxRelayId: string };
 };
 
 export interface LoadHitlConfigOptions {
@@ -24,9 +26,12 @@ export interface LoadHitlConfigOptions {
 /** Settings of the hitl command. */
 export function loadHitlConfig(env: NodeJS.ProcessEnv, opts: LoadHitlConfigOptions = {}): HitlConfig {
   if (opts.kafka === false) return parseConfig(databaseSettings, env);
-  const { kafkaBrokers, kafkaClientId, ...database } = parseConfig(
+  const { kafkaBrokers, kafkaClientId, outboxRelayId, ...database } = parseConfig(
     { ...databaseSettings, ...kafkaSettings },
     env,
   );
-  return Object.freeze({ ...database, kafka: { brokers: kafkaBrokers, clientId: kafkaClientId } });
+  return Object.freeze({
+    ...database,
+    kafka: { brokers: kafkaBrokers, clientId: kafkaClientId, outboxRelayId },
+  });
 }

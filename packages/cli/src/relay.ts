@@ -8,6 +8,8 @@ export { OUTBOX_ID_HEADER } from '@hitl/outbox';
 export interface PublishOutboxOptions extends DrainOptions {
   /** Rows per Kafka transaction. Default 100. */
   batchSize?: number;
+  /** The relay's transactional id and marker group (the review API's OUTBOX_RELAY_ID). */
+  relayId?: string;
 }
 
 /**
@@ -22,7 +24,13 @@ export async function publishOutbox(
   logger: Logger,
   opts: PublishOutboxOptions = {},
 ): Promise<number> {
-  const relay = new OutboxRelay({ pool, kafka, logger, batchSize: opts.batchSize });
+  const relay = new OutboxRelay({
+    pool,
+    kafka,
+    logger,
+    batchSize: opts.batchSize,
+    ...(opts.relayId ? { transactionalId: opts.relayId, markerGroupId: opts.relayId } : {}),
+  });
   try {
     const published = await relay.drain({ timeoutMs: opts.timeoutMs });
     if (published > 0) logger.info({ published }, 'outbox records published');

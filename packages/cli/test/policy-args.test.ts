@@ -181,7 +181,7 @@ describe('loadHitlConfig', () => {
     expect(loadHitlConfig({ ...databaseOnly, KAFKA_BROKERS: 'a:9092, b:9092' })).toEqual({
       databaseUrl: 'postgres://localhost/hitl',
       logLevel: 'warn',
-      kafka: { brokers: ['a:9092', 'b:9092'], clientId: 'hitl-cli' },
+      kafka: { brokers: ['a:9092', 'b:9092'], clientId: 'hitl-cli', outboxRelayId: 'hitl-outbox-relay' },
     });
   });
 });
