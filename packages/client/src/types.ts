@@ -1,0 +1,45 @@
+// The shapes of requests and responses, from the same TypeBox schemas the server validates with.
+// Type imports only: nothing of the server is loaded at run time.
+import type { ErrorBody as ServerErrorBody, schemas } from '@hitl/review-api';
+import type { Static } from '@sinclair/typebox';
+
+export type Task = schemas.Task;
+/** Which tasks a claim may hand out: by review reason, the model's predicted label, or stream. */
+export type ClaimFilters = schemas.ClaimBody;
+export type AnswerBody = schemas.AnswerBody;
+export type AnswerResult = schemas.AnswerResult;
+export type Lease = Static<typeof schemas.Lease>;
+export type Me = Static<typeof schemas.Me>;
+export type Role = Static<typeof schemas.Role>;
+export type Reviewer = Static<typeof schemas.Reviewer>;
+export type NewReviewer = Static<typeof schemas.CreateReviewerBody>;
+export type ApiKeyInfo = Static<typeof schemas.ApiKeyInfo>;
+export type CreatedKey = Static<typeof schemas.CreatedKey>;
+export type PolicySpec = Static<typeof schemas.PolicySpecSchema>;
+export type StoredPolicy = Static<typeof schemas.StoredPolicy>;
+export type ModelVersionSummary = Static<typeof schemas.ModelVersionSummary>;
+export type ErrorBody = ServerErrorBody;
+/** Filters and paging of listTasks; limit defaults to 50 (at most 500). */
+export type TaskListQuery = Partial<Static<typeof schemas.TaskListQuery>>;
+export type TaskPage = Static<typeof schemas.TaskPage>;
+export type ReviewStats = Static<typeof schemas.Stats>;
+export type ExportQuery = Static<typeof schemas.ExportQuery>;
+
+/**
+ * One line of GET /v1/export. The route documents its fields in words only (its schema is a
+ * string), so this shape is written out here; the export test checks it against the server.
+ */
+export interface ExportedLabel {
+  eventId: string;
+  stream: string;
+  input: Task['input'];
+  label: string;
+  reviewerLabels: { reviewerId: string; label: string }[];
+  reviewReason: Task['reason'];
+  modelPrediction: {
+    model: NonNullable<Task['prediction']['model']>;
+    label: string | null;
+    confidence: number;
+  } | null;
+  decidedAt: string;
+}
