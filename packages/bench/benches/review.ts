@@ -182,7 +182,6 @@ async function main(): Promise<void> {
         REVIEW_REQUESTS_TOPIC: names.reviewRequests,
         DECISIONS_TOPIC: names.decisions,
         CORRECTIONS_TOPIC: names.corrections,
-        MODELS_TOPIC: names.models,
         DLQ_TOPIC: names.deadLetters,
         RATE_LIMIT_PER_MINUTE: '10000000',
         LOG_LEVEL: 'info',

@@ -69,7 +69,6 @@ export async function startApi(db: TestDatabase, extra: Record<string, string> =
     REVIEW_REQUESTS_TOPIC: names.reviewRequests,
     DECISIONS_TOPIC: names.decisions,
     CORRECTIONS_TOPIC: names.corrections,
-    MODELS_TOPIC: names.models,
     DLQ_TOPIC: names.deadLetters,
     LOG_LEVEL: 'warn',
     ...extra,

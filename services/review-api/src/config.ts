@@ -32,8 +32,8 @@ const reviewApiConfigSpec = {
   reviewRequestsTopic: str('REVIEW_REQUESTS_TOPIC', { default: topics.reviewRequests.name }),
   decisionsTopic: str('DECISIONS_TOPIC', { default: topics.decisions.name }),
   correctionsTopic: str('CORRECTIONS_TOPIC', { default: topics.corrections.name }),
-  modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+  // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
 };
 
 export type ReviewApiConfig = ConfigOf<typeof reviewApiConfigSpec>;

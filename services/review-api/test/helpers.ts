@@ -54,7 +54,6 @@ export function reviewEnv(t: ReviewTopics, databaseUrl: string, extra: Record<st
     REVIEW_REQUESTS_TOPIC: t.reviewRequests,
     DECISIONS_TOPIC: t.decisions,
     CORRECTIONS_TOPIC: t.corrections,
-    MODELS_TOPIC: t.models,
     DLQ_TOPIC: t.deadLetters,
     LOG_LEVEL: 'warn',
     ...extra,
