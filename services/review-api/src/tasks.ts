@@ -134,8 +134,13 @@ export class TaskStore {
     if (filters.reason) where.push(`AND q.reason = $${params.push(filters.reason)}`);
     if (filters.label) where.push(`AND q.predicted_label = $${params.push(filters.label)}`);
     if (filters.stream) where.push(`AND q.stream = $${params.push(filters.stream)}`);
-    const { rows } = await this.opts.pool.query<TaskRow>(
-      `WITH next AS (
+    // A prepared statement per filter combination: the plan is made once per connection.
+    const shape = [filters.reason && 'r', filters.label && 'l', filters.stream && 's']
+      .filter(Boolean)
+      .join('');
+    const { rows } = await this.opts.pool.query<TaskRow>({
+      name: `hitl-claim-${shape}`,
+      text: `WITH next AS (
          SELECT q.event_id FROM review_tasks q
           WHERE (q.status = 'open' OR (q.status = 'escalated' AND $3))
             AND (q.lease_owner IS NULL OR q.lease_expires_at <= now())
@@ -150,8 +155,8 @@ export class TaskStore {
           SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2)
          FROM next WHERE t.event_id = next.event_id
        RETURNING t.*, ${ANSWER_COUNT}`,
-      params,
-    );
+      values: params,
+    });
     return rows[0] ? toTask(rows[0]) : null;
   }
 
@@ -276,16 +281,18 @@ export class TaskStore {
     eventId: string,
     body: AnswerBody,
   ): Promise<{ result: AnswerResult; decided: boolean }> {
-    const { rows } = await client.query<TaskRow>(
-      'SELECT * FROM review_tasks WHERE event_id = $1 FOR UPDATE',
-      [eventId],
-    );
+    const { rows } = await client.query<TaskRow>({
+      name: 'hitl-task-for-update',
+      text: 'SELECT * FROM review_tasks WHERE event_id = $1 FOR UPDATE',
+      values: [eventId],
+    });
     const task = rows[0];
     if (!task) throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${eventId}`);
-    const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>(
-      'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
-      [eventId],
-    );
+    const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>({
+      name: 'hitl-task-answers',
+      text: 'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
+      values: [eventId],
+    });
     if (answered.some((a) => a.reviewer_id === who.reviewerId)) {
       throw new ApiError(409, ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
     }
@@ -306,10 +313,11 @@ export class TaskStore {
         },
       );
     }
-    await client.query(
-      `INSERT INTO review_answers (event_id, reviewer_id, label, comment) VALUES ($1, $2, $3, $4)`,
-      [eventId, who.reviewerId, body.label, body.comment ?? null],
-    );
+    await client.query({
+      name: 'hitl-insert-answer',
+      text: `INSERT INTO review_answers (event_id, reviewer_id, label, comment) VALUES ($1, $2, $3, $4)`,
+      values: [eventId, who.reviewerId, body.label, body.comment ?? null],
+    });
     const answers = [
       ...answered.map((a) => ({ reviewerId: a.reviewer_id, label: a.label })),
       { reviewerId: who.reviewerId, label: body.label },
