@@ -1,6 +1,6 @@
 // Shared jest settings: TypeScript compiled to CommonJS by swc, one place for all packages.
-/** @type {(dir: string) => import('jest').Config} */
-module.exports = function jestConfig(dir) {
+/** @type {(dir: string, options?: { onnxruntime?: boolean }) => import('jest').Config} */
+module.exports = function jestConfig(dir, options = {}) {
   // `jest --json --outputFile=.test-results/jest.json` (each package's test script) needs the folder;
   // tools/test-summary.js adds those files up into one closing line.
   require('node:fs').mkdirSync(require('node:path').join(dir, '.test-results'), { recursive: true });
@@ -24,5 +24,10 @@ module.exports = function jestConfig(dir) {
     maxWorkers: 1,
     // A client a test forgot to close must not hang CI after the results are in.
     forceExit: true,
+    // onnxruntime-node's native binding returns typed arrays of Node's main realm, which fail the
+    // `instanceof Float32Array` checks of onnxruntime-common inside jest's sandbox.
+    ...(options.onnxruntime
+      ? { setupFiles: [require('node:path').join(__dirname, 'packages/testkit/src/setup-realm.ts')] }
+      : {}),
   };
 };
