@@ -1,0 +1,22 @@
+export { createTrainerService, type TrainerDeps, type TrainerService } from './app';
+export { loadTrainerConfig, type TrainerConfig } from './config';
+export * from './dataset';
+export { TrainerError, TrainerErrorCode } from './errors';
+export * from './examples';
+export * from './gate';
+export { trainerMetrics, type TrainerMetrics } from './metrics';
+export * from './requests';
+export { TrainingScheduler, type CheckResult, type TrainingSchedulerOptions } from './scheduler';
+export {
+  countLabelledExamples,
+  getLabelledExample,
+  storeExamples,
+  trainingDue,
+  type StoreResult,
+  type TrainingDue,
+  type TrainingOutcome,
+  type TrainingTrigger,
+} from './store';
+export { trainInWorker } from './train-in-worker';
+export * from './training';
+export { runTrainingRound, type RoundResult, type TrainingRoundOptions } from './training-round';

@@ -1,0 +1,345 @@
+// One training round of a model, run by the holder of its training lock: read the labelled
+// examples, train, export and verify, score the candidate and the champion on the evaluation
+// split, then register the version and promote or reject it in one transaction with its
+// hitl.models.v1 records.
+import {
+  getPromotedVersion,
+  promoteModelVersion,
+  registerModelVersion,
+  withTransaction,
+  type ModelVersion,
+} from '@hitl/db';
+import { evaluate, type Evaluation, type OnnxClassifier } from '@hitl/model';
+import type { Pool, PoolClient } from 'pg';
+import type { Logger } from 'pino';
+import { buildTrainingSet, labelDistribution, type ModelInputs, type TrainingSet } from './dataset';
+import { TrainerError, TrainerErrorCode } from './errors';
+import {
+  alignProbabilities,
+  macroF1,
+  majorityBaseline,
+  promotionDecision,
+  type GateDecision,
+  type GateOptions,
+} from './gate';
+import { enqueueLifecycle, lifecycleRecord, outboxHighWater, redirectRegistryRecords } from './lifecycle';
+import type { TrainerMetrics } from './metrics';
+import {
+  claimRun,
+  failRun,
+  finishRun,
+  handleRequests,
+  loadTrainingExamples,
+  startRun,
+  type TrainingDue,
+  type TrainingOutcome,
+} from './store';
+import { ONNX_TOLERANCE, type TrainExportVerifyInput, type TrainedModel } from './training';
+
+export interface TrainingRoundOptions {
+  pool: Pool;
+  modelId: string;
+  /** Names this replica in its runs and as the actor of its promotions. */
+  instanceId: string;
+  /** Where the lifecycle records go (the catalog's hitl.models.v1 unless configured otherwise). */
+  modelsTopic: string;
+  gate: GateOptions;
+  maxFeatures: number;
+  seed: number;
+  /** trainExportVerify, in a worker thread or in-process. */
+  train: (input: TrainExportVerifyInput, signal: AbortSignal) => Promise<TrainedModel>;
+  /** Opens the champion's ONNX bytes to score the evaluation split. */
+  loadClassifier: (onnx: Uint8Array) => Promise<OnnxClassifier>;
+  logger: Logger;
+  metrics: TrainerMetrics;
+  /** Called after the round's outbox records committed (to wake the relay). */
+  onOutbox?: () => void;
+}
+
+export interface RoundResult {
+  runId: string;
+  outcome: TrainingOutcome;
+  /** The version registered (promoted or rejected); null when skipped. */
+  version: number | null;
+  reason: string;
+}
+
+type Metrics = Record<string, number>;
+
+function evaluationMetrics(evaluation: Evaluation): Metrics {
+  const out: Metrics = {
+    accuracy: evaluation.accuracy,
+    macroF1: macroF1(evaluation),
+    logLoss: evaluation.logLoss,
+    ece: evaluation.ece,
+  };
+  for (const [label, m] of Object.entries(evaluation.perClass)) {
+    out[`precision.${label}`] = m.precision;
+    out[`recall.${label}`] = m.recall;
+    out[`f1.${label}`] = m.f1;
+  }
+  return out;
+}
+
+function inputsOf(inputs: ModelInputs): readonly string[] | readonly (readonly number[])[] {
+  return inputs.kind === 'text' ? inputs.texts : inputs.features;
+}
+
+/** The champion scored on the same evaluation examples and classes as the candidate. */
+async function scoreChampion(
+  champion: ModelVersion,
+  set: TrainingSet,
+  loadClassifier: TrainingRoundOptions['loadClassifier'],
+): Promise<Evaluation> {
+  const classifier = await loadClassifier(champion.onnx);
+  try {
+    const rows = await classifier.predictProba(inputsOf(set.eval.inputs));
+    const aligned = alignProbabilities(classifier.description.classes, set.classes, rows);
+    return evaluate(set.classes, aligned, set.eval.labels);
+  } finally {
+    await classifier.close();
+  }
+}
+
+function modelCard(args: {
+  set: TrainingSet;
+  trained: TrainedModel;
+  candidate: Evaluation;
+  champion: { version: number; evaluation: Evaluation } | null;
+  decision: GateDecision;
+  gate: GateOptions;
+  runId: string;
+  trigger: string;
+  instanceId: string;
+  labelsThrough: number;
+  maxFeatures: number;
+  seed: number;
+}): Record<string, unknown> {
+  const { set, trained, candidate, champion, decision } = args;
+  return {
+    trainer: { instance: args.instanceId, runId: args.runId, trigger: args.trigger },
+    inputKind: trained.inputKind,
+    featureWidth: trained.featureWidth,
+    classes: trained.classes,
+    trainingExamples: set.train.labels.length,
+    evaluationExamples: set.eval.labels.length,
+    droppedExamples: set.dropped,
+    labelsThrough: args.labelsThrough,
+    labelDistribution: {
+      train: labelDistribution(set.train.labels),
+      eval: labelDistribution(set.eval.labels),
+    },
+    evaluation: {
+      accuracy: candidate.accuracy,
+      macroF1: macroF1(candidate),
+      logLoss: candidate.logLoss,
+      ece: candidate.ece,
+      perClass: candidate.perClass,
+      confusion: candidate.confusion,
+      majorityBaseline: majorityBaseline(candidate),
+    },
+    ece: candidate.ece,
+    champion: champion
+      ? {
+          version: champion.version,
+          accuracy: champion.evaluation.accuracy,
+          macroF1: macroF1(champion.evaluation),
+          perClass: champion.evaluation.perClass,
+        }
+      : null,
+    gate: {
+      promote: decision.promote,
+      reason: decision.reason,
+      recallDrops: decision.recallDrops,
+      promoteMargin: args.gate.promoteMargin,
+      recallTolerance: args.gate.recallTolerance,
+      minEvalExamples: args.gate.minEvalExamples,
+    },
+    parentVersion: champion?.version ?? null,
+    trainingSeconds: trained.seconds.train,
+    seconds: trained.seconds,
+    onnx: { maxAbsDiff: trained.maxAbsDiff, checkedRows: trained.checkedRows, tolerance: ONNX_TOLERANCE },
+    hyperparameters: {
+      maxFeatures: args.maxFeatures,
+      vocabularySize: trained.vocabularySize,
+      epochs: trained.epochs,
+      seed: args.seed,
+    },
+  };
+}
+
+/**
+ * Runs one round and records it as a training run. Only the holder of the model's training lock
+ * calls it. A round that fails is marked failed and its error rethrown.
+ */
+export async function runTrainingRound(
+  opts: TrainingRoundOptions,
+  due: TrainingDue,
+  signal: AbortSignal,
+): Promise<RoundResult> {
+  const { pool, modelId, metrics } = opts;
+  const started = performance.now();
+  const trigger = due.pendingRequests > 0 ? 'request' : 'labels';
+  const actor = `trainer:${opts.instanceId}`;
+  const log = opts.logger.child({ component: 'training-round' });
+
+  const { examples, labelsThrough } = await loadTrainingExamples(pool, modelId);
+  const champion = await getPromotedVersion(pool, modelId);
+  const set = buildTrainingSet(examples, champion);
+  const runId = await startRun(pool, {
+    modelId,
+    trigger,
+    instance: opts.instanceId,
+    labelsThrough,
+    examples: 'skip' in set ? 0 : set.train.labels.length,
+    evalExamples: 'skip' in set ? 0 : set.eval.labels.length,
+  });
+  log.info(
+    { runId, trigger, examples: examples.length, champion: champion?.version ?? null },
+    'training run started',
+  );
+  const finish = (result: RoundResult): RoundResult => {
+    metrics.trainings.inc({ model: modelId, outcome: result.outcome });
+    metrics.lastTrainingSeconds.set({ model: modelId }, (performance.now() - started) / 1000);
+    log.info({ ...result, seconds: (performance.now() - started) / 1000 }, 'training run finished');
+    return result;
+  };
+
+  try {
+    if ('skip' in set) {
+      const reason = `nothing to train: ${set.skip}`;
+      await withTransaction(pool, async (client) => {
+        if (!(await claimRun(client, runId))) throw interrupted(runId);
+        await handleRequests(client, modelId, runId, due.lastRequestId);
+        await finishRun(client, runId, { outcome: 'skipped', reason });
+      });
+      return finish({ runId, outcome: 'skipped', version: null, reason });
+    }
+
+    const trained = await opts.train(
+      {
+        modelId,
+        classes: set.classes,
+        train: { inputs: set.train.inputs, labels: set.train.labels },
+        verify: set.eval.inputs,
+        maxFeatures: opts.maxFeatures,
+        seed: opts.seed,
+      },
+      signal,
+    );
+    const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
+    const championScore = champion
+      ? { version: champion.version, evaluation: await scoreChampion(champion, set, opts.loadClassifier) }
+      : null;
+    const decision = promotionDecision({ candidate, champion: championScore }, opts.gate);
+    const candidateMetrics = evaluationMetrics(candidate);
+    const versionMetrics: Metrics = {
+      ...candidateMetrics,
+      trainExamples: set.train.labels.length,
+      evalExamples: set.eval.labels.length,
+      baselineAccuracy: majorityBaseline(candidate).share,
+      trainingSeconds: trained.seconds.train,
+      onnxMaxAbsDiff: trained.maxAbsDiff,
+      ...(championScore
+        ? {
+            championVersion: championScore.version,
+            championMacroF1: macroF1(championScore.evaluation),
+            championAccuracy: championScore.evaluation.accuracy,
+          }
+        : {}),
+    };
+    const trainedMetrics: Metrics = {
+      trainExamples: set.train.labels.length,
+      evalExamples: set.eval.labels.length,
+      trainingSeconds: trained.seconds.train,
+      epochs: trained.epochs,
+      vocabularySize: trained.vocabularySize,
+      onnxBytes: trained.onnx.byteLength,
+      onnxMaxAbsDiff: trained.maxAbsDiff,
+    };
+    const card = modelCard({
+      set,
+      trained,
+      candidate,
+      champion: championScore,
+      decision,
+      gate: opts.gate,
+      runId,
+      trigger,
+      instanceId: opts.instanceId,
+      labelsThrough,
+      maxFeatures: opts.maxFeatures,
+      seed: opts.seed,
+    });
+    const outcome: TrainingOutcome = decision.promote ? 'promoted' : 'rejected';
+
+    const registered = await withTransaction(pool, async (client) => {
+      if (!(await claimRun(client, runId))) throw interrupted(runId);
+      const version = await registerModelVersion(client, {
+        modelId,
+        onnx: trained.onnx,
+        classes: trained.classes,
+        inputKind: trained.inputKind,
+        ...(trained.featureWidth === null ? {} : { featureWidth: trained.featureWidth }),
+        metrics: versionMetrics,
+        modelCard: card,
+        ...(champion ? { parentVersion: champion.version } : {}),
+        createdBy: actor,
+      });
+      // registerModelVersion holds the registry's lock on the model until this transaction ends, so
+      // what is promoted now stays so until the candidate is promoted or rejected against it.
+      const promoted = await promotedVersion(client, modelId);
+      if (promoted !== (champion?.version ?? null)) {
+        throw new TrainerError(
+          TrainerErrorCode.championChanged,
+          `the promoted version changed from ${champion?.version ?? 'none'} to ${promoted ?? 'none'} while training; the next run compares with it`,
+        );
+      }
+      await enqueueLifecycle(client, opts.modelsTopic, [
+        lifecycleRecord('model.trained', version, trainedMetrics, { actor }),
+        lifecycleRecord('model.evaluated', version, versionMetrics, { actor, reason: decision.reason }),
+      ]);
+      if (decision.promote) {
+        const since = await outboxHighWater(client);
+        await promoteModelVersion(client, modelId, version.version, { actor, reason: decision.reason });
+        await redirectRegistryRecords(client, { since, modelId, topic: opts.modelsTopic });
+      } else {
+        await enqueueLifecycle(client, opts.modelsTopic, [
+          lifecycleRecord('model.rejected', version, versionMetrics, { actor, reason: decision.reason }),
+        ]);
+      }
+      await handleRequests(client, modelId, runId, due.lastRequestId);
+      await finishRun(client, runId, { outcome, reason: decision.reason, version: version.version });
+      return version;
+    });
+    opts.onOutbox?.();
+    const championF1 = decision.promote
+      ? macroF1(candidate)
+      : championScore && macroF1(championScore.evaluation);
+    if (championF1 !== null) metrics.championMacroF1.set({ model: modelId }, championF1);
+    return finish({ runId, outcome, version: registered.version, reason: decision.reason });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    await failRun(pool, runId, reason).catch((e: unknown) =>
+      log.warn({ err: e }, 'could not mark the run failed'),
+    );
+    metrics.trainings.inc({ model: modelId, outcome: 'failed' });
+    metrics.lastTrainingSeconds.set({ model: modelId }, (performance.now() - started) / 1000);
+    throw error;
+  }
+}
+
+async function promotedVersion(client: PoolClient, modelId: string): Promise<number | null> {
+  const { rows } = await client.query<{ version: number }>(
+    `SELECT version FROM model_versions WHERE model_id = $1 AND status = 'promoted'`,
+    [modelId],
+  );
+  return rows[0]?.version ?? null;
+}
+
+function interrupted(runId: string): TrainerError {
+  return new TrainerError(
+    TrainerErrorCode.interrupted,
+    `training run ${runId} is no longer running: another trainer took it over`,
+  );
+}

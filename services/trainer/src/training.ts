@@ -1,0 +1,144 @@
+// Train, export, verify: the one function the trainer (in a worker thread) and bench:trainer run.
+// No Kafka, no Postgres: values in, ONNX bytes and figures out.
+import {
+  loadOnnxClassifier,
+  toOnnx,
+  trainLinearClassifier,
+  trainTextClassifier,
+  type Classifier,
+} from '@hitl/model';
+import { rowCount, type ModelInputs } from './dataset';
+import { TrainerError, TrainerErrorCode } from './errors';
+
+/** Largest difference allowed between the ONNX model's probabilities and the TypeScript model's. */
+export const ONNX_TOLERANCE = 1e-4;
+
+// Rows per gradient step (the model package's default) and how many steps a training should get.
+const BATCH_SIZE = 64;
+const TARGET_STEPS = 600;
+const MIN_EPOCHS = 5;
+const MAX_EPOCHS = 50;
+// When there are no evaluation rows, the export is checked on this many training rows instead.
+const FALLBACK_CHECK_ROWS = 256;
+
+export interface TrainExportVerifyInput {
+  modelId: string;
+  /** At least two; the labels must be among them. */
+  classes: readonly string[];
+  train: { inputs: ModelInputs; labels: readonly string[] };
+  /** The rows the ONNX model must score as the TypeScript model does (the evaluation split). */
+  verify: ModelInputs;
+  /** Vocabulary size of a text model (default 20,000). */
+  maxFeatures?: number;
+  seed?: number;
+  /** Default: epochsFor(training rows). */
+  epochs?: number;
+}
+
+export interface TrainedModel {
+  onnx: Uint8Array;
+  classes: string[];
+  inputKind: 'text' | 'features';
+  featureWidth: number | null;
+  /** Unigrams and bigrams of a text model; the feature width of a linear one. */
+  vocabularySize: number;
+  epochs: number;
+  /** The ONNX model's probabilities of the verify rows, columns in `classes` order. */
+  probabilities: number[][];
+  /** Largest |ONNX − TypeScript| over the rows checked. */
+  maxAbsDiff: number;
+  checkedRows: number;
+  seconds: { train: number; export: number; verify: number; total: number };
+}
+
+/**
+ * Passes over the data: about TARGET_STEPS gradient steps, at least MIN_EPOCHS passes and at most
+ * MAX_EPOCHS. Small sets get many passes; large ones few, since building the vocabulary, not the
+ * passes, is what a large text set costs.
+ */
+export function epochsFor(rows: number): number {
+  const stepsPerEpoch = Math.max(1, Math.ceil(rows / BATCH_SIZE));
+  return Math.min(MAX_EPOCHS, Math.max(MIN_EPOCHS, Math.ceil(TARGET_STEPS / stepsPerEpoch)));
+}
+
+function firstRows(inputs: ModelInputs, n: number): ModelInputs {
+  return inputs.kind === 'text'
+    ? { kind: 'text', texts: inputs.texts.slice(0, n) }
+    : { ...inputs, features: inputs.features.slice(0, n) };
+}
+
+function tsProbabilities(model: Classifier, inputs: ModelInputs): number[][] {
+  if (model.kind === 'text' && inputs.kind === 'text') return model.predictProba(inputs.texts);
+  if (model.kind === 'linear' && inputs.kind === 'features') return model.predictProba(inputs.features);
+  throw new TypeError(`a ${model.kind} model cannot score ${inputs.kind} inputs`);
+}
+
+const seconds = (from: number, to: number) => (to - from) / 1000;
+
+/**
+ * Trains a text model (TF-IDF over unigrams and bigrams, then softmax regression) on text or a
+ * linear model on numeric features, exports it to ONNX, opens the export in onnxruntime and checks
+ * that its probabilities match the TypeScript model's on the verify rows (on the first training
+ * rows when there are none) to within ONNX_TOLERANCE; throws HITL_ERR_TRAINER_ONNX_MISMATCH if not.
+ */
+export async function trainExportVerify(input: TrainExportVerifyInput): Promise<TrainedModel> {
+  const { train, verify } = input;
+  if (train.inputs.kind !== verify.kind) {
+    throw new TypeError(`training rows are ${train.inputs.kind} but verify rows are ${verify.kind}`);
+  }
+  const epochs = input.epochs ?? epochsFor(train.labels.length);
+  const common = { labels: train.labels, classes: input.classes, epochs, seed: input.seed ?? 1 };
+  const started = performance.now();
+  const model: Classifier =
+    train.inputs.kind === 'text'
+      ? trainTextClassifier({
+          ...common,
+          texts: train.inputs.texts,
+          maxFeatures: input.maxFeatures ?? 20_000,
+        })
+      : trainLinearClassifier({ ...common, features: train.inputs.features });
+  const trained = performance.now();
+  const onnx = toOnnx(model, { modelId: input.modelId });
+  const exported = performance.now();
+
+  const check = rowCount(verify) > 0 ? verify : firstRows(train.inputs, FALLBACK_CHECK_ROWS);
+  const session = await loadOnnxClassifier(onnx);
+  let fromOnnx: number[][];
+  try {
+    fromOnnx = await session.predictProba(check.kind === 'text' ? check.texts : check.features);
+  } finally {
+    await session.close();
+  }
+  const fromTs = tsProbabilities(model, check);
+  let maxAbsDiff = 0;
+  fromOnnx.forEach((row, i) =>
+    row.forEach((p, c) => {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(p - fromTs[i]![c]!));
+    }),
+  );
+  // NaN never compares below the tolerance, so a broken export fails here too.
+  if (!(maxAbsDiff < ONNX_TOLERANCE)) {
+    throw new TrainerError(
+      TrainerErrorCode.onnxMismatch,
+      `the exported ONNX model's probabilities differ from the TypeScript model's by up to ${maxAbsDiff} on ${fromOnnx.length} rows (allowed: < ${ONNX_TOLERANCE})`,
+    );
+  }
+  const verified = performance.now();
+  return {
+    onnx,
+    classes: [...model.classes],
+    inputKind: model.kind === 'text' ? 'text' : 'features',
+    featureWidth: model.kind === 'linear' ? model.featureWidth : null,
+    vocabularySize: model.kind === 'text' ? model.vocabulary.length : model.featureWidth,
+    epochs,
+    probabilities: check === verify ? fromOnnx : [],
+    maxAbsDiff,
+    checkedRows: fromOnnx.length,
+    seconds: {
+      train: seconds(started, trained),
+      export: seconds(trained, exported),
+      verify: seconds(exported, verified),
+      total: seconds(started, verified),
+    },
+  };
+}

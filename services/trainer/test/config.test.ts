@@ -1,0 +1,36 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadTrainerConfig } from '../src';
+
+const required = { KAFKA_BROKERS: 'localhost:9092', DATABASE_URL: 'postgres://u:p@localhost/db' };
+
+describe('loadTrainerConfig', () => {
+  it('has the documented defaults', () => {
+    expect(loadTrainerConfig(required)).toMatchObject({
+      modelId: 'default',
+      groupId: 'hitl-trainer',
+      outboxRelayId: 'hitl-outbox-relay',
+      evalShare: 0.2,
+      retrainEvery: 200,
+      checkIntervalMs: 2_000,
+      promoteMargin: 0.005,
+      recallTolerance: 0.05,
+      minEvalExamples: 30,
+      maxFeatures: 20_000,
+      trainingWorker: true,
+      httpPort: 8084,
+      correctionsTopic: 'hitl.corrections.v1',
+      modelsTopic: 'hitl.models.v1',
+      deadLetterTopic: 'hitl.dlq.v1',
+    });
+  });
+
+  it('names every variable that is wrong', () => {
+    expect(() =>
+      loadTrainerConfig({ ...required, EVAL_SHARE: '1', RETRAIN_EVERY: '0', TRAINING_WORKER: 'yes' }),
+    ).toThrow(/RETRAIN_EVERY[\s\S]*TRAINING_WORKER/);
+    expect(() => loadTrainerConfig({ ...required, EVAL_SHARE: '1' })).toThrow(
+      /EVAL_SHARE: must be above 0 and below 1/,
+    );
+    expect(() => loadTrainerConfig({})).toThrow(/KAFKA_BROKERS[\s\S]*DATABASE_URL/);
+  });
+});
