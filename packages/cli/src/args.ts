@@ -11,6 +11,8 @@ export const USAGE = `usage: hitl <command> [options]
   hitl models promote --model <id> --version N [--actor <name>] [--reason <text>]
   hitl models rollback --model <id> [--actor <name>] [--reason <text>]
   hitl models list --model <id>
+  hitl models train --model <id> [--actor <name>]
+  hitl models trainings --model <id>
   hitl outbox relay
   hitl policy show --name <policy> [--version N]
   hitl policy set --name <policy> [--file <spec.json>] [--classes a,b,c] [--threshold X]
@@ -67,6 +69,8 @@ export type HitlCommand =
   | ({ name: 'models promote'; modelId: string; version: number } & Lifecycle)
   | ({ name: 'models rollback'; modelId: string } & Lifecycle)
   | { name: 'models list'; modelId: string }
+  | { name: 'models train'; modelId: string; actor?: string }
+  | { name: 'models trainings'; modelId: string }
   | { name: 'outbox relay' }
   | { name: 'policy show'; policyName: string; version?: number }
   | ({ name: 'policy set'; policyName: string; file?: string; changes: PolicyChanges } & Lifecycle)
@@ -98,6 +102,8 @@ const OPTIONS = {
   'models promote': { model: text, version: text, ...lifecycleOptions },
   'models rollback': { model: text, ...lifecycleOptions },
   'models list': { model: text },
+  'models train': { model: text, actor: text },
+  'models trainings': { model: text },
   'outbox relay': {},
   'policy show': { name: text, version: text },
   'policy set': {
@@ -300,6 +306,12 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
     }
     case 'models rollback':
       return { name, modelId: required(values, 'model'), ...lifecycle(values) };
+    case 'models train': {
+      const actor = optional(values, 'actor');
+      return { name, modelId: required(values, 'model'), ...(actor ? { actor } : {}) };
+    }
+    case 'models trainings':
+      return { name, modelId: required(values, 'model') };
     case 'models list':
       return { name, modelId: required(values, 'model') };
     case 'outbox relay':

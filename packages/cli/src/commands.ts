@@ -1,6 +1,7 @@
 // What each hitl command does, given its parsed arguments and the process's streams and
 // environment as values, so tests run the whole command in-process against the real servers.
 import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
 import {
   createApiKey,
@@ -28,6 +29,7 @@ import { createKafka } from '@hitl/kafka';
 import { ModelImportError } from '@hitl/model';
 import { OutboxRelayError } from '@hitl/outbox';
 import { PolicyError } from '@hitl/policy';
+import { listTrainingRuns, requestTraining } from '@hitl/trainer/requests';
 import { ConfigError, createLogger, type Logger } from '@hitl/service-kit';
 import { KafkaJSError, type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -227,6 +229,13 @@ async function execute(
       for (const policy of versions) ctx.print(policy);
       return;
     }
+    case 'models train':
+      // The trainer takes the request up at its next check (a few seconds).
+      ctx.print(await requestTraining(ctx.pool, cmd.modelId, cmd.actor ?? userInfo().username));
+      return;
+    case 'models trainings':
+      for (const run of await listTrainingRuns(ctx.pool, cmd.modelId, { limit: 50 })) ctx.print(run);
+      return;
     case 'reviewers add':
       ctx.print(
         await createReviewer(ctx.pool, {
@@ -252,6 +261,7 @@ async function execute(
 // The policy commands touch only Postgres. The models and outbox commands keep requiring Kafka,
 // `models list` included, as they always have.
 function needsKafka(cmd: HitlCommand): boolean {
+  if (cmd.name === 'models train' || cmd.name === 'models trainings') return false;
   return cmd.name.startsWith('models ') || cmd.name.startsWith('outbox ');
 }
 

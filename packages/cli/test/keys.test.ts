@@ -21,6 +21,18 @@ afterAll(async () => {
   await db?.drop();
 });
 
+describe('hitl models train and trainings', () => {
+  it('asks the trainer for a training without Kafka settings, and lists runs', async () => {
+    const modelId = uniqueName('model');
+    const asked = await runCli(['models', 'train', '--model', modelId, '--actor', 'ops'], env);
+    expect(asked).toMatchObject({ code: 0, lines: [{ modelId, requestedBy: 'ops', handledAt: null }] });
+    expect(await runCli(['models', 'trainings', '--model', modelId], env)).toMatchObject({
+      code: 0,
+      lines: [],
+    });
+  });
+});
+
 describe('hitl reviewers and keys', () => {
   it('adds an admin, creates a key shown once, and revokes it', async () => {
     const id = uniqueName('admin');

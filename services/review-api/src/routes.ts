@@ -18,6 +18,7 @@ import {
   type Reviewer as ReviewerRecord,
   type StoredPolicy as PolicyRecord,
 } from '@hitl/db';
+import { listTrainingRuns, requestTraining } from '@hitl/trainer/requests';
 import { Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
@@ -390,6 +391,74 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
       onOutbox();
       return modelView(promoted);
     },
+  );
+
+  app.post(
+    '/v1/admin/models/:modelId/train',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'Ask the trainer to train a new version now, whatever the count of new labels',
+        params: modelParams,
+        response: {
+          202: Type.Object({
+            id: Type.String(),
+            modelId: Type.String(),
+            requestedAt: Type.String({ format: 'date-time' }),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const asked = await requestTraining(pool, request.params.modelId, principalOf(request).reviewerId);
+      return reply
+        .status(202)
+        .send({ id: asked.id, modelId: asked.modelId, requestedAt: asked.requestedAt.toISOString() });
+    },
+  );
+
+  app.get(
+    '/v1/admin/models/:modelId/trainings',
+    {
+      config: admin,
+      schema: {
+        tags,
+        summary: 'The most recent training runs of a model, newest first',
+        params: modelParams,
+        response: {
+          200: Type.Array(
+            Type.Object({
+              id: Type.String(),
+              status: Type.String(),
+              trigger: Type.String(),
+              startedAt: Type.String({ format: 'date-time' }),
+              finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+              examples: Type.Integer(),
+              evalExamples: Type.Integer(),
+              version: Type.Union([Type.Integer(), Type.Null()]),
+              outcome: Type.Union([Type.String(), Type.Null()]),
+              reason: Type.Union([Type.String(), Type.Null()]),
+            }),
+          ),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) =>
+      (await listTrainingRuns(pool, request.params.modelId, { limit: 50 })).map((r) => ({
+        id: r.id,
+        status: r.status,
+        trigger: r.trigger,
+        startedAt: r.startedAt.toISOString(),
+        finishedAt: iso(r.finishedAt),
+        examples: r.examples,
+        evalExamples: r.evalExamples,
+        version: r.version,
+        outcome: r.outcome,
+        reason: r.reason,
+      })),
   );
 
   app.post(

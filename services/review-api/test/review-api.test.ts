@@ -115,6 +115,18 @@ describe('authorisation', () => {
     },
     {
       method: 'POST',
+      path: '/v1/admin/models/none/train',
+      openapi: '/v1/admin/models/{modelId}/train',
+      role: 'admin',
+    },
+    {
+      method: 'GET',
+      path: '/v1/admin/models/none/trainings',
+      openapi: '/v1/admin/models/{modelId}/trainings',
+      role: 'admin',
+    },
+    {
+      method: 'POST',
       path: '/v1/admin/models/none/rollback',
       openapi: '/v1/admin/models/{modelId}/rollback',
       role: 'admin',
@@ -217,6 +229,24 @@ describe('authorisation', () => {
   });
 });
 
+describe('admin', () => {
+  it('asks the trainer for a training and lists training runs', async () => {
+    const { api } = await setup();
+    const admin = await person(pool, 'admin');
+    const call = client(api.url(), admin.key);
+    const modelId = uniqueName('model');
+    const asked = await call('POST', `/v1/admin/models/${modelId}/train`);
+    expect(asked.status).toBe(202);
+    expect(asked.body).toMatchObject({ modelId, id: expect.any(String) });
+    const { rows } = await pool.query(
+      'SELECT requested_by, handled_at FROM training_requests WHERE model_id = $1',
+      [modelId],
+    );
+    expect(rows).toEqual([{ requested_by: admin.id, handled_at: null }]);
+    expect((await call('GET', `/v1/admin/models/${modelId}/trainings`)).body).toEqual([]);
+  });
+});
+
 describe('the OpenAPI document', () => {
   it('validates as OpenAPI 3 and gives every route request and response schemas', async () => {
     const { api } = await setup();
@@ -234,6 +264,7 @@ describe('the OpenAPI document', () => {
           ['post', 'put'].includes(method) &&
           !path.endsWith('/lease') &&
           !path.endsWith('/skip') &&
+          !path.endsWith('/train') &&
           !path.includes('/keys')
         ) {
           expect(op.requestBody).toBeDefined();
