@@ -14,6 +14,8 @@ import type {
   Lease,
   Me,
   ModelVersionSummary,
+  TrainingRequested,
+  TrainingRun,
   NewReviewer,
   PolicySpec,
   Reviewer,
@@ -262,6 +264,16 @@ export class ReviewClient {
       body: reason === undefined ? {} : { reason },
       repeatable: false,
     });
+  }
+
+  /** Asks the trainer to train a new version now (it takes the request up within seconds). */
+  requestTraining(modelId: string): Promise<TrainingRequested> {
+    return this.call('POST', `/v1/admin/models/${enc(modelId)}/train`, { repeatable: true });
+  }
+
+  /** The model's most recent training runs, newest first. */
+  listTrainings(modelId: string): Promise<TrainingRun[]> {
+    return this.call('GET', `/v1/admin/models/${enc(modelId)}/trainings`);
   }
 
   // ---- transport ----------------------------------------------------------------------------

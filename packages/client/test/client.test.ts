@@ -73,6 +73,8 @@ describe('coverage', () => {
       'GET /v1/admin/models/{modelId}': 'listModelVersions',
       'POST /v1/admin/models/{modelId}/versions/{version}/promote': 'promote',
       'POST /v1/admin/models/{modelId}/rollback': 'rollback',
+      'POST /v1/admin/models/{modelId}/train': 'requestTraining',
+      'GET /v1/admin/models/{modelId}/trainings': 'listTrainings',
     };
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as {
       paths: Record<string, Record<string, unknown>>;
@@ -441,6 +443,8 @@ describe('admin methods', () => {
       status: 409,
       code: 'HITL_ERR_MODEL_NO_PREVIOUS',
     });
+    expect(await admin.client.requestTraining(modelId)).toMatchObject({ modelId, id: expect.any(String) });
+    expect(await admin.client.listTrainings(modelId)).toEqual([]);
     expect(await failure(admin.client.promote(modelId, 2))).toMatchObject({
       status: 409,
       code: 'HITL_ERR_MODEL_ROLLED_BACK',

@@ -46,6 +46,8 @@ import {
   Task,
   TaskListQuery,
   TaskPage,
+  TrainingRequested,
+  TrainingRun,
 } from './schemas';
 import { exportLabels, listTasks, reviewStats } from './queries';
 import type { TaskStore } from './tasks';
@@ -402,11 +404,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         summary: 'Ask the trainer to train a new version now, whatever the count of new labels',
         params: modelParams,
         response: {
-          202: Type.Object({
-            id: Type.String(),
-            modelId: Type.String(),
-            requestedAt: Type.String({ format: 'date-time' }),
-          }),
+          202: TrainingRequested,
           ...errorResponses,
         },
       },
@@ -428,20 +426,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         summary: 'The most recent training runs of a model, newest first',
         params: modelParams,
         response: {
-          200: Type.Array(
-            Type.Object({
-              id: Type.String(),
-              status: Type.String(),
-              trigger: Type.String(),
-              startedAt: Type.String({ format: 'date-time' }),
-              finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-              examples: Type.Integer(),
-              evalExamples: Type.Integer(),
-              version: Type.Union([Type.Integer(), Type.Null()]),
-              outcome: Type.Union([Type.String(), Type.Null()]),
-              reason: Type.Union([Type.String(), Type.Null()]),
-            }),
-          ),
+          200: Type.Array(TrainingRun),
           ...errorResponses,
         },
       },

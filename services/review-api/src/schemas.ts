@@ -237,3 +237,22 @@ export const ExportQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const TrainingRequested = Type.Object({
+  id: Type.String(),
+  modelId: Type.String(),
+  requestedAt: Type.String({ format: 'date-time' }),
+});
+
+export const TrainingRun = Type.Object({
+  id: Type.String(),
+  status: Type.String({ description: 'running, finished or failed' }),
+  trigger: Type.String({ description: 'labels or request' }),
+  startedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  examples: Type.Integer(),
+  evalExamples: Type.Integer(),
+  version: Type.Union([Type.Integer(), Type.Null()]),
+  outcome: Type.Union([Type.String(), Type.Null()], { description: 'promoted, rejected or skipped' }),
+  reason: Type.Union([Type.String(), Type.Null()]),
+});
