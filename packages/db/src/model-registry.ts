@@ -87,6 +87,8 @@ export interface RegisterModelVersionInput {
 export interface LifecycleOptions {
   actor?: string;
   reason?: string;
+  /** Where the lifecycle records go (default: the catalog's hitl.models.v1). */
+  modelsTopic?: string;
 }
 
 /**
@@ -367,7 +369,11 @@ function lifecycleRecord(
  * (say, a reason longer than it allows) fails the whole lifecycle step with HITL_ERR_MODEL_INVALID
  * rather than storing a record every consumer would dead-letter.
  */
-async function enqueueLifecycle(client: PoolClient, records: readonly ModelLifecycle[]): Promise<void> {
+async function enqueueLifecycle(
+  client: PoolClient,
+  records: readonly ModelLifecycle[],
+  topic: string = topics.models.name,
+): Promise<void> {
   for (const record of records) {
     const issues = isModelLifecycle.issues(record);
     if (issues.length > 0) {
@@ -379,7 +385,7 @@ async function enqueueLifecycle(client: PoolClient, records: readonly ModelLifec
   }
   await enqueueOutbox(
     client,
-    records.map((value) => ({ topic: topics.models.name, key: topics.models.key(value), value })),
+    records.map((value) => ({ topic, key: topics.models.key(value), value })),
   );
 }
 
@@ -443,7 +449,7 @@ export async function promoteModelVersion(
     );
     await retirePromoted(client, modelId, opts);
     const promoted = await promoteLocked(client, modelId, version, opts);
-    await enqueueLifecycle(client, [lifecycleRecord('model.promoted', promoted, opts)]);
+    await enqueueLifecycle(client, [lifecycleRecord('model.promoted', promoted, opts)], opts.modelsTopic);
     return promoted;
   });
 }
@@ -493,10 +499,14 @@ export async function rollbackModel(
     );
     await recordEvent(client, modelId, currentVersion, 'rolled_back', opts);
     const promoted = await promoteLocked(client, modelId, previousVersion, opts);
-    await enqueueLifecycle(client, [
-      lifecycleRecord('model.rolled_back', toSummary(rolledBack.rows[0]!), opts),
-      lifecycleRecord('model.promoted', promoted, opts),
-    ]);
+    await enqueueLifecycle(
+      client,
+      [
+        lifecycleRecord('model.rolled_back', toSummary(rolledBack.rows[0]!), opts),
+        lifecycleRecord('model.promoted', promoted, opts),
+      ],
+      opts.modelsTopic,
+    );
     return promoted;
   });
 }

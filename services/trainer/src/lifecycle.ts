@@ -56,29 +56,3 @@ export async function enqueueLifecycle(
     records.map((value) => ({ topic, key: topics.models.key(value), value })),
   );
 }
-
-/** The highest outbox id the transaction sees: the registry's records enqueued after it are above it. */
-export async function outboxHighWater(client: PoolClient): Promise<string> {
-  const { rows } = await client.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM outbox');
-  return rows[0]?.id ?? '0';
-}
-
-/**
- * Moves the lifecycle records the model registry just enqueued in this transaction (it always
- * names the catalog's hitl.models.v1) to `topic`, when the deployment uses another models topic
- * (MODELS_TOPIC; tests do). Only unclaimed rows above `since` keyed by this model are touched; the
- * registry's per-model lock, held by this transaction until it ends, keeps other writers' records
- * of the model out of that range.
- */
-export async function redirectRegistryRecords(
-  client: PoolClient,
-  opts: { since: string; modelId: string; topic: string },
-): Promise<number> {
-  if (opts.topic === topics.models.name) return 0;
-  const { rowCount } = await client.query(
-    `UPDATE outbox SET topic = $1
-      WHERE id > $2 AND topic = $3 AND key = $4 AND relay_batch IS NULL AND published_at IS NULL`,
-    [opts.topic, opts.since, topics.models.name, opts.modelId],
-  );
-  return rowCount ?? 0;
-}

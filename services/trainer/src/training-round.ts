@@ -22,7 +22,7 @@ import {
   type GateDecision,
   type GateOptions,
 } from './gate';
-import { enqueueLifecycle, lifecycleRecord, outboxHighWater, redirectRegistryRecords } from './lifecycle';
+import { enqueueLifecycle, lifecycleRecord } from './lifecycle';
 import type { TrainerMetrics } from './metrics';
 import {
   claimRun,
@@ -300,9 +300,11 @@ export async function runTrainingRound(
         lifecycleRecord('model.evaluated', version, versionMetrics, { actor, reason: decision.reason }),
       ]);
       if (decision.promote) {
-        const since = await outboxHighWater(client);
-        await promoteModelVersion(client, modelId, version.version, { actor, reason: decision.reason });
-        await redirectRegistryRecords(client, { since, modelId, topic: opts.modelsTopic });
+        await promoteModelVersion(client, modelId, version.version, {
+          actor,
+          reason: decision.reason,
+          modelsTopic: opts.modelsTopic,
+        });
       } else {
         await enqueueLifecycle(client, opts.modelsTopic, [
           lifecycleRecord('model.rejected', version, versionMetrics, { actor, reason: decision.reason }),

@@ -6,7 +6,6 @@ import {
   promoteModelVersion,
   registerModelVersion,
   rollbackModel,
-  withTransaction,
 } from '@hitl/db';
 import { createInferenceService, loadInferenceConfig, type InferenceService } from '@hitl/inference';
 import { loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
@@ -30,7 +29,6 @@ import {
   trainingDue,
   type TrainerService,
 } from '../src';
-import { outboxHighWater, redirectRegistryRecords } from '../src/lifecycle';
 import { loadTrainingExamples } from '../src/store';
 import {
   correction,
@@ -288,10 +286,10 @@ describe('trainer', () => {
     expect(byV2).toMatchObject({ model: { version: 2 }, label: 'other', classes: ['ham', 'spam', 'other'] });
 
     // An operator rolls back (as `hitl models rollback` does); its records go out through the outbox.
-    await withTransaction(pool, async (client) => {
-      const since = await outboxHighWater(client);
-      await rollbackModel(client, modelId, { actor: 'test', reason: 'other is not a real class' });
-      await redirectRegistryRecords(client, { since, modelId, topic: t.models });
+    await rollbackModel(pool, modelId, {
+      actor: 'test',
+      reason: 'other is not a real class',
+      modelsTopic: t.models,
     });
     await waitForStep(models, modelId, 'model.rolled_back 2');
     expect(steps(lifecycleOf(models, modelId)).slice(-2)).toEqual([
