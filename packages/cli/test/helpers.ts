@@ -2,10 +2,14 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { topics, type ModelLifecycle } from '@hitl/contracts';
-import { kafkaBrokers, uniqueName, waitFor } from '@hitl/testkit';
+import { uniqueName, waitFor } from '@hitl/testkit';
 import { toOnnx, trainLinearClassifier, trainTextClassifier } from '@hitl/model';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { type Kafka, type Consumer } from 'kafkajs';
 import { runHitl } from '../src/index';
+
+import { testKafka } from '@hitl/testkit';
+
+export { testKafka };
 
 export interface CliRun {
   code: number;
@@ -36,10 +40,6 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, cwd?: strin
         .map((line) => JSON.parse(line) as Record<string, unknown>);
     },
   };
-}
-
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-cli-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 }
 
 /** The scikit-learn models exported by skl2onnx that packages/model keeps as fixtures. */

@@ -12,22 +12,18 @@ import {
   uniqueName,
   type TestDatabase,
 } from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
 import { PassThrough } from 'node:stream';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ReviewClient, type ReviewClientOptions } from '../src';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-client-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
+export { testKafka, testLogger as logger };
 
 export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {
   const db = await createTestDatabase('hitl_client');
-  await migrate({ databaseUrl: db.url, logger });
+  await migrate({ databaseUrl: db.url, logger: testLogger });
   return { db, pool: createPool({ connectionString: db.url, max: 5 }) };
 }
 
@@ -36,7 +32,7 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
  * writes them there), so that topic must exist; tests use model ids of their own on it.
  */
 export async function ensureModelsTopic(): Promise<void> {
-  await ensureTopics({ kafka: testKafka(), logger, topics: [topics.models] });
+  await ensureTopics({ kafka: testKafka(), logger: testLogger, topics: [topics.models] });
 }
 
 export interface RunningApi {
@@ -73,7 +69,11 @@ export async function startApi(db: TestDatabase, extra: Record<string, string> =
     LOG_LEVEL: 'warn',
     ...extra,
   });
-  const api = await createReviewApi(config, { logger, registry: new Registry(), kafka: testKafka() });
+  const api = await createReviewApi(config, {
+    logger: testLogger,
+    registry: new Registry(),
+    kafka: testKafka(),
+  });
   try {
     await api.start();
   } catch (error) {

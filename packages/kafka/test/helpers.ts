@@ -1,13 +1,11 @@
 import { topics, type DeadLetter, type TopicSpec } from '@hitl/contracts';
-import { createTestTopics, deleteTestTopics, kafkaBrokers, readTopic, uniqueName } from '@hitl/testkit';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { pino } from 'pino';
+import { createTestTopics, deleteTestTopics, readTopic, uniqueName } from '@hitl/testkit';
+import { type Kafka, type Producer } from 'kafkajs';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-kafka-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
+export { testKafka };
+export const logger = testLogger;
 
 /** A copy of a catalog topic under a unique name, plus a unique DLQ, created on the broker. */
 export async function isolatedTopics<T extends TopicSpec>(spec: T, partitions = 1) {

@@ -10,26 +10,18 @@ import {
   createTestDatabase,
   createTestTopics,
   deleteTestTopics,
-  kafkaBrokers,
   TopicReader,
   uniqueName,
   waitFor,
   type TestDatabase,
 } from '@hitl/testkit';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(config: Partial<KafkaConfig> = {}): Kafka {
-  return new Kafka({
-    clientId: 'hitl-outbox-test',
-    brokers: kafkaBrokers(),
-    logLevel: logLevel.NOTHING,
-    ...config,
-  });
-}
+export { testKafka };
+export const logger = testLogger;
 
 /** A fresh, migrated database and a pool on it, for one test file. */
 export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {

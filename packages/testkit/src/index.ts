@@ -6,3 +6,4 @@ export { createTestTopics, deleteTestTopics, type TestTopic } from './kafka';
 export { dockerAvailable, startContainers, stopContainers } from './containers';
 export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
 export { ProcessGroup, type StartProcessOptions } from './process';
+export { testKafka, testLogger } from './clients';

@@ -10,16 +10,14 @@ import {
   uniqueName,
   type TestDatabase,
 } from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
 import { loadInferenceConfig, type InferenceConfig } from '../src';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-inference-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
+export { testKafka };
+export const logger = testLogger;
 
 const VOCAB: Record<string, string[]> = {
   ham: ['meeting', 'agenda', 'report', 'lunch', 'project', 'review', 'notes', 'team'],

@@ -9,17 +9,15 @@ import {
   uniqueName,
   type TestDatabase,
 } from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '../src';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-review-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
+export { testKafka };
+export const logger = testLogger;
 
 export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {
   const db = await createTestDatabase('hitl_review');

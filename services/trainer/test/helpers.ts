@@ -18,16 +18,14 @@ import {
   type TestDatabase,
   type TopicReader,
 } from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
 import { loadTrainerConfig, splitOf, type Split, type TrainerConfig } from '../src';
 
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+import { testKafka, testLogger } from '@hitl/testkit';
 
-export function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-trainer-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
+export { testKafka };
+export const logger = testLogger;
 
 /** A fresh, migrated database and a pool on it, for one test file. */
 export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {
