@@ -8,7 +8,15 @@
 //    pass-through and then the service (each its own process, same settings) drain them.
 // 4. Offers 1,000 events/s to the running service for BENCH_LATENCY_SECONDS and measures the time
 //    from each event's append to its prediction's append (topics use LogAppendTime).
-import { drainRate, passThroughScript, percentile, progress as progressOf, round } from '../src';
+import {
+  drainRate,
+  passThroughScript,
+  percentile,
+  progress as progressOf,
+  round,
+  printFigures,
+  runBench,
+} from '../src';
 import { topics, type Prediction } from '@hitl/contracts';
 import { spamAssassin, stableFraction } from '@hitl/datasets';
 import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
@@ -222,16 +230,15 @@ async function main(): Promise<void> {
       p99Ms: percentile(latencies, 99),
       maxMs: latencies[latencies.length - 1] ?? NaN,
     };
-    process.stdout.write(
+    printFigures(
       [
         `onnxruntime-node, batch ${BATCH_SIZE}:   ${figures.onnxRowsPerSec} rows/s`,
         `pass-through (no scoring):   ${figures.passThroughEventsPerSec} events/s`,
         `inference service:           ${figures.serviceEventsPerSec} events/s (ratio ${figures.ratio}, goal >= 0.7)`,
         `latency at ${RATE} events/s:     p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms (goal p99 <= 25 ms), max ${figures.maxMs} ms`,
-        '',
-      ].join('\n'),
+      ],
+      figures,
     );
-    process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
     await processes.stopAll('SIGTERM').catch(() => undefined);
     await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
@@ -241,9 +248,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:inference failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exit(1);
-});
+runBench('inference', main);

@@ -7,16 +7,16 @@ import { createApiKey, createPool, createReviewer, generateApiKey, migrate } fro
 import {
   ProcessGroup,
   createTestDatabase,
+  freePort,
   createTestTopics,
   deleteTestTopics,
   kafkaBrokers,
   uniqueName,
 } from '@hitl/testkit';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
-import { percentile, progress as progressOf, round } from '../src';
+import { percentile, progress as progressOf, round, printFigures, runBench } from '../src';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,8,32').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -25,17 +25,6 @@ const reviewMain = join(dirname(require.resolve('@hitl/review-api')), 'main.ts')
 const reviewRoot = dirname(dirname(reviewMain));
 const constantServer = join(__dirname, 'constant-server.ts');
 const progress = progressOf('review');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One HTTP call on a keep-alive agent: status and parsed body. */
 function call(
@@ -242,14 +231,13 @@ async function main(): Promise<void> {
       ([n, r]) =>
         `N = ${n.padStart(2)}: ${r.decisionsPerSec} decisions/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms per call | constant route ${r.constantRoutePerSec} calls/s, p50 ${r.constantP50Ms} ms, p99 ${r.constantP99Ms} ms`,
     );
-    process.stdout.write(
+    printFigures(
       [
         ...lines,
         `goal: >= 1000 decisions/s at N = 32 with p99 <= 50 ms; outbox rows published: ${published.rows[0]!.n}`,
-        '',
-      ].join('\n'),
+      ],
+      { bench: 'review', seconds: SECONDS, results },
     );
-    process.stdout.write(`${JSON.stringify({ bench: 'review', seconds: SECONDS, results })}\n`);
   } finally {
     await processes.stopAll('SIGTERM').catch(() => undefined);
     await deleteTestTopics(Object.values(names)).catch(() => undefined);
@@ -258,9 +246,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:review failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exit(1);
-});
+runBench('review', main);

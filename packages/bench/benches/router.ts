@@ -14,7 +14,7 @@ import { ProcessGroup, createTestDatabase, kafkaBrokers, uniqueName } from '@hit
 import { Kafka, logLevel } from 'kafkajs';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
-import { drainRate, passThroughScript, progress as progressOf, round } from '../src';
+import { drainRate, passThroughScript, progress as progressOf, round, printFigures, runBench } from '../src';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const BATCH_SIZE = Number(process.env.BATCH_SIZE ?? 500);
@@ -161,14 +161,13 @@ async function main(): Promise<void> {
       routerEventsPerSec: round(routerEventsPerSec),
       ratio: round(routerEventsPerSec / passThroughEventsPerSec, 3),
     };
-    process.stdout.write(
+    printFigures(
       [
         `pass-through (events -> predictions, no scoring): ${figures.passThroughEventsPerSec} events/s`,
         `router (predictions -> decisions | reviews):      ${figures.routerEventsPerSec} events/s (ratio ${figures.ratio})`,
-        '',
-      ].join('\n'),
+      ],
+      figures,
     );
-    process.stdout.write(`${JSON.stringify(figures)}\n`);
   } finally {
     await processes.stopAll('SIGTERM').catch(() => undefined);
     await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
@@ -178,9 +177,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:router failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exit(1);
-});
+runBench('router', main);

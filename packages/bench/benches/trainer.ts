@@ -12,7 +12,7 @@
 import { spamAssassin, stableFraction } from '@hitl/datasets';
 import { evaluate } from '@hitl/model';
 import { splitOf, trainExportVerify, trainInWorker, type TrainExportVerifyInput } from '@hitl/trainer';
-import { progress as progressOf, round } from '../src';
+import { progress as progressOf, round, printFigures, runBench } from '../src';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,5000,20000').split(',').map(Number);
 const IN_WORKER = process.env.BENCH_WORKER === '1';
@@ -84,15 +84,7 @@ async function main(): Promise<void> {
       `${GOAL.examples} examples in ${atGoal.seconds.toFixed(2)} s (goal < ${GOAL.seconds} s: ${atGoal.seconds < GOAL.seconds ? 'met' : 'missed'})`,
     );
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  process.stdout.write(
-    `${JSON.stringify({ bench: 'trainer', worker: IN_WORKER, verifyRows: held.length, results })}\n`,
-  );
+  printFigures(lines, { bench: 'trainer', worker: IN_WORKER, verifyRows: held.length, results });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `bench:trainer failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  process.exit(1);
-});
+runBench('trainer', main);

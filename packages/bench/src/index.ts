@@ -52,3 +52,19 @@ export async function drainRate(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Runs a benchmark's main: on failure prints the error on stderr and exits 1. */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    process.stderr.write(
+      `bench:${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
+
+/** Prints the human lines, then the figures as the one closing line of JSON. */
+export function printFigures(lines: readonly string[], figures: unknown): void {
+  process.stdout.write([...lines, ''].join('\n'));
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}

@@ -7,3 +7,4 @@ export { dockerAvailable, startContainers, stopContainers } from './containers';
 export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
 export { ProcessGroup, type StartProcessOptions } from './process';
 export { testKafka, testLogger } from './clients';
+export { freePort } from './ports';

@@ -1,8 +1,7 @@
 import type { Decision } from '@hitl/contracts';
 import { generateApiKey } from '@hitl/db';
-import { ProcessGroup, TopicReader, uniqueName, type TestDatabase } from '@hitl/testkit';
+import { ProcessGroup, TopicReader, freePort, uniqueName, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import { TaskStore } from '../src';
@@ -27,17 +26,6 @@ afterAll(async () => {
   await pool.end();
   await db.drop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('review API process', () => {
   it('publishes each decision exactly once across kill -9 and restarts', async () => {
