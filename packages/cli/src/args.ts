@@ -25,6 +25,7 @@ export const USAGE = `usage: hitl <command> [options]
   hitl keys create --reviewer <id>
   hitl keys revoke --key-id <id>
   hitl keys generate
+  hitl status [--json] [--group <id>]... [--group-prefix <prefix>] [--topic <name>]... [--model <id>]...
 
 Commands that change the registry publish their hitl.models.v1 records (and any an earlier run
 left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only that.
@@ -34,9 +35,14 @@ the defaults), replaced by --file's if given, then changed by the other options;
 --always-review clears the list.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
-Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models and outbox
-commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), LOG_LEVEL (default
-warn).`;
+\`hitl status\` prints what an operator asks first: each consumer group's lag per topic (committed
+offsets against the partitions' log ends, as Kafka's consumer-group tool counts them), the review
+queue's depth and oldest age, and each model's promoted version with its metrics; --json prints it
+as one JSON object, partitions included. --group, --topic and --model narrow it down (every group,
+topic and model by default).
+Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models, outbox and
+status commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), LOG_LEVEL
+(default warn).`;
 
 /** A command line that does not fit USAGE; the message says what is wrong with it. */
 export class UsageError extends Error {
@@ -79,7 +85,15 @@ export type HitlCommand =
   | { name: 'reviewers list' }
   | { name: 'keys create'; reviewerId: string }
   | { name: 'keys revoke'; keyId: string }
-  | { name: 'keys generate' };
+  | { name: 'keys generate' }
+  | {
+      name: 'status';
+      json: boolean;
+      groupIds?: string[];
+      groupPrefix?: string;
+      topics?: string[];
+      modelIds?: string[];
+    };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -124,6 +138,13 @@ const OPTIONS = {
   'keys create': { reviewer: text },
   'keys revoke': { 'key-id': text },
   'keys generate': {},
+  status: {
+    json: { type: 'boolean' },
+    group: repeatable,
+    'group-prefix': text,
+    topic: repeatable,
+    model: repeatable,
+  },
 } satisfies Record<string, Options>;
 
 type CommandName = keyof typeof OPTIONS;
@@ -268,11 +289,34 @@ function importCommand(values: Values): HitlCommand {
   };
 }
 
+function nonEmpty(values: Values, name: string): string[] | undefined {
+  const list = repeated(values, name).map((v) => v.trim());
+  if (list.some((v) => v === '')) throw new UsageError(`--${name} needs a value`);
+  return list.length > 0 ? list : undefined;
+}
+
+function statusCommand(values: Values): HitlCommand {
+  const groupPrefix = optional(values, 'group-prefix');
+  const groupIds = nonEmpty(values, 'group');
+  const topics = nonEmpty(values, 'topic');
+  const modelIds = nonEmpty(values, 'model');
+  return {
+    name: 'status',
+    json: values.json === true,
+    ...(groupIds ? { groupIds } : {}),
+    ...(groupPrefix ? { groupPrefix } : {}),
+    ...(topics ? { topics } : {}),
+    ...(modelIds ? { modelIds } : {}),
+  };
+}
+
 /** Parses `hitl`'s arguments (without the node and script paths); throws UsageError. */
 export function parseHitlArgs(argv: readonly string[]): HitlCommand {
   if (argv.length === 0) throw new UsageError('no command given');
   if (argv.includes('--help') || argv.includes('-h') || argv[0] === 'help') return { name: 'help' };
-  const name = `${argv[0]} ${argv[1] ?? ''}`.trim();
+  // A command is one word (status) or two (models list).
+  const single = argv[0] !== undefined && isCommandName(argv[0]) && !argv[0].includes(' ');
+  const name = single ? argv[0]! : `${argv[0]} ${argv[1] ?? ''}`.trim();
   if (!isCommandName(name)) {
     const actions = Object.keys(OPTIONS)
       .filter((c) => c.startsWith(`${argv[0]} `))
@@ -289,7 +333,8 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
   try {
     // With the options of one command chosen at run time, parseArgs cannot type the values: each
     // is a string (type 'string'), true (type 'boolean') or a list of strings (`multiple`).
-    values = parseArgs({ args: argv.slice(2), options: OPTIONS[name], strict: true }).values as Values;
+    values = parseArgs({ args: argv.slice(single ? 1 : 2), options: OPTIONS[name], strict: true })
+      .values as Values;
   } catch (error) {
     // parseArgs' errors (ERR_PARSE_ARGS_*) name the option and what is wrong with it.
     throw new UsageError(error instanceof Error ? error.message : String(error));
@@ -337,5 +382,7 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
       return { name, reviewerId: required(values, 'reviewer') };
     case 'keys revoke':
       return { name, keyId: required(values, 'key-id') };
+    case 'status':
+      return statusCommand(values);
   }
 }

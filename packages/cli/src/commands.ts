@@ -27,6 +27,7 @@ import {
 } from '@hitl/db';
 import { createKafka } from '@hitl/kafka';
 import { ModelImportError } from '@hitl/model';
+import { collectStatus, formatStatus } from '@hitl/ops';
 import { OutboxRelayError } from '@hitl/outbox';
 import { PolicyError } from '@hitl/policy';
 import { listTrainingRuns, requestTraining } from '@hitl/trainer/requests';
@@ -58,6 +59,8 @@ interface Context {
   logger: Logger;
   /** Prints one JSON line on stdout. */
   print: (value: unknown) => void;
+  /** Prints text as it is. */
+  write: (text: string) => void;
 }
 
 // Postgres' undefined_table: the database exists but was never migrated.
@@ -168,6 +171,33 @@ async function setPolicy(cmd: Extract<HitlCommand, { name: 'policy set' }>, ctx:
   ctx.print(stored);
 }
 
+/** Lag, review queue and models: a table for people, or one JSON object with --json. */
+async function status(cmd: Extract<HitlCommand, { name: 'status' }>, ctx: Context) {
+  if (ctx.kafka === undefined) throw new Error('hitl status was started without Kafka');
+  const admin = ctx.kafka.admin();
+  try {
+    await admin.connect();
+    const state = await collectStatus({
+      admin,
+      pool: ctx.pool,
+      groups: { groupIds: cmd.groupIds, groupPrefix: cmd.groupPrefix, topics: cmd.topics },
+      modelIds: cmd.modelIds,
+    });
+    if (cmd.json) ctx.print(state);
+    else ctx.write(formatStatus(state));
+  } catch (error) {
+    if (!(error instanceof KafkaJSError)) throw error;
+    throw new CliError(
+      CliErrorCode.kafkaUnavailable,
+      `Kafka did not answer (${error.message}); check KAFKA_BROKERS`,
+      ExitCode.unavailable,
+      { cause: error },
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 function policyNotFound(message: string): DbError {
   return new DbError(DbErrorCode.policyNotFound, message);
 }
@@ -255,6 +285,8 @@ async function execute(
     case 'keys revoke':
       ctx.print(await revokeApiKey(ctx.pool, cmd.keyId));
       return;
+    case 'status':
+      return status(cmd, ctx);
   }
 }
 
@@ -262,7 +294,7 @@ async function execute(
 // `models list` included, as they always have.
 function needsKafka(cmd: HitlCommand): boolean {
   if (cmd.name === 'models train' || cmd.name === 'models trainings') return false;
-  return cmd.name.startsWith('models ') || cmd.name.startsWith('outbox ');
+  return cmd.name.startsWith('models ') || cmd.name.startsWith('outbox ') || cmd.name === 'status';
 }
 
 /** Reports a failed command on stderr as `error <CODE>: <message>` and returns its exit code. */
@@ -347,6 +379,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
       outboxRelayId: config.kafka?.outboxRelayId,
       logger,
       print,
+      write: (text) => io.stdout(text),
     });
     return ExitCode.ok;
   } catch (error) {

@@ -3,6 +3,7 @@ export const CliErrorCode = {
   fileUnreadable: 'HITL_ERR_FILE_UNREADABLE',
   schemaMissing: 'HITL_ERR_SCHEMA_MISSING',
   outboxRelay: 'HITL_ERR_OUTBOX_RELAY',
+  kafkaUnavailable: 'HITL_ERR_KAFKA_UNAVAILABLE',
 } as const;
 
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];

@@ -2,7 +2,7 @@ import { topics } from '@hitl/contracts';
 import { hostname } from 'node:os';
 import { LOG_LEVELS, bool, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
-const inferenceConfigSpec = {
+export const inferenceConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The registry model this deployment serves (its promoted version). */

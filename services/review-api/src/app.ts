@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import { Authenticator } from './auth';
 import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
+import { reviewApiMetrics, sampleReviewQueue } from './metrics';
 import { adminRoutes, queryRoutes, reviewerRoutes } from './routes';
 import { TaskStore } from './tasks';
 
@@ -49,12 +50,17 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     transactionalId: config.outboxRelayId,
     markerGroupId: config.outboxRelayId,
   });
+  const metrics = reviewApiMetrics(registry, { sampleQueue: () => sampleReviewQueue(pool), logger: log });
   const tasks = new TaskStore({
     pool,
     leaseSeconds: config.leaseSeconds,
     maxExtraRounds: config.maxExtraRounds,
     topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
-    onDecided: () => relay.wakeUp(),
+    onDecided: ({ reason, outcome }) => {
+      relay.wakeUp();
+      metrics.decisions.inc({ decided_by: 'human', reason });
+      metrics.corrections.inc({ reason, outcome });
+    },
   });
   const authenticator = new Authenticator(pool);
   const http = await createHttp({

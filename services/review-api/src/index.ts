@@ -1,7 +1,8 @@
 export { createReviewApi, type ReviewApi, type ReviewApiDeps } from './app';
 export { Authenticator, type Principal } from './auth';
-export { loadReviewApiConfig, type ReviewApiConfig } from './config';
+export { loadReviewApiConfig, reviewApiConfigSpec, type ReviewApiConfig } from './config';
+export { reviewApiMetrics, sampleReviewQueue, type QueueSample, type ReviewApiMetrics } from './metrics';
 export { cohensKappa, consensus, fleissKappa, type Answer, type Consensus } from './consensus';
 export { ApiError, ApiErrorCode, ErrorBody } from './errors';
 export * as schemas from './schemas';
-export { TaskStore } from './tasks';
+export { TaskStore, type DecidedTask } from './tasks';

@@ -4,6 +4,7 @@ import {
   Correction,
   Decision,
   createValidator,
+  type CorrectionData,
   type ReviewReason,
   type ReviewRequestData,
 } from '@hitl/contracts';
@@ -20,8 +21,15 @@ export interface TaskStoreOptions {
   maxExtraRounds: number;
   /** Where decisions and corrections go (through the outbox). */
   topics: { decisions: string; corrections: string };
-  /** Called after a decision's outbox rows are committed, to publish them sooner. */
-  onDecided?: () => void;
+  /** Called after a decision's outbox rows are committed (to publish them sooner, and count it). */
+  onDecided?: (decided: DecidedTask) => void;
+}
+
+/** A task just decided: why it was reviewed, and whether the humans agreed with the model. */
+export interface DecidedTask {
+  eventId: string;
+  reason: ReviewReason;
+  outcome: CorrectionData['outcome'];
 }
 
 export interface TaskRow {
@@ -259,7 +267,7 @@ export class TaskStore {
               `idempotency key ${idempotencyKey} was used for event ${previous.event_id}`,
             );
           }
-          return { statusCode: previous.status_code, result: previous.response, decided: false };
+          return { statusCode: previous.status_code, result: previous.response, decided: null };
         }
       }
       const decided = await this.answer(client, who, eventId, body);
@@ -271,7 +279,7 @@ export class TaskStore {
       }
       return { statusCode: 200, ...decided };
     });
-    if (outcome.decided) this.opts.onDecided?.();
+    if (outcome.decided) this.opts.onDecided?.(outcome.decided);
     return { statusCode: outcome.statusCode, result: outcome.result };
   }
 
@@ -280,7 +288,7 @@ export class TaskStore {
     who: Principal,
     eventId: string,
     body: AnswerBody,
-  ): Promise<{ result: AnswerResult; decided: boolean }> {
+  ): Promise<{ result: AnswerResult; decided: DecidedTask | null }> {
     const { rows } = await client.query<TaskRow>({
       name: 'hitl-task-for-update',
       text: 'SELECT * FROM review_tasks WHERE event_id = $1 FOR UPDATE',
@@ -348,14 +356,14 @@ export class TaskStore {
         `UPDATE review_tasks SET needed = $2, lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
         [eventId, verdict.needed],
       );
-      return { result: result('open', null, verdict.needed), decided: false };
+      return { result: result('open', null, verdict.needed), decided: null };
     }
     if (verdict.kind === 'escalated') {
       await client.query(
         `UPDATE review_tasks SET status = 'escalated', lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
         [eventId],
       );
-      return { result: result('escalated', null, task.needed), decided: false };
+      return { result: result('escalated', null, task.needed), decided: null };
     }
     const { rows: stamped } = await client.query<{ decided_at: Date }>(
       `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = now(),
@@ -363,7 +371,7 @@ export class TaskStore {
         WHERE event_id = $1 RETURNING decided_at`,
       [eventId, verdict.label],
     );
-    await this.writeDecision(
+    const outcome = await this.writeDecision(
       client,
       task,
       verdict.label,
@@ -371,7 +379,10 @@ export class TaskStore {
       answers,
       stamped[0]!.decided_at.toISOString(),
     );
-    return { result: result('decided', verdict.label, task.needed), decided: true };
+    return {
+      result: result('decided', verdict.label, task.needed),
+      decided: { eventId, reason: task.reason, outcome },
+    };
   }
 
   /** The human decision and the correction, in the outbox, in the deciding transaction. */
@@ -382,7 +393,7 @@ export class TaskStore {
     voters: string[],
     answers: { reviewerId: string; label: string }[],
     at: string,
-  ): Promise<void> {
+  ): Promise<CorrectionData['outcome']> {
     const { prediction } = task.request;
     const decision: Decision = {
       type: 'decision.made',
@@ -433,5 +444,6 @@ export class TaskStore {
       { topic: this.opts.topics.decisions, key: task.event_id, value: decision },
       { topic: this.opts.topics.corrections, key: task.event_id, value: correction },
     ]);
+    return correction.data.outcome;
   }
 }

@@ -2,7 +2,7 @@ import { topics } from '@hitl/contracts';
 import { hostname } from 'node:os';
 import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
-const routerConfigSpec = {
+export const routerConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The routing policy in force: by convention the id of the model whose predictions it routes. */

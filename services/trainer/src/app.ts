@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { TrainerConfig } from './config';
 import { exampleOf } from './examples';
-import { trainerMetrics } from './metrics';
+import { lastPromotionAt, trainerMetrics } from './metrics';
 import { TrainingScheduler, type CheckResult } from './scheduler';
 import { countLabelledExamples, storeExamples } from './store';
 import { trainInWorker } from './train-in-worker';
@@ -61,9 +61,13 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
     checkIntervalMs: config.checkIntervalMs,
     logger: log,
     onCheck: async () => {
-      const counts = await countLabelledExamples(pool, config.modelId);
+      const [counts, promotedAt] = await Promise.all([
+        countLabelledExamples(pool, config.modelId),
+        lastPromotionAt(pool, config.modelId),
+      ]);
       metrics.stored.set({ model: config.modelId, split: 'train' }, counts.train);
       metrics.stored.set({ model: config.modelId, split: 'eval' }, counts.eval);
+      if (promotedAt) metrics.lastPromotion.set({ model: config.modelId }, promotedAt.getTime() / 1000);
     },
     runRound: (due, signal) =>
       runTrainingRound(

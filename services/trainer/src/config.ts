@@ -14,7 +14,7 @@ import {
   type ConfigProblem,
 } from '@hitl/service-kit';
 
-const trainerConfigSpec = {
+export const trainerConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The registry model this trainer trains (the inference service's MODEL_ID). */

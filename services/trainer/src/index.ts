@@ -1,10 +1,10 @@
 export { createTrainerService, type TrainerDeps, type TrainerService } from './app';
-export { loadTrainerConfig, type TrainerConfig } from './config';
+export { loadTrainerConfig, trainerConfigSpec, type TrainerConfig } from './config';
 export * from './dataset';
 export { TrainerError, TrainerErrorCode } from './errors';
 export * from './examples';
 export * from './gate';
-export { trainerMetrics, type TrainerMetrics } from './metrics';
+export { lastPromotionAt, trainerMetrics, type TrainerMetrics } from './metrics';
 export * from './requests';
 export { TrainingScheduler, type CheckResult, type TrainingSchedulerOptions } from './scheduler';
 export {

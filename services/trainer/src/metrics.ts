@@ -1,4 +1,5 @@
 import { getOrCreateMetric } from '@hitl/kafka';
+import type { Pool } from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** The trainer's own metrics (the corrections consumer's and the outbox relay's come from their packages). */
@@ -60,7 +61,30 @@ export function trainerMetrics(registry: Registry) {
           registers,
         }),
     ),
+    lastPromotion: getOrCreateMetric(
+      registry,
+      'hitl_trainer_last_promotion_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'hitl_trainer_last_promotion_timestamp_seconds',
+          help: 'When a version of the model was last promoted (by the trainer, an admin or a rollback), as Unix time, from the registry at each check; absent while none ever was.',
+          labelNames: ['model'] as const,
+          registers,
+        }),
+    ),
   };
+}
+
+/**
+ * When a version of the model was last promoted, whoever promoted it: promoted_at is stamped at
+ * every promotion and never cleared, so its maximum is the last one.
+ */
+export async function lastPromotionAt(pool: Pool, modelId: string): Promise<Date | null> {
+  const { rows } = await pool.query<{ at: Date | null }>(
+    'SELECT max(promoted_at) AS at FROM model_versions WHERE model_id = $1',
+    [modelId],
+  );
+  return rows[0]?.at ?? null;
 }
 
 export type TrainerMetrics = ReturnType<typeof trainerMetrics>;

@@ -1,0 +1,135 @@
+import { ReviewReason } from '@hitl/contracts';
+import { getOrCreateMetric } from '@hitl/kafka';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** Undecided review tasks of one status and reason, read from Postgres. */
+export interface QueueSample {
+  status: 'open' | 'escalated';
+  reason: string;
+  tasks: number;
+  /** Seconds since the oldest of them was requested. */
+  oldestAgeSeconds: number;
+}
+
+const QUEUE_STATUSES = ['open', 'escalated'] as const;
+const REVIEW_REASONS = ReviewReason.anyOf.map((literal) => literal.const);
+// A scrape must not hang on a slow database: past this the gauges keep their last values.
+const QUEUE_READ_TIMEOUT_MS = 2_000;
+
+/** The review queue by status and reason: one grouped read of the queue's partial index. */
+export async function sampleReviewQueue(pool: Pool): Promise<QueueSample[]> {
+  const { rows } = await pool.query<{
+    status: QueueSample['status'];
+    reason: string;
+    tasks: number;
+    oldest: number;
+  }>(
+    `SELECT status, reason, count(*)::int AS tasks,
+            greatest(extract(epoch FROM now() - min(requested_at)), 0)::float8 AS oldest
+       FROM review_tasks WHERE status <> 'decided' GROUP BY status, reason`,
+  );
+  return rows.map((r) => ({
+    status: r.status,
+    reason: r.reason,
+    tasks: r.tasks,
+    oldestAgeSeconds: r.oldest,
+  }));
+}
+
+export interface ReviewApiMetricsOptions {
+  /** Reads the queue for the queue gauges at each scrape (replicas all report the same queue). */
+  sampleQueue: () => Promise<QueueSample[]>;
+  logger: Logger;
+}
+
+/**
+ * The review API's own metrics (the review-requests consumer's and the outbox relay's come from
+ * their packages). The queue gauges are read from Postgres when scraped, so they are as fresh as
+ * the scrape and the same on every replica: aggregate them with max(), not sum().
+ */
+export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptions) {
+  const registers = [registry];
+  // Both queue gauges are collected in parallel at a scrape; they share one read.
+  let reading: Promise<void> | undefined;
+  const read = async () => {
+    try {
+      const samples = await opts.sampleQueue();
+      // Every status and reason has a series, 0 when empty, so an alert sees an empty queue
+      // rather than no data.
+      for (const status of QUEUE_STATUSES) {
+        for (const reason of REVIEW_REASONS) {
+          queueDepth.set({ status, reason }, 0);
+          queueOldestAge.set({ status, reason }, 0);
+        }
+      }
+      for (const s of samples) {
+        queueDepth.set({ status: s.status, reason: s.reason }, s.tasks);
+        queueOldestAge.set({ status: s.status, reason: s.reason }, s.oldestAgeSeconds);
+      }
+    } catch (error) {
+      opts.logger.warn({ err: error }, 'review queue metrics not refreshed');
+    }
+  };
+  const refresh = async () => {
+    reading ??= read().finally(() => (reading = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUEUE_READ_TIMEOUT_MS)));
+    await Promise.race([reading, timeout]);
+    clearTimeout(timer);
+  };
+
+  const queueDepth: Gauge<'status' | 'reason'> = getOrCreateMetric(
+    registry,
+    'hitl_review_queue_depth',
+    () =>
+      new Gauge({
+        name: 'hitl_review_queue_depth',
+        help: 'Review tasks not yet decided, by status (open, or escalated to an admin) and review reason; read from Postgres at each scrape.',
+        labelNames: ['status', 'reason'] as const,
+        registers,
+        collect: refresh,
+      }),
+  );
+  const queueOldestAge: Gauge<'status' | 'reason'> = getOrCreateMetric(
+    registry,
+    'hitl_review_queue_oldest_age_seconds',
+    () =>
+      new Gauge({
+        name: 'hitl_review_queue_oldest_age_seconds',
+        help: 'Age of the oldest undecided review task since it was requested (0 when none), by status and review reason; read from Postgres at each scrape.',
+        labelNames: ['status', 'reason'] as const,
+        registers,
+        collect: refresh,
+      }),
+  );
+  return {
+    queueDepth,
+    queueOldestAge,
+    decisions: getOrCreateMetric(
+      registry,
+      'hitl_review_decisions_total',
+      () =>
+        new Counter({
+          name: 'hitl_review_decisions_total',
+          help: 'Review tasks decided by this replica, by who decided (human: the reviewers, or an admin on escalation) and review reason. Model decisions are the router\'s hitl_router_routed_total{outcome="decision"}.',
+          labelNames: ['decided_by', 'reason'] as const,
+          registers,
+        }),
+    ),
+    corrections: getOrCreateMetric(
+      registry,
+      'hitl_review_corrections_total',
+      () =>
+        new Counter({
+          name: 'hitl_review_corrections_total',
+          help: "Corrections written by this replica, by review reason and outcome: agreed (the humans chose the model's label), overturned, or no_model. With reason audit_sample they measure the model's accuracy on what it decides alone.",
+          labelNames: ['reason', 'outcome'] as const,
+          registers,
+        }),
+    ),
+  };
+}
+
+export type ReviewApiMetrics = ReturnType<typeof reviewApiMetrics>;
