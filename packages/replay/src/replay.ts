@@ -1,0 +1,317 @@
+// One replay on a running system: sets the routing policy's classes and reviewers per task,
+// makes keys for the simulated reviewers, streams the labelled items into the events topic
+// (paced by a window of undecided events or a fixed rate), and follows every decision until each
+// event has one or nothing more comes. What it returns is what the report is made from.
+import { topics as catalog, type InputEvent } from '@hitl/contracts';
+import {
+  createApiKey,
+  createReviewer,
+  getCurrentPolicy,
+  getPromotedVersion,
+  revokeApiKey,
+  updatePolicy,
+} from '@hitl/db';
+import { TypedProducer } from '@hitl/kafka';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import type { LabelledItem } from './dataset';
+import { learningCurve, summarize, type CurvePoint, type EventOutcome, type ReplaySummary } from './report';
+import { runSimulatedReviewers, type ReviewerCounts } from './reviewers';
+import { Tracker, type TrackerTopics } from './tracker';
+
+export interface ReplayTopics extends TrackerTopics {
+  events: string;
+}
+
+export const DEFAULT_REPLAY_TOPICS: ReplayTopics = {
+  events: catalog.events.name,
+  decisions: catalog.decisions.name,
+  reviewRequests: catalog.reviewRequests.name,
+  models: catalog.models.name,
+};
+
+export interface ReplayOptions {
+  kafka: Kafka;
+  pool: Pool;
+  /** Streamed in this order. */
+  items: readonly LabelledItem[];
+  /** Names this run: event ids are `<runId>.<item id>`, reviewers `<runId>-r<n>`. */
+  runId: string;
+  /** The events' `stream`; the simulated reviewers claim only tasks of this stream. */
+  stream: string;
+  /** The model the services serve and train (for the model version shown). */
+  modelId: string;
+  /** The routing policy the router and review API use; its classes and reviewers per task are set. */
+  policyName: string;
+  topics?: ReplayTopics;
+  reviewApiUrl: string;
+  /** Simulated reviewers (default 1). */
+  reviewers?: number;
+  /** Reviewers whose answers decide a task (default 1). */
+  reviewersPerTask?: number;
+  /** Chance that a reviewer's answer is wrong (default 0). */
+  errorRate?: number;
+  /** How long a reviewer reads a task before answering (default 0 ms). */
+  reviewDelayMs?: number;
+  seed?: number;
+  /** At most this many events produced and not yet decided (default 50), unless `rate` is given. */
+  window?: number;
+  /** Events per second instead of the window. */
+  rate?: number;
+  /** Once everything is produced, give up waiting after this long without a new decision (default 120 s). */
+  stallMs?: number;
+  /** Called every `progressEveryMs` (default 2 s) while the replay runs, and once at the end. */
+  onProgress?: (progress: ReplayProgress) => void;
+  progressEveryMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ReplayProgress {
+  seconds: number;
+  produced: number;
+  total: number;
+  decided: number;
+  decidedByModel: number;
+  decidedByHuman: number;
+  /** Share of the last 200 decisions that the model made. */
+  recentModelShare: number | null;
+  queueDepth: number;
+  oldestWaitSeconds: number;
+  modelVersion: number | null;
+  /** Accuracy of every model decision so far. */
+  modelAccuracy: number | null;
+}
+
+export interface ReplayResult {
+  summary: ReplaySummary;
+  curve: CurvePoint[];
+  outcomes: EventOutcome[];
+  reviewers: ReviewerCounts[];
+  /** True when the replay stopped waiting for decisions that did not come. */
+  stalled: boolean;
+  coldStart: boolean;
+}
+
+const RECENT = 200;
+
+export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
+  const topics = opts.topics ?? DEFAULT_REPLAY_TOPICS;
+  const items = opts.items;
+  const truth = new Map(items.map((item) => [`${opts.runId}.${item.id}`, item.label]));
+  const classes = [...new Set(items.map((i) => i.label))].sort();
+  const started = performance.now();
+  const signal = opts.signal ?? new AbortController().signal;
+
+  await setReplayPolicy(opts.pool, opts.policyName, classes, opts.reviewersPerTask ?? 1, opts.runId);
+  const promoted = await getPromotedVersion(opts.pool, opts.modelId);
+
+  const keys: { key: string; id: string }[] = [];
+  for (let i = 1; i <= (opts.reviewers ?? 1); i++) {
+    const reviewer = await createReviewer(opts.pool, {
+      id: `${opts.runId}-r${i}`,
+      name: `replay reviewer ${i}`,
+      role: 'reviewer',
+    });
+    const { key, info } = await createApiKey(opts.pool, reviewer.id);
+    keys.push({ key, id: info.id });
+  }
+
+  const tracker = new Tracker({
+    kafka: opts.kafka,
+    topics,
+    isOurs: (id) => truth.has(id),
+    modelId: opts.modelId,
+    groupId: `hitl-replay-${opts.runId}`,
+    initialVersion: promoted?.version ?? null,
+  });
+  await tracker.start();
+  const producer = new TypedProducer({ kafka: opts.kafka });
+  await producer.connect();
+  const stopReviewers = new AbortController();
+  const reviewing = runSimulatedReviewers({
+    baseUrl: opts.reviewApiUrl,
+    keys: keys.map((k) => k.key),
+    truth: (id) => truth.get(id),
+    errorRate: opts.errorRate ?? 0,
+    delayMs: opts.reviewDelayMs ?? 0,
+    seed: opts.seed ?? 1,
+    signal: AbortSignal.any([signal, stopReviewers.signal]),
+    classesFallback: classes,
+    filters: { stream: opts.stream },
+    idleMs: 50,
+  });
+  // A reviewer loop that fails stops the replay rather than leaving it waiting.
+  const reviewFailure = reviewing.then(
+    () => new Promise<never>(() => undefined),
+    (error: unknown) => Promise.reject(error instanceof Error ? error : new Error(String(error))),
+  );
+  reviewFailure.catch(() => undefined);
+
+  let produced = 0;
+  const snapshot = (): ReplayProgress => progressOf(tracker, truth, produced, items.length, started);
+  const ticker = setInterval(() => opts.onProgress?.(snapshot()), opts.progressEveryMs ?? 2_000);
+  let stalled = false;
+  try {
+    const eventsTopic = { ...catalog.events, name: topics.events };
+    const send = async (batch: readonly LabelledItem[]) => {
+      const at = new Date().toISOString();
+      await producer.send(
+        eventsTopic,
+        batch.map((item) => ({ value: inputEvent(`${opts.runId}.${item.id}`, opts.stream, item, at) })),
+      );
+      produced += batch.length;
+    };
+    const rate = opts.rate;
+    if (rate !== undefined) {
+      // A fixed rate: every 20 ms, what is due by then.
+      while (produced < items.length && !signal.aborted) {
+        const due = Math.min(items.length, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+        if (due > produced) await send(items.slice(produced, due));
+        await Promise.race([sleep(20), reviewFailure]);
+      }
+    } else {
+      const window = opts.window ?? 50;
+      while (produced < items.length && !signal.aborted) {
+        const room = window - (produced - tracker.decided);
+        if (room > 0) await send(items.slice(produced, produced + room));
+        else await Promise.race([nextDecision(tracker, 250), reviewFailure]);
+      }
+    }
+    // Everything is out: wait for the last decisions, or until none has come for stallMs.
+    const stallMs = opts.stallMs ?? 120_000;
+    let lastDecided = tracker.decided;
+    let lastChange = performance.now();
+    while (tracker.decided < items.length && !signal.aborted) {
+      await Promise.race([nextDecision(tracker, 500), reviewFailure]);
+      if (tracker.decided !== lastDecided) {
+        lastDecided = tracker.decided;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > stallMs) {
+        stalled = true;
+        break;
+      }
+    }
+    // Late duplicates would show up right after the last decision: give them a moment.
+    await sleep(1_000);
+  } finally {
+    clearInterval(ticker);
+    stopReviewers.abort();
+    await reviewing.catch(() => undefined);
+    await producer.disconnect();
+    await tracker.stop();
+    for (const { id } of keys) await revokeApiKey(opts.pool, id).catch(() => undefined);
+  }
+  opts.onProgress?.(snapshot());
+
+  const outcomes: EventOutcome[] = items.map((item) => {
+    const eventId = `${opts.runId}.${item.id}`;
+    return { eventId, truth: item.label, decisions: tracker.decisions.get(eventId) ?? [] };
+  });
+  // Only the events produced count: an aborted replay reports on what it sent.
+  const sent = outcomes.slice(0, produced);
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  const summary = summarize(sent, {
+    seconds,
+    modelVersions: new Set(tracker.promotions).size,
+    finalModelVersion: tracker.modelVersion ?? promoted?.version ?? null,
+  });
+  return {
+    summary,
+    curve: learningCurve(sent),
+    outcomes: sent,
+    reviewers: await reviewing.catch(() => []),
+    stalled,
+    coldStart: promoted === null,
+  };
+}
+
+/**
+ * Gives the routing policy the data set's classes (tasks made before any model offer them) and
+ * the reviewers per task, as a new version unless the current one has both already. Call it
+ * before the router starts, so that no event is routed under an older version.
+ */
+export async function setReplayPolicy(
+  pool: Pool,
+  policyName: string,
+  classes: readonly string[],
+  reviewersPerTask: number,
+  runId: string,
+): Promise<void> {
+  const current = await getCurrentPolicy(pool, policyName);
+  const sorted = [...classes].sort();
+  if (
+    current &&
+    current.requiredReviewers === reviewersPerTask &&
+    JSON.stringify([...current.classes].sort()) === JSON.stringify(sorted)
+  ) {
+    return;
+  }
+  await updatePolicy(
+    pool,
+    policyName,
+    (spec) => ({ ...spec, classes: sorted, requiredReviewers: reviewersPerTask }),
+    {
+      actor: 'replay',
+      reason: `replay ${runId}: the data set's classes, ${reviewersPerTask} reviewer(s) per task`,
+    },
+  );
+}
+
+function inputEvent(eventId: string, stream: string, item: LabelledItem, at: string): InputEvent {
+  return {
+    type: 'event.submitted',
+    version: 1,
+    producedAt: at,
+    data: { eventId, stream, occurredAt: at, input: item.input },
+  };
+}
+
+function progressOf(
+  tracker: Tracker,
+  truth: ReadonlyMap<string, string>,
+  produced: number,
+  total: number,
+  started: number,
+): ReplayProgress {
+  let byModel = 0;
+  let modelRight = 0;
+  const recent: boolean[] = [];
+  for (const [eventId, seen] of tracker.decisions) {
+    const first = seen[0]!;
+    const isModel = first.decidedBy === 'model';
+    if (isModel) {
+      byModel++;
+      if (first.label === truth.get(eventId)) modelRight++;
+    }
+    recent.push(isModel);
+    if (recent.length > RECENT) recent.shift();
+  }
+  const { depth, oldestMs } = tracker.queue();
+  return {
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+    produced,
+    total,
+    decided: tracker.decided,
+    decidedByModel: byModel,
+    decidedByHuman: tracker.decided - byModel,
+    recentModelShare: recent.length === 0 ? null : recent.filter(Boolean).length / recent.length,
+    queueDepth: depth,
+    oldestWaitSeconds: Math.round(oldestMs / 100) / 10,
+    modelVersion: tracker.modelVersion,
+    modelAccuracy: byModel === 0 ? null : modelRight / byModel,
+  };
+}
+
+function nextDecision(tracker: Tracker, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    const unsubscribe = tracker.onDecided(done);
+    function done() {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    }
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

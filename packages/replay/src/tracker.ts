@@ -1,0 +1,146 @@
+// Watches what the system does with the replay's events: every decision, every review request
+// and every model promotion appended after the replay began, read committed, from a consumer
+// group of its own that starts at the topics' ends as they were when the tracker started.
+import type { DecisionData, ModelLifecycleData, ReviewRequestData } from '@hitl/contracts';
+import type { Consumer, Kafka } from 'kafkajs';
+import type { DecisionSeen } from './report';
+
+export interface TrackerTopics {
+  decisions: string;
+  reviewRequests: string;
+  models: string;
+}
+
+export interface TrackerOptions {
+  kafka: Kafka;
+  topics: TrackerTopics;
+  /** Only events whose id is here are counted (the replay's own). */
+  isOurs: (eventId: string) => boolean;
+  /** Only promotions of this model count. */
+  modelId: string;
+  groupId: string;
+  /** The version in force when the replay began (null: none). */
+  initialVersion?: number | null;
+}
+
+interface Envelope<T> {
+  type: string;
+  data: T;
+}
+
+export class Tracker {
+  /** Every decision seen, per event id, in the order seen. */
+  readonly decisions = new Map<string, DecisionSeen[]>();
+  /** Review requests not decided yet: event id → when the request was appended (ms). */
+  private readonly pending = new Map<string, number>();
+  private readonly reviewed = new Set<string>();
+  /** Versions promoted (or rolled back to) while the replay ran, in order. */
+  readonly promotions: number[] = [];
+  private version: number | null = null;
+  private consumer: Consumer | undefined;
+  private decidedCount = 0;
+  private listeners = new Set<() => void>();
+
+  constructor(private readonly opts: TrackerOptions) {
+    this.version = opts.initialVersion ?? null;
+  }
+
+  /** Starts reading from the topics' current ends; resolves once the group has joined. */
+  async start(): Promise<void> {
+    const { kafka, topics, groupId } = this.opts;
+    // Only these three: a caller's object may carry more topics (the events topic, say).
+    const names = [topics.decisions, topics.reviewRequests, topics.models];
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of names) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        await admin.setOffsets({
+          groupId,
+          topic,
+          partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+        });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, readUncommitted: false });
+    this.consumer = consumer;
+    await consumer.connect();
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    await consumer.subscribe({ topics: names, fromBeginning: false });
+    await consumer.run({
+      eachMessage: async ({ topic, message }) => {
+        if (!message.value) return;
+        const record = JSON.parse(message.value.toString()) as Envelope<unknown>;
+        const at = Number(message.timestamp);
+        if (topic === topics.decisions) this.onDecision(record.data as DecisionData);
+        else if (topic === topics.reviewRequests) this.onReviewRequest(record.data as ReviewRequestData, at);
+        else if (topic === topics.models) this.onModel(record as Envelope<ModelLifecycleData>);
+      },
+    });
+    await joined;
+  }
+
+  private onDecision(d: DecisionData): void {
+    if (!this.opts.isOurs(d.eventId)) return;
+    let seen = this.decisions.get(d.eventId);
+    if (!seen) {
+      seen = [];
+      this.decisions.set(d.eventId, seen);
+      this.decidedCount++;
+    }
+    seen.push({ label: d.label, decidedBy: d.decidedBy, modelVersion: d.model?.version ?? null });
+    this.pending.delete(d.eventId);
+    for (const listener of this.listeners) listener();
+  }
+
+  private onReviewRequest(r: ReviewRequestData, at: number): void {
+    if (!this.opts.isOurs(r.eventId) || this.decisions.has(r.eventId) || this.reviewed.has(r.eventId)) return;
+    this.reviewed.add(r.eventId);
+    this.pending.set(r.eventId, Number.isFinite(at) ? at : Date.now());
+  }
+
+  private onModel(record: Envelope<ModelLifecycleData>): void {
+    if (record.data.model.id !== this.opts.modelId) return;
+    if (record.type === 'model.promoted' || record.type === 'model.rolled_back') {
+      this.version = record.data.model.version;
+      this.promotions.push(record.data.model.version);
+    }
+  }
+
+  /** Distinct events decided so far. */
+  get decided(): number {
+    return this.decidedCount;
+  }
+
+  /** Review requests not decided yet, and the age of the oldest in ms (0 when none). */
+  queue(now = Date.now()): { depth: number; oldestMs: number } {
+    let oldest = Infinity;
+    for (const at of this.pending.values()) oldest = Math.min(oldest, at);
+    return { depth: this.pending.size, oldestMs: this.pending.size === 0 ? 0 : Math.max(0, now - oldest) };
+  }
+
+  /** The version last promoted while the replay ran; null when none was. */
+  get modelVersion(): number | null {
+    return this.version;
+  }
+
+  /** Calls back after every decision of ours; returns the unsubscribe function. */
+  onDecided(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops reading and removes the tracker's consumer group. */
+  async stop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (!consumer) return;
+    await consumer.disconnect();
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([this.opts.groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
