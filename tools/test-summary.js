@@ -15,6 +15,9 @@ for (const group of ['packages', 'services']) {
     if (fs.existsSync(file)) files.push(file);
   }
 }
+// deploy/ is a package of its own (the deploy checks).
+const deployResults = path.join(root, 'deploy', '.test-results', 'jest.json');
+if (fs.existsSync(deployResults)) files.push(deployResults);
 for (const file of files) {
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
   passed += r.numPassedTests;

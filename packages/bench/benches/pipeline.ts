@@ -1,0 +1,320 @@
+// pnpm bench:pipeline (stack up): the whole pipeline on the real broker with all four services
+// running (inference, router, review API, trainer, each its own process), against a two-stage
+// pass-through built from the same Kafka package, measured in the same run. Prints progress to
+// stderr, the figures to stdout, and ends with one line of JSON.
+//
+// 1. Trains and promotes the served model (the TF-IDF text classifier on 80% of the SpamAssassin
+//    corpus); the routing policy is the default (threshold 0.9, 2% audit) with ham and spam.
+// 2. Preloads BENCH_EVENTS emails into an events topic; the pass-through's two stages (events ->
+//    predictions, no scoring; predictions -> decisions, no routing) drain them together, then the
+//    services do (inference -> router). The rate is the second stage's drain rate: each event
+//    counts once it has its decision (or, from the router, its review request).
+// 3. Offers 1,000 events/s to the running services for BENCH_LATENCY_SECONDS and measures, for
+//    every event the model decided, the time from the event's append to its decision's append
+//    (the topics use LogAppendTime).
+import {
+  drainRate,
+  passThroughScript,
+  percentile,
+  printFigures,
+  progress as progressOf,
+  round,
+  runBench,
+} from '../src';
+import { topics, type Decision, type InputEvent } from '@hitl/contracts';
+import { spamAssassin, stableFraction } from '@hitl/datasets';
+import {
+  createPolicyVersion,
+  createPool,
+  migrate,
+  promoteModelVersion,
+  registerModelVersion,
+} from '@hitl/db';
+import { TypedProducer } from '@hitl/kafka';
+import { toOnnx, trainTextClassifier } from '@hitl/model';
+import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
+import {
+  ProcessGroup,
+  TopicReader,
+  createTestDatabase,
+  freePort,
+  kafkaBrokers,
+  uniqueName,
+} from '@hitl/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { dirname, join } from 'node:path';
+import { pino } from 'pino';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const RATE = 1_000;
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
+const WARMUP_SECONDS = 2;
+const progress = progressOf('pipeline');
+
+/** A service's entry point and package directory, wherever the workspace is. */
+function service(pkg: string): { main: string; root: string } {
+  const main = join(dirname(require.resolve(pkg)), 'main.ts');
+  return { main, root: dirname(dirname(main)) };
+}
+
+async function main(): Promise<void> {
+  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const db = await createTestDatabase('hitl_bench');
+  const pool = createPool({ connectionString: db.url, max: 2 });
+  const processes = new ProcessGroup();
+  const names = {
+    events: uniqueName('bench-events'),
+    predictions: uniqueName('bench-predictions'),
+    decisions: uniqueName('bench-decisions'),
+    reviewRequests: uniqueName('bench-review-requests'),
+    corrections: uniqueName('bench-corrections'),
+    passPredictions: uniqueName('bench-pass-predictions'),
+    passDecisions: uniqueName('bench-pass-decisions'),
+    models: uniqueName('bench-models'),
+    deadLetters: uniqueName('bench-dlq'),
+  };
+  try {
+    await migrate({ databaseUrl: db.url, logger: pino({ level: 'silent' }) });
+
+    progress('training the served model on 80% of the SpamAssassin corpus');
+    const emails = spamAssassin({ maxChars: 5_000 });
+    const train = emails.filter((e) => stableFraction(e.id) >= 0.2);
+    const classes = ['ham', 'spam'];
+    const model = trainTextClassifier({
+      texts: train.map((e) => e.text),
+      labels: train.map((e) => e.label),
+      classes,
+      maxFeatures: 20_000,
+      epochs: 5,
+      seed: 1,
+    });
+    const modelId = uniqueName('bench-spam');
+    const registered = await registerModelVersion(pool, {
+      modelId,
+      onnx: toOnnx(model, { modelId }),
+      classes,
+      inputKind: 'text',
+    });
+    await promoteModelVersion(pool, modelId, registered.version);
+    await createPolicyVersion(pool, modelId, { ...DEFAULT_POLICY_SPEC, classes });
+
+    const appendTime = [{ name: 'message.timestamp.type', value: 'LogAppendTime' }];
+    const partitioned = [
+      names.events,
+      names.predictions,
+      names.decisions,
+      names.reviewRequests,
+      names.corrections,
+      names.passPredictions,
+      names.passDecisions,
+    ];
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        ...partitioned.map((topic) => ({
+          topic,
+          numPartitions: topics.events.partitions,
+          configEntries: appendTime,
+        })),
+        { topic: names.models, numPartitions: 1 },
+        { topic: names.deadLetters, numPartitions: 1 },
+      ],
+    });
+
+    progress(`preloading ${EVENTS} events`);
+    const producer = new TypedProducer({ kafka });
+    await producer.connect();
+    const event = (id: string, i: number): InputEvent => {
+      const at = new Date().toISOString();
+      return {
+        type: 'event.submitted',
+        version: 1,
+        producedAt: at,
+        data: {
+          eventId: id,
+          stream: 'email',
+          occurredAt: at,
+          input: { text: emails[i % emails.length]!.text },
+        },
+      };
+    };
+    for (let i = 0; i < EVENTS; i += 1_000) {
+      const chunk = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
+        event(`pre-${i + j}`, i + j),
+      );
+      await producer.send(
+        { ...topics.events, name: names.events },
+        chunk.map((value) => ({ value })),
+      );
+    }
+
+    const common = {
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+      DATABASE_URL: db.url,
+      MODEL_ID: modelId,
+      POLICY_NAME: modelId,
+      DLQ_TOPIC: names.deadLetters,
+      MODELS_TOPIC: names.models,
+      OUTBOX_RELAY_ID: uniqueName('bench-relay'),
+      INSTANCE_ID: 'bench-0',
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+    };
+
+    progress('two-stage pass-through draining the events');
+    const inference = service('@hitl/inference');
+    const router = service('@hitl/router');
+    const passGroups = { predict: uniqueName('bench-pass-predict'), decide: uniqueName('bench-pass-decide') };
+    const passStages = await Promise.all([
+      processes.start(passThroughScript, {
+        cwd: inference.root,
+        env: {
+          ...common,
+          PASS_THROUGH_STAGE: 'predict',
+          GROUP_ID: passGroups.predict,
+          EVENTS_TOPIC: names.events,
+          PREDICTIONS_TOPIC: names.passPredictions,
+        },
+      }),
+      processes.start(passThroughScript, {
+        cwd: inference.root,
+        env: {
+          ...common,
+          PASS_THROUGH_STAGE: 'decide',
+          GROUP_ID: passGroups.decide,
+          PREDICTIONS_TOPIC: names.passPredictions,
+          DECISIONS_TOPIC: names.passDecisions,
+        },
+      }),
+    ]);
+    const passThroughEventsPerSec = await drainRate(admin, passGroups.decide, names.passPredictions, EVENTS);
+    for (const stage of passStages) await ProcessGroup.stop(stage);
+    progress(`pass-through: ${round(passThroughEventsPerSec)} events/s`);
+
+    progress('the four services draining the events');
+    const groups = { inference: uniqueName('bench-inference'), router: uniqueName('bench-router') };
+    const reviewApi = service('@hitl/review-api');
+    const trainer = service('@hitl/trainer');
+    await Promise.all([
+      processes.start(inference.main, {
+        cwd: inference.root,
+        env: {
+          ...common,
+          GROUP_ID: groups.inference,
+          EVENTS_TOPIC: names.events,
+          PREDICTIONS_TOPIC: names.predictions,
+        },
+      }),
+      processes.start(router.main, {
+        cwd: router.root,
+        env: {
+          ...common,
+          GROUP_ID: groups.router,
+          PREDICTIONS_TOPIC: names.predictions,
+          DECISIONS_TOPIC: names.decisions,
+          REVIEW_REQUESTS_TOPIC: names.reviewRequests,
+        },
+      }),
+      processes.start(reviewApi.main, {
+        cwd: reviewApi.root,
+        env: {
+          ...common,
+          API_PORT: String(await freePort()),
+          GROUP_ID: uniqueName('bench-review-api'),
+          REVIEW_REQUESTS_TOPIC: names.reviewRequests,
+          DECISIONS_TOPIC: names.decisions,
+          CORRECTIONS_TOPIC: names.corrections,
+        },
+      }),
+      processes.start(trainer.main, {
+        cwd: trainer.root,
+        env: { ...common, GROUP_ID: uniqueName('bench-trainer'), CORRECTIONS_TOPIC: names.corrections },
+      }),
+    ]);
+    const decisions = await TopicReader.start(names.decisions);
+    const pipelineEventsPerSec = await drainRate(admin, groups.router, names.predictions, EVENTS);
+    progress(`services: ${round(pipelineEventsPerSec)} events/s`);
+
+    progress(`offering ${RATE} events/s for ${LATENCY_SECONDS} s`);
+    const appendedAt = new Map<string, number>();
+    const total = RATE * LATENCY_SECONDS;
+    const tickMs = 10;
+    const perTick = (RATE * tickMs) / 1000;
+    const started = Date.now();
+    for (let sent = 0; sent < total; sent += perTick) {
+      // Absolute schedule: a late tick is not made up by sending faster, nor does lateness add up.
+      const due = started + (sent / RATE) * 1000;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const values = Array.from({ length: perTick }, (_, j) => event(`lat-${sent + j}`, sent + j));
+      // One partition per tick, round-robin, so the one append time the broker returns for the
+      // batch (LogAppendTime) is the append time of each of its events.
+      const partition = (sent / perTick) % topics.events.partitions;
+      const [result] = await producer.producer.send({
+        topic: names.events,
+        acks: -1,
+        messages: values.map((v) => ({ key: v.data.eventId, value: JSON.stringify(v), partition })),
+      });
+      for (const v of values) appendedAt.set(v.data.eventId, Number(result!.logAppendTime));
+    }
+    const offeredSeconds = (Date.now() - started) / 1000;
+    await producer.disconnect();
+    // Every offered event is routed: wait until the router has committed all of them.
+    const routed = async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId: groups.router, topics: [names.predictions] });
+      return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    };
+    const deadline = Date.now() + 120_000;
+    while ((await routed()) < EVENTS + total) {
+      if (Date.now() > deadline)
+        throw new Error('the router did not route every offered event within 2 minutes');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const latencies: number[] = [];
+    let modelDecided = 0;
+    for (const r of decisions.records) {
+      const d = JSON.parse(r.value!.toString()) as Decision;
+      const id = d.data.eventId;
+      if (!id.startsWith('lat-') || d.data.decidedBy !== 'model') continue;
+      modelDecided++;
+      if (Number(id.slice(4)) < WARMUP_SECONDS * RATE) continue;
+      latencies.push(r.timestamp - appendedAt.get(id)!);
+    }
+    await decisions.stop();
+    latencies.sort((a, b) => a - b);
+
+    const figures = {
+      bench: 'pipeline',
+      events: EVENTS,
+      passThroughEventsPerSec: round(passThroughEventsPerSec),
+      pipelineEventsPerSec: round(pipelineEventsPerSec),
+      ratio: round(pipelineEventsPerSec / passThroughEventsPerSec, 3),
+      offeredRate: RATE,
+      offeredSeconds: round(offeredSeconds, 2),
+      modelDecidedShare: round(modelDecided / total, 3),
+      latencySamples: latencies.length,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies[latencies.length - 1] ?? NaN,
+    };
+    printFigures(
+      [
+        `two-stage pass-through (no scoring, no routing): ${figures.passThroughEventsPerSec} events/s`,
+        `inference + router (all four services running): ${figures.pipelineEventsPerSec} events/s (ratio ${figures.ratio}, goal >= 0.6)`,
+        `event append -> decision append at ${RATE} events/s, model decisions (${round(figures.modelDecidedShare * 100)}% of events): p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms (goal p99 <= 100 ms), max ${figures.maxMs} ms`,
+      ],
+      figures,
+    );
+  } finally {
+    await processes.stopAll('SIGTERM').catch(() => undefined);
+    await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
+    await admin.disconnect();
+    await pool.end();
+    await db.drop();
+  }
+}
+
+runBench('pipeline', main);
