@@ -82,6 +82,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
             minEvalExamples: config.minEvalExamples,
           },
           maxFeatures: config.maxFeatures,
+          regularizationC: config.regularizationC,
           seed: config.trainSeed,
           train: (input, abort) =>
             config.trainingWorker ? trainInWorker(input, abort) : trainExportVerify(input),

@@ -41,6 +41,12 @@ export const trainerConfigSpec = {
   minEvalExamples: int('MIN_EVAL_EXAMPLES', { default: 30, min: 1 }),
   /** Vocabulary size of text models (unigrams and bigrams). */
   maxFeatures: int('MAX_FEATURES', { default: 20_000, min: 1, max: 1_000_000 }),
+  /**
+   * Inverse strength of the L2 penalty on the sum of the training losses, as scikit-learn's
+   * LogisticRegression C: the penalty per example is 1/(C·n), so a model trained on few labels is
+   * held closer to zero, less sure of itself, and sends more of what it sees to people.
+   */
+  regularizationC: num('REGULARIZATION_C', { default: 10, min: 1e-6, max: 1e9 }),
   /** Seed of the training's initialisation and shuffling: the same examples give the same model. */
   trainSeed: int('TRAIN_SEED', { default: 1, min: 0 }),
   /**

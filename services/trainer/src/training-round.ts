@@ -45,6 +45,7 @@ export interface TrainingRoundOptions {
   modelsTopic: string;
   gate: GateOptions;
   maxFeatures: number;
+  regularizationC: number;
   seed: number;
   /** trainExportVerify, in a worker thread or in-process. */
   train: (input: TrainExportVerifyInput, signal: AbortSignal) => Promise<TrainedModel>;
@@ -113,6 +114,7 @@ function modelCard(args: {
   instanceId: string;
   labelsThrough: number;
   maxFeatures: number;
+  regularizationC: number;
   seed: number;
 }): Record<string, unknown> {
   const { set, trained, candidate, champion, decision } = args;
@@ -161,6 +163,7 @@ function modelCard(args: {
     onnx: { maxAbsDiff: trained.maxAbsDiff, checkedRows: trained.checkedRows, tolerance: ONNX_TOLERANCE },
     hyperparameters: {
       maxFeatures: args.maxFeatures,
+      regularizationC: args.regularizationC,
       vocabularySize: trained.vocabularySize,
       epochs: trained.epochs,
       seed: args.seed,
@@ -223,6 +226,7 @@ export async function runTrainingRound(
         train: { inputs: set.train.inputs, labels: set.train.labels },
         verify: set.eval.inputs,
         maxFeatures: opts.maxFeatures,
+        regularizationC: opts.regularizationC,
         seed: opts.seed,
       },
       signal,
@@ -269,6 +273,7 @@ export async function runTrainingRound(
       instanceId: opts.instanceId,
       labelsThrough,
       maxFeatures: opts.maxFeatures,
+      regularizationC: opts.regularizationC,
       seed: opts.seed,
     });
     const outcome: TrainingOutcome = decision.promote ? 'promoted' : 'rejected';

@@ -33,6 +33,8 @@ export interface TrainExportVerifyInput {
   seed?: number;
   /** Default: epochsFor(training rows). */
   epochs?: number;
+  /** The L2 penalty's C (see regularization()); default DEFAULT_REGULARIZATION_C. */
+  regularizationC?: number;
 }
 
 export interface TrainedModel {
@@ -56,6 +58,17 @@ export interface TrainedModel {
  * MAX_EPOCHS. Small sets get many passes; large ones few, since building the vocabulary, not the
  * passes, is what a large text set costs.
  */
+export const DEFAULT_REGULARIZATION_C = 10;
+
+/**
+ * The L2 penalty per example, l2 in @hitl/model's mean-loss terms, for a penalty of ‖W‖²/(2C) on
+ * the sum of the losses (scikit-learn's C): 1/(C·rows). It weighs more the fewer the rows, so a
+ * model trained on few labels is less sure of itself.
+ */
+export function regularization(rows: number, c = DEFAULT_REGULARIZATION_C): number {
+  return 1 / (c * Math.max(1, rows));
+}
+
 export function epochsFor(rows: number): number {
   const stepsPerEpoch = Math.max(1, Math.ceil(rows / BATCH_SIZE));
   return Math.min(MAX_EPOCHS, Math.max(MIN_EPOCHS, Math.ceil(TARGET_STEPS / stepsPerEpoch)));
@@ -87,7 +100,8 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
     throw new TypeError(`training rows are ${train.inputs.kind} but verify rows are ${verify.kind}`);
   }
   const epochs = input.epochs ?? epochsFor(train.labels.length);
-  const common = { labels: train.labels, classes: input.classes, epochs, seed: input.seed ?? 1 };
+  const l2 = regularization(train.labels.length, input.regularizationC);
+  const common = { labels: train.labels, classes: input.classes, epochs, seed: input.seed ?? 1, l2 };
   const started = performance.now();
   const model: Classifier =
     train.inputs.kind === 'text'

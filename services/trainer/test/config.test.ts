@@ -16,6 +16,7 @@ describe('loadTrainerConfig', () => {
       recallTolerance: 0.05,
       minEvalExamples: 30,
       maxFeatures: 20_000,
+      regularizationC: 10,
       trainingWorker: true,
       httpPort: 8084,
       correctionsTopic: 'hitl.corrections.v1',

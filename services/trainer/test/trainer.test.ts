@@ -19,6 +19,7 @@ import {
   countLabelledExamples,
   createTrainerService,
   epochsFor,
+  regularization,
   getLabelledExample,
   listTrainingRequests,
   listTrainingRuns,
@@ -176,6 +177,7 @@ describe('trainer', () => {
       classes: set.classes,
       maxFeatures: 20_000,
       epochs: epochsFor(set.train.labels.length),
+      l2: regularization(set.train.labels.length),
       seed: 1,
     });
     const onnx = await loadOnnxClassifier(version.onnx);
@@ -499,6 +501,7 @@ describe('trainer', () => {
         modelsTopic: t.models,
         gate: { promoteMargin: 0.005, recallTolerance: 0.05, minEvalExamples: 20 },
         maxFeatures: 20_000,
+        regularizationC: 10,
         seed: 1,
         // An operator imports and promotes a version while the candidate trains.
         train: async (input) => {
