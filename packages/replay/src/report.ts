@@ -152,77 +152,105 @@ const pct = (x: number | null, digits = 1): string => (x === null ? '–' : `${(
 const escapeXml = (s: string): string =>
   s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
+interface Series {
+  name: string;
+  color: string;
+  value: (p: CurvePoint) => number | null;
+}
+
 /**
- * The learning curve as a self-contained SVG line chart: share sent to humans, accuracy of the
- * model's decisions and of all decisions (0–100%) against the position in the stream, with the
- * model version in force along the top.
+ * The learning curve as a self-contained SVG chart in two panels over the position in the stream:
+ * the share sent to humans (0–100%), and the accuracy of the model's decisions and of all
+ * decisions (on an axis from the lowest figure, so that tenths of a percent show), with the model
+ * version in force marked where it changes.
  */
 export function renderSvg(curve: readonly CurvePoint[], title: string): string {
-  const width = 760;
-  const height = 400;
-  const left = 56;
-  const right = 150;
-  const top = 48;
-  const bottom = 48;
+  const width = 820;
+  const left = 60;
+  const right = 200;
   const plotW = width - left - right;
-  const plotH = height - top - bottom;
+  const panelH = 170;
+  const gap = 56;
+  const top = 56;
+  const height = top + 2 * panelH + gap + 48;
   const total = curve.at(-1)?.to ?? 0;
   const x = (pos: number) => left + (total === 0 ? 0 : (pos / total) * plotW);
-  const y = (v: number) => top + (1 - v) * plotH;
   const mid = (p: CurvePoint) => (p.from + p.to) / 2;
-  const series: { name: string; color: string; value: (p: CurvePoint) => number | null }[] = [
-    { name: 'sent to humans', color: '#d62728', value: (p) => p.humanShare },
-    { name: 'model decisions correct', color: '#1f77b4', value: (p) => p.modelAccuracy },
-    { name: 'all decisions correct', color: '#2ca02c', value: (p) => p.overallAccuracy },
-  ];
+  const accuracies = curve.flatMap((p) => [p.modelAccuracy, p.overallAccuracy]).filter((v) => v !== null);
+  // The accuracy axis: from a whole percent below the lowest figure (and at least 1 point wide).
+  const accFloor = Math.max(0, Math.min(0.99, Math.floor(Math.min(1, ...accuracies) * 100 - 0.5) / 100));
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<text x="${left}" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+    `<text x="${left}" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
   ];
-  for (let v = 0; v <= 1.0001; v += 0.2) {
+  const panel = (y0: number, lo: number, series: Series[], ticks: number) => {
+    const y = (v: number) => y0 + (1 - (v - lo) / (1 - lo)) * panelH;
+    for (let i = 0; i <= ticks; i++) {
+      const v = lo + ((1 - lo) * i) / ticks;
+      const label = (1 - lo) * 100 < ticks ? (v * 100).toFixed(1) : (v * 100).toFixed(0);
+      parts.push(
+        `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e3e3e3"/>`,
+        `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${label}%</text>`,
+      );
+    }
     parts.push(
-      `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`,
-      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${Math.round(v * 100)}%</text>`,
+      `<line x1="${left}" x2="${left + plotW}" y1="${y0 + panelH}" y2="${y0 + panelH}" stroke="#333"/>`,
     );
-  }
-  parts.push(
-    `<line x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333"/>`,
-    `<text x="${left + plotW / 2}" y="${height - 12}" text-anchor="middle">events in stream order (of ${total})</text>`,
-  );
-  for (const p of curve) {
-    const px = x(p.to);
-    parts.push(
-      `<text x="${px.toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle" font-size="10">${p.to}</text>`,
-    );
-  }
-  // The model version in force, written where it changes.
-  let shown: number | null | undefined;
-  for (const p of curve) {
-    if (p.modelVersion !== shown) {
+    // The model version in force, marked where it changes.
+    let shown: number | null | undefined;
+    let lastLabelX = -Infinity;
+    for (const p of curve) {
+      if (p.modelVersion === shown) continue;
       shown = p.modelVersion;
       const px = x(p.from);
       parts.push(
-        `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${top}" y2="${top + plotH}" stroke="#bbb" stroke-dasharray="3,3"/>`,
-        `<text x="${(px + 2).toFixed(1)}" y="${top - 6}" font-size="10">${shown === null ? 'no model' : `v${shown}`}</text>`,
+        `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${y0}" y2="${y0 + panelH}" stroke="#bbb" stroke-dasharray="3,3"/>`,
       );
+      if (px - lastLabelX >= 44) {
+        parts.push(
+          `<text x="${(px + 2).toFixed(1)}" y="${y0 - 5}" font-size="10" fill="#555">${shown === null ? 'no model' : `v${shown}`}</text>`,
+        );
+        lastLabelX = px;
+      }
     }
-  }
-  series.forEach((s, i) => {
-    const points = curve
-      .map((p) => [mid(p), s.value(p)] as const)
-      .filter((pair): pair is readonly [number, number] => pair[1] !== null)
-      .map(([pos, v]) => `${x(pos).toFixed(1)},${y(v).toFixed(1)}`);
-    if (points.length > 0) {
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points.join(' ')}"/>`);
-    }
-    const ly = top + 16 + i * 20;
+    series.forEach((s, i) => {
+      const points = curve
+        .map((p) => [mid(p), s.value(p)] as const)
+        .filter((pair): pair is readonly [number, number] => pair[1] !== null)
+        .map(([pos, v]) => `${x(pos).toFixed(1)},${y(Math.max(lo, v)).toFixed(1)}`);
+      if (points.length > 0) {
+        parts.push(
+          `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points.join(' ')}"/>`,
+        );
+      }
+      const ly = y0 + 14 + i * 20;
+      parts.push(
+        `<line x1="${left + plotW + 12}" x2="${left + plotW + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`,
+        `<text x="${left + plotW + 36}" y="${ly}">${s.name}</text>`,
+      );
+    });
+  };
+  panel(top, 0, [{ name: 'sent to humans', color: '#d62728', value: (p) => p.humanShare }], 5);
+  panel(
+    top + panelH + gap,
+    accFloor,
+    [
+      { name: 'model decisions correct', color: '#1f77b4', value: (p) => p.modelAccuracy },
+      { name: 'all decisions correct', color: '#2ca02c', value: (p) => p.overallAccuracy },
+    ],
+    5,
+  );
+  const axisY = top + 2 * panelH + gap;
+  for (const p of curve) {
     parts.push(
-      `<line x1="${left + plotW + 12}" x2="${left + plotW + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/>`,
-      `<text x="${left + plotW + 36}" y="${ly}">${s.name}</text>`,
+      `<text x="${x(p.to).toFixed(1)}" y="${axisY + 16}" text-anchor="middle" font-size="10">${p.to}</text>`,
     );
-  });
-  parts.push('</svg>');
+  }
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${height - 10}" text-anchor="middle">events in stream order (of ${total})</text>`,
+    '</svg>',
+  );
   return parts.join('\n') + '\n';
 }
 
