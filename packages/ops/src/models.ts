@@ -15,7 +15,7 @@ export interface PromotedModel {
 
 export interface LastTraining {
   id: string;
-  status: 'running' | 'finished' | 'failed';
+  status: 'running' | 'finished' | 'failed' | 'aborted';
   outcome: 'promoted' | 'rejected' | 'skipped' | null;
   reason: string | null;
   version: number | null;

@@ -246,7 +246,7 @@ export const TrainingRequested = Type.Object({
 
 export const TrainingRun = Type.Object({
   id: Type.String(),
-  status: Type.String({ description: 'running, finished or failed' }),
+  status: Type.String({ description: 'running, finished, failed, or aborted (its trainer was stopping)' }),
   trigger: Type.String({ description: 'labels or request' }),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),

@@ -34,7 +34,7 @@ export function trainerMetrics(registry: Registry) {
       () =>
         new Counter({
           name: 'hitl_trainer_trainings_total',
-          help: 'Training runs by this replica, by outcome: promoted, rejected, skipped (nothing to train) or failed.',
+          help: 'Training runs by this replica, by outcome: promoted, rejected, skipped (nothing to train), failed, or aborted (stopped by a shutdown).',
           labelNames: ['model', 'outcome'] as const,
           registers,
         }),

@@ -19,7 +19,7 @@ export interface TrainingRequest {
 export interface TrainingRun {
   id: string;
   modelId: string;
-  status: 'running' | 'finished' | 'failed';
+  status: 'running' | 'finished' | 'failed' | 'aborted';
   trigger: 'labels' | 'request';
   instance: string;
   startedAt: Date;

@@ -295,11 +295,17 @@ export async function finishRun(
   return rowCount === 1;
 }
 
-export async function failRun(db: Queryable, runId: string, reason: string): Promise<void> {
+/** Ends a run that did not finish: 'failed', or 'aborted' when its trainer was stopping. */
+export async function failRun(
+  db: Queryable,
+  runId: string,
+  reason: string,
+  status: 'failed' | 'aborted' = 'failed',
+): Promise<void> {
   await db.query(
-    `UPDATE training_runs SET status = 'failed', finished_at = now(), reason = $2
+    `UPDATE training_runs SET status = $3, finished_at = now(), reason = $2
       WHERE id = $1 AND status = 'running'`,
-    [runId, reason],
+    [runId, reason, status],
   );
 }
 

@@ -327,10 +327,13 @@ export async function runTrainingRound(
     return finish({ runId, outcome, version: registered.version, reason: decision.reason });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    await failRun(pool, runId, reason).catch((e: unknown) =>
-      log.warn({ err: e }, 'could not mark the run failed'),
+    // Stopped by a shutdown, the run is aborted rather than failed: nothing was wrong with it.
+    const status =
+      error instanceof TrainerError && error.code === TrainerErrorCode.interrupted ? 'aborted' : 'failed';
+    await failRun(pool, runId, reason, status).catch((e: unknown) =>
+      log.warn({ err: e }, `could not mark the run ${status}`),
     );
-    metrics.trainings.inc({ model: modelId, outcome: 'failed' });
+    metrics.trainings.inc({ model: modelId, outcome: status });
     metrics.lastTrainingSeconds.set({ model: modelId }, (performance.now() - started) / 1000);
     throw error;
   }

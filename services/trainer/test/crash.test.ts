@@ -113,7 +113,7 @@ describe('trainer process', () => {
     expect(await exited).toBe(143);
     expect(Date.now() - stopping).toBeLessThan(10_000);
     expect((await listTrainingRuns(pool, modelId))[0]).toMatchObject({
-      status: 'failed',
+      status: 'aborted',
       reason: 'training aborted: the trainer is stopping',
     });
 
