@@ -10,18 +10,20 @@
 //    from each event's append to its prediction's append (topics use LogAppendTime).
 import {
   drainRate,
+  offerAtRate,
   passThroughScript,
   percentile,
   progress as progressOf,
   round,
   printFigures,
   runBench,
+  trainServedModel,
 } from '../src';
 import { topics, type Prediction } from '@hitl/contracts';
-import { spamAssassin, stableFraction } from '@hitl/datasets';
-import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
+import { spamAssassin } from '@hitl/datasets';
+import { createPool, migrate } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
-import { evaluate, loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
+import { evaluate, loadOnnxClassifier } from '@hitl/model';
 import { ProcessGroup, TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -58,23 +60,7 @@ async function main(): Promise<void> {
 
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
-    const train = emails.filter((e) => stableFraction(e.id) >= 0.2);
-    const heldOut = emails.filter((e) => stableFraction(e.id) < 0.2);
-    const trainStarted = performance.now();
-    const classes = ['ham', 'spam'];
-    const model = trainTextClassifier({
-      texts: train.map((e) => e.text),
-      labels: train.map((e) => e.label),
-      classes,
-      maxFeatures: 20_000,
-      epochs: 5,
-      seed: 1,
-    });
-    const trainSeconds = (performance.now() - trainStarted) / 1000;
-    const modelId = uniqueName('bench-spam');
-    const onnx = toOnnx(model, { modelId });
-    const registered = await registerModelVersion(pool, { modelId, onnx, classes, inputKind: 'text' });
-    await promoteModelVersion(pool, modelId, registered.version);
+    const { modelId, onnx, classes, model, heldOut, trainSeconds } = await trainServedModel(pool, emails);
 
     progress(`bare onnxruntime-node at batch size ${BATCH_SIZE}, 1 intra-op thread`);
     const classifier = await loadOnnxClassifier(onnx, {}, { intraOpNumThreads: 1 });
@@ -172,29 +158,21 @@ async function main(): Promise<void> {
 
     progress(`offering ${RATE} events/s for ${LATENCY_SECONDS} s`);
     const predictions = await TopicReader.start(names.predictions);
-    const appendedAt = new Map<string, number>();
-    const total = RATE * LATENCY_SECONDS;
-    const tickMs = 10;
-    const perTick = (RATE * tickMs) / 1000;
-    const started = Date.now();
-    for (let sent = 0; sent < total; sent += perTick) {
-      // Absolute schedule: a late tick is not made up by sending faster, nor does lateness add up.
-      const due = started + (sent / RATE) * 1000;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      const ids = Array.from({ length: perTick }, (_, j) => `lat-${sent + j}`);
-      const values = ids.map((id, j) => event(id, sent + j));
-      // One partition per tick, round-robin, so the one append time the broker returns for the
-      // batch (LogAppendTime) is the append time of each of its events.
-      const partition = (sent / perTick) % topics.events.partitions;
-      const [result] = await producer.producer.send({
-        topic: names.events,
-        acks: -1,
-        messages: values.map((v) => ({ key: v.data.eventId, value: JSON.stringify(v), partition })),
-      });
-      for (const v of values) appendedAt.set(v.data.eventId, Number(result!.logAppendTime));
-    }
-    const offeredSeconds = (Date.now() - started) / 1000;
+    const {
+      appendedAt,
+      offered: total,
+      offeredSeconds,
+    } = await offerAtRate({
+      producer: producer.producer,
+      topic: names.events,
+      partitions: topics.events.partitions,
+      rate: RATE,
+      seconds: LATENCY_SECONDS,
+      event: (n) => {
+        const value = event(`lat-${n}`, n);
+        return { id: value.data.eventId, json: JSON.stringify(value) };
+      },
+    });
     await producer.disconnect();
     const expected = EVENTS + total;
     await predictions.waitForCount(expected, { timeoutMs: 120_000 });

@@ -16,24 +16,19 @@
 import {
   committedOffsets,
   drainRate,
+  offerAtRate,
   passThroughScript,
   percentile,
   printFigures,
   progress as progressOf,
   round,
   runBench,
+  trainServedModel,
 } from '../src';
 import { topics, type Decision, type InputEvent } from '@hitl/contracts';
-import { spamAssassin, stableFraction } from '@hitl/datasets';
-import {
-  createPolicyVersion,
-  createPool,
-  migrate,
-  promoteModelVersion,
-  registerModelVersion,
-} from '@hitl/db';
+import { spamAssassin } from '@hitl/datasets';
+import { createPolicyVersion, createPool, migrate } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
-import { toOnnx, trainTextClassifier } from '@hitl/model';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
 import {
   ProcessGroup,
@@ -79,28 +74,17 @@ interface OfferLoad {
  * the warm-up, the time from its append to its decision's append (both LogAppendTime).
  */
 async function offerLoad(o: OfferLoad) {
-  const appendedAt = new Map<string, number>();
-  const offered = RATE * LATENCY_SECONDS;
-  const tickMs = 10;
-  const perTick = (RATE * tickMs) / 1000;
-  const started = Date.now();
-  for (let sent = 0; sent < offered; sent += perTick) {
-    // Absolute schedule: a late tick is not made up by sending faster, nor does lateness add up.
-    const due = started + (sent / RATE) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const values = Array.from({ length: perTick }, (_, j) => o.event(`${o.prefix}-${sent + j}`, sent + j));
-    // One partition per tick, round-robin, so the one append time the broker returns for the
-    // batch (LogAppendTime) is the append time of each of its events.
-    const partition = (sent / perTick) % topics.events.partitions;
-    const [result] = await o.producer.producer.send({
-      topic: o.eventsTopic,
-      acks: -1,
-      messages: values.map((v) => ({ key: v.data.eventId, value: JSON.stringify(v), partition })),
-    });
-    for (const v of values) appendedAt.set(v.data.eventId, Number(result!.logAppendTime));
-  }
-  const offeredSeconds = (Date.now() - started) / 1000;
+  const { appendedAt, offered, offeredSeconds } = await offerAtRate({
+    producer: o.producer.producer,
+    topic: o.eventsTopic,
+    partitions: topics.events.partitions,
+    rate: RATE,
+    seconds: LATENCY_SECONDS,
+    event: (n) => {
+      const value = o.event(`${o.prefix}-${n}`, n);
+      return { id: value.data.eventId, json: JSON.stringify(value) };
+    },
+  });
   const deadline = Date.now() + 120_000;
   while ((await committedOffsets(o.admin, o.routerGroup, o.routedTopic)) < o.routedBefore + offered) {
     if (Date.now() > deadline)
@@ -147,24 +131,7 @@ async function main(): Promise<void> {
 
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
-    const train = emails.filter((e) => stableFraction(e.id) >= 0.2);
-    const classes = ['ham', 'spam'];
-    const model = trainTextClassifier({
-      texts: train.map((e) => e.text),
-      labels: train.map((e) => e.label),
-      classes,
-      maxFeatures: 20_000,
-      epochs: 5,
-      seed: 1,
-    });
-    const modelId = uniqueName('bench-spam');
-    const registered = await registerModelVersion(pool, {
-      modelId,
-      onnx: toOnnx(model, { modelId }),
-      classes,
-      inputKind: 'text',
-    });
-    await promoteModelVersion(pool, modelId, registered.version);
+    const { modelId, classes } = await trainServedModel(pool, emails);
     await createPolicyVersion(pool, modelId, { ...DEFAULT_POLICY_SPEC, classes });
 
     const appendTime = [{ name: 'message.timestamp.type', value: 'LogAppendTime' }];

@@ -1,7 +1,11 @@
 // What the benchmarks share. Each benchmark prints progress to stderr and its figures to stdout,
 // ending with one line of JSON.
+import { stableFraction } from '@hitl/datasets';
+import { promoteModelVersion, registerModelVersion, type createPool } from '@hitl/db';
+import { toOnnx, trainTextClassifier } from '@hitl/model';
+import { uniqueName } from '@hitl/testkit';
+import type { Admin, Producer } from 'kafkajs';
 import { join } from 'node:path';
-import type { Admin } from 'kafkajs';
 
 /**
  * The baseline process: the inference service's consumer-producer loop from @hitl/kafka (same
@@ -67,4 +71,72 @@ export function runBench(name: string, main: () => Promise<void>): void {
 export function printFigures(lines: readonly string[], figures: unknown): void {
   process.stdout.write([...lines, ''].join('\n'));
   process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+/** An email as the benchmarks use it (from @hitl/datasets' spamAssassin()). */
+export interface BenchEmail {
+  id: string;
+  text: string;
+  label: string;
+}
+
+/**
+ * The benchmarks' served model: the TF-IDF text classifier trained on the 80% of `emails` outside
+ * the stable 20% hold-out, registered as a new model id and promoted.
+ */
+export async function trainServedModel(pool: ReturnType<typeof createPool>, emails: readonly BenchEmail[]) {
+  const train = emails.filter((e) => stableFraction(e.id) >= 0.2);
+  const heldOut = emails.filter((e) => stableFraction(e.id) < 0.2);
+  const started = performance.now();
+  const classes = ['ham', 'spam'];
+  const model = trainTextClassifier({
+    texts: train.map((e) => e.text),
+    labels: train.map((e) => e.label),
+    classes,
+    maxFeatures: 20_000,
+    epochs: 5,
+    seed: 1,
+  });
+  const trainSeconds = (performance.now() - started) / 1000;
+  const modelId = uniqueName('bench-spam');
+  const onnx = toOnnx(model, { modelId });
+  const registered = await registerModelVersion(pool, { modelId, onnx, classes, inputKind: 'text' });
+  await promoteModelVersion(pool, modelId, registered.version);
+  return { modelId, onnx, classes, model, heldOut, trainSeconds };
+}
+
+export interface OfferAtRateOptions {
+  producer: Producer;
+  topic: string;
+  partitions: number;
+  rate: number;
+  seconds: number;
+  /** The n-th event offered: its id and its record's JSON. */
+  event: (n: number) => { id: string; json: string };
+}
+
+/**
+ * Offers `rate` events/s for `seconds` on an absolute schedule (a late tick is not made up by
+ * sending faster, nor does lateness add up), one partition per 10 ms tick, round-robin, so that
+ * the one append time the broker returns for a tick's batch (LogAppendTime) is each event's.
+ * Returns each event's append time by id, and how long the offering took.
+ */
+export async function offerAtRate(o: OfferAtRateOptions) {
+  const appendedAt = new Map<string, number>();
+  const total = o.rate * o.seconds;
+  const perTick = (o.rate * 10) / 1000;
+  const started = Date.now();
+  for (let sent = 0; sent < total; sent += perTick) {
+    const due = started + (sent / o.rate) * 1000;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const events = Array.from({ length: perTick }, (_, j) => o.event(sent + j));
+    const [result] = await o.producer.send({
+      topic: o.topic,
+      acks: -1,
+      messages: events.map((e) => ({ key: e.id, value: e.json, partition: (sent / perTick) % o.partitions })),
+    });
+    for (const e of events) appendedAt.set(e.id, Number(result!.logAppendTime));
+  }
+  return { appendedAt, offered: total, offeredSeconds: (Date.now() - started) / 1000 };
 }
