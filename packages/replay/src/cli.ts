@@ -6,7 +6,8 @@ import { allTopics } from '@hitl/contracts';
 import { createPool, migrate } from '@hitl/db';
 import { createKafka, ensureTopics } from '@hitl/kafka';
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { pino } from 'pino';
@@ -174,7 +175,13 @@ function parse(argv: string[]): Args {
 
 async function loadItems(args: Args, cwd: string): Promise<LabelledItem[]> {
   if (!args.file) return loadSpamAssassin();
-  return loadLabelledFile(resolve(cwd, args.file), {
+  const path = resolve(cwd, args.file);
+  try {
+    await access(path, constants.R_OK);
+  } catch {
+    throw new UsageError(`cannot read --file ${path}`);
+  }
+  return loadLabelledFile(path, {
     labelField: args.label,
     ...(args.text !== undefined ? { textField: args.text } : {}),
     ...(args.features !== undefined ? { featuresField: args.features } : {}),
@@ -234,6 +241,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const loaded = await loadItems(args, cwd);
   const items = shuffled(loaded, args.seed).slice(0, args.limit ?? loaded.length);
   const classes = [...new Set(items.map((i) => i.label))];
+  if (classes.length < 2) {
+    throw new UsageError(
+      `the first ${items.length} items after the shuffle all have the label ${classes[0]}: raise --limit`,
+    );
+  }
   log(`[replay] ${runId}: ${items.length} items, classes ${classes.join(', ')}`);
 
   const { kafkaBrokers, databaseUrl } = await connection(env, log);
