@@ -10,6 +10,7 @@
 //    from each event's append to its prediction's append (topics use LogAppendTime).
 import {
   drainRate,
+  emailEvent,
   offerAtRate,
   passThroughScript,
   percentile,
@@ -18,16 +19,14 @@ import {
   printFigures,
   runBench,
   trainServedModel,
+  withBenchInfra,
 } from '../src';
 import { topics, type Prediction } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
-import { createPool, migrate } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { evaluate, loadOnnxClassifier } from '@hitl/model';
-import { ProcessGroup, TopicReader, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
+import { ProcessGroup, TopicReader, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
-import { pino } from 'pino';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const BATCH_SIZE = Number(process.env.BATCH_SIZE ?? 256);
@@ -37,17 +36,10 @@ const WARMUP_SECONDS = 2;
 // The service's own entry point and package directory, wherever the workspace is.
 const serviceMain = join(dirname(require.resolve('@hitl/inference')), 'main.ts');
 const root = dirname(dirname(serviceMain));
-const logger = pino({ level: 'silent' });
 
 const progress = progressOf('inference');
 
 async function main(): Promise<void> {
-  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const db = await createTestDatabase('hitl_bench');
-  const pool = createPool({ connectionString: db.url, max: 2 });
-  const processes = new ProcessGroup();
   const names = {
     events: uniqueName('bench-events'),
     predictions: uniqueName('bench-predictions'),
@@ -55,9 +47,7 @@ async function main(): Promise<void> {
     models: uniqueName('bench-models'),
     deadLetters: uniqueName('bench-dlq'),
   };
-  try {
-    await migrate({ databaseUrl: db.url, logger });
-
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
     const { modelId, onnx, classes, model, heldOut, trainSeconds } = await trainServedModel(pool, emails);
@@ -98,20 +88,7 @@ async function main(): Promise<void> {
     const producer = new TypedProducer({ kafka });
     await producer.connect();
     const eventsTopic = { ...topics.events, name: names.events };
-    const event = (id: string, i: number) => {
-      const at = new Date().toISOString();
-      return {
-        type: 'event.submitted' as const,
-        version: 1 as const,
-        producedAt: at,
-        data: {
-          eventId: id,
-          stream: 'email',
-          occurredAt: at,
-          input: { text: emails[i % emails.length]!.text },
-        },
-      };
-    };
+    const event = (id: string, i: number) => emailEvent(id, emails[i % emails.length]!.text);
     for (let i = 0; i < EVENTS; i += 1_000) {
       const chunk = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
         event(`pre-${i + j}`, i + j),
@@ -217,13 +194,7 @@ async function main(): Promise<void> {
       ],
       figures,
     );
-  } finally {
-    await processes.stopAll('SIGTERM').catch(() => undefined);
-    await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
-    await admin.disconnect();
-    await pool.end();
-    await db.drop();
-  }
+  });
 }
 
 runBench('inference', main);

@@ -16,6 +16,7 @@
 import {
   committedOffsets,
   drainRate,
+  emailEvent,
   offerAtRate,
   passThroughScript,
   percentile,
@@ -24,23 +25,16 @@ import {
   round,
   runBench,
   trainServedModel,
+  withBenchInfra,
 } from '../src';
 import { topics, type Decision, type InputEvent } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
-import { createPolicyVersion, createPool, migrate } from '@hitl/db';
+import { createPolicyVersion } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
-import {
-  ProcessGroup,
-  TopicReader,
-  createTestDatabase,
-  freePort,
-  kafkaBrokers,
-  uniqueName,
-} from '@hitl/testkit';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { ProcessGroup, TopicReader, freePort, kafkaBrokers, uniqueName } from '@hitl/testkit';
+import type { Admin } from 'kafkajs';
 import { dirname, join } from 'node:path';
-import { pino } from 'pino';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RATE = 1_000;
@@ -107,12 +101,6 @@ async function offerLoad(o: OfferLoad) {
 }
 
 async function main(): Promise<void> {
-  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const db = await createTestDatabase('hitl_bench');
-  const pool = createPool({ connectionString: db.url, max: 2 });
-  const processes = new ProcessGroup();
   const names = {
     events: uniqueName('bench-events'),
     predictions: uniqueName('bench-predictions'),
@@ -126,9 +114,7 @@ async function main(): Promise<void> {
     models: uniqueName('bench-models'),
     deadLetters: uniqueName('bench-dlq'),
   };
-  try {
-    await migrate({ databaseUrl: db.url, logger: pino({ level: 'silent' }) });
-
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
     const { modelId, classes } = await trainServedModel(pool, emails);
@@ -162,20 +148,7 @@ async function main(): Promise<void> {
     progress(`preloading ${EVENTS} events`);
     const producer = new TypedProducer({ kafka });
     await producer.connect();
-    const event = (id: string, i: number): InputEvent => {
-      const at = new Date().toISOString();
-      return {
-        type: 'event.submitted',
-        version: 1,
-        producedAt: at,
-        data: {
-          eventId: id,
-          stream: 'email',
-          occurredAt: at,
-          input: { text: emails[i % emails.length]!.text },
-        },
-      };
-    };
+    const event = (id: string, i: number) => emailEvent(id, emails[i % emails.length]!.text);
     for (let i = 0; i < EVENTS; i += 1_000) {
       const chunk = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
         event(`pre-${i + j}`, i + j),
@@ -342,13 +315,7 @@ async function main(): Promise<void> {
       ],
       figures,
     );
-  } finally {
-    await processes.stopAll('SIGTERM').catch(() => undefined);
-    await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
-    await admin.disconnect();
-    await pool.end();
-    await db.drop();
-  }
+  });
 }
 
 runBench('pipeline', main);

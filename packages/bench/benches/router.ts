@@ -7,14 +7,21 @@
 // the router (its own process, the default policy with an audit rate of 2%) drain the predictions.
 import { topics, type InputEvent, type Prediction, type PredictionData } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
-import { createPolicyVersion, createPool, migrate } from '@hitl/db';
+import { createPolicyVersion } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
-import { ProcessGroup, createTestDatabase, kafkaBrokers, uniqueName } from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
+import { ProcessGroup, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
-import { pino } from 'pino';
-import { drainRate, passThroughScript, progress as progressOf, round, printFigures, runBench } from '../src';
+import {
+  drainRate,
+  emailEvent,
+  passThroughScript,
+  progress as progressOf,
+  round,
+  printFigures,
+  runBench,
+  withBenchInfra,
+} from '../src';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const BATCH_SIZE = Number(process.env.BATCH_SIZE ?? 500);
@@ -55,12 +62,6 @@ function predictionOf(event: InputEvent, i: number): Prediction {
 }
 
 async function main(): Promise<void> {
-  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const db = await createTestDatabase('hitl_bench');
-  const pool = createPool({ connectionString: db.url, max: 2 });
-  const processes = new ProcessGroup();
   const names = {
     events: uniqueName('bench-events'),
     passThrough: uniqueName('bench-pass-through'),
@@ -69,8 +70,7 @@ async function main(): Promise<void> {
     reviewRequests: uniqueName('bench-review-requests'),
     deadLetters: uniqueName('bench-dlq'),
   };
-  try {
-    await migrate({ databaseUrl: db.url, logger: pino({ level: 'silent' }) });
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
     const policyName = uniqueName('bench-policy');
     await createPolicyVersion(pool, policyName, { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'] });
     await admin.createTopics({
@@ -88,18 +88,9 @@ async function main(): Promise<void> {
     const producer = new TypedProducer({ kafka });
     await producer.connect();
     for (let i = 0; i < EVENTS; i += 1_000) {
-      const at = new Date().toISOString();
-      const events: InputEvent[] = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) => ({
-        type: 'event.submitted',
-        version: 1,
-        producedAt: at,
-        data: {
-          eventId: `e-${i + j}`,
-          stream: 'email',
-          occurredAt: at,
-          input: { text: emails[(i + j) % emails.length]!.text },
-        },
-      }));
+      const events: InputEvent[] = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
+        emailEvent(`e-${i + j}`, emails[(i + j) % emails.length]!.text),
+      );
       await producer.send(
         { ...topics.events, name: names.events },
         events.map((value) => ({ value })),
@@ -168,13 +159,7 @@ async function main(): Promise<void> {
       ],
       figures,
     );
-  } finally {
-    await processes.stopAll('SIGTERM').catch(() => undefined);
-    await admin.deleteTopics({ topics: Object.values(names) }).catch(() => undefined);
-    await admin.disconnect();
-    await pool.end();
-    await db.drop();
-  }
+  });
 }
 
 runBench('router', main);

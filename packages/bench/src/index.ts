@@ -1,10 +1,12 @@
 // What the benchmarks share. Each benchmark prints progress to stderr and its figures to stdout,
 // ending with one line of JSON.
 import { stableFraction } from '@hitl/datasets';
-import { promoteModelVersion, registerModelVersion, type createPool } from '@hitl/db';
+import type { InputEvent } from '@hitl/contracts';
+import { createPool, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
 import { toOnnx, trainTextClassifier } from '@hitl/model';
-import { uniqueName } from '@hitl/testkit';
-import type { Admin, Producer } from 'kafkajs';
+import { ProcessGroup, createTestDatabase, kafkaBrokers, uniqueName, type TestDatabase } from '@hitl/testkit';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import { pino } from 'pino';
 import { join } from 'node:path';
 
 /**
@@ -139,4 +141,50 @@ export async function offerAtRate(o: OfferAtRateOptions) {
     for (const e of events) appendedAt.set(e.id, Number(result!.logAppendTime));
   }
   return { appendedAt, offered: total, offeredSeconds: (Date.now() - started) / 1000 };
+}
+
+export interface BenchInfra {
+  kafka: Kafka;
+  admin: Admin;
+  db: TestDatabase;
+  pool: ReturnType<typeof createPool>;
+  processes: ProcessGroup;
+}
+
+/**
+ * Runs a benchmark's body with a Kafka client and a connected admin, a fresh migrated database
+ * with a pool on it, and a process group; afterwards, whatever happened, stops the processes,
+ * deletes `topicNames` and drops the database.
+ */
+export async function withBenchInfra(
+  topicNames: readonly string[],
+  body: (infra: BenchInfra) => Promise<void>,
+): Promise<void> {
+  const kafka = new Kafka({ clientId: 'hitl-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const db = await createTestDatabase('hitl_bench');
+  const pool = createPool({ connectionString: db.url, max: 2 });
+  const processes = new ProcessGroup();
+  try {
+    await migrate({ databaseUrl: db.url, logger: pino({ level: 'silent' }) });
+    await body({ kafka, admin, db, pool, processes });
+  } finally {
+    await processes.stopAll('SIGTERM').catch(() => undefined);
+    await admin.deleteTopics({ topics: [...topicNames] }).catch(() => undefined);
+    await admin.disconnect();
+    await pool.end();
+    await db.drop();
+  }
+}
+
+/** An event of the benchmarks: an email's text on the stream 'email', stamped now. */
+export function emailEvent(eventId: string, text: string): InputEvent {
+  const at = new Date().toISOString();
+  return {
+    type: 'event.submitted',
+    version: 1,
+    producedAt: at,
+    data: { eventId, stream: 'email', occurredAt: at, input: { text } },
+  };
 }
