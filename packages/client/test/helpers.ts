@@ -3,18 +3,9 @@
 import { topics, type Prediction, type ReviewReason, type ReviewRequest } from '@hitl/contracts';
 import { createApiKey, createPool, createReviewer, migrate, type Role } from '@hitl/db';
 import { TypedProducer, ensureTopics } from '@hitl/kafka';
-import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '@hitl/review-api';
-import {
-  createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
-  kafkaBrokers,
-  uniqueName,
-  type TestDatabase,
-} from '@hitl/testkit';
+import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
 import { PassThrough } from 'node:stream';
 import type { Pool } from 'pg';
-import { Registry } from 'prom-client';
 import { ReviewClient, type ReviewClientOptions } from '../src';
 
 import { testKafka, testLogger } from '@hitl/testkit';
@@ -35,62 +26,10 @@ export async function ensureModelsTopic(): Promise<void> {
   await ensureTopics({ kafka: testKafka(), logger: testLogger, topics: [topics.models] });
 }
 
-export interface RunningApi {
-  api: ReviewApi;
-  url: string;
-  reviewRequestsTopic: string;
-  stop(): Promise<void>;
-}
-
-/** The review API on a free port, with its own topics, consumer group, relay id and policy name. */
-export async function startApi(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningApi> {
-  const names = {
-    reviewRequests: uniqueName('review-requests'),
-    decisions: uniqueName('decisions'),
-    corrections: uniqueName('corrections'),
-    models: uniqueName('models'),
-    deadLetters: uniqueName('dlq'),
-  };
-  await createTestTopics(Object.values(names).map((topic) => ({ topic, numPartitions: 1 })));
-  const config = loadReviewApiConfig({
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    DATABASE_URL: db.url,
-    API_PORT: '0',
-    API_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    GROUP_ID: uniqueName('review-api'),
-    INSTANCE_ID: 'client-test-0',
-    OUTBOX_RELAY_ID: uniqueName('relay'),
-    POLICY_NAME: uniqueName('policy'),
-    REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-    DECISIONS_TOPIC: names.decisions,
-    CORRECTIONS_TOPIC: names.corrections,
-    DLQ_TOPIC: names.deadLetters,
-    LOG_LEVEL: 'warn',
-    ...extra,
-  });
-  const api = await createReviewApi(config, {
-    logger: testLogger,
-    registry: new Registry(),
-    kafka: testKafka(),
-  });
-  try {
-    await api.start();
-  } catch (error) {
-    await api.stop();
-    await deleteTestTopics(Object.values(names));
-    throw error;
-  }
-  return {
-    api,
-    url: api.url(),
-    reviewRequestsTopic: names.reviewRequests,
-    async stop() {
-      await api.stop();
-      await deleteTestTopics(Object.values(names));
-    },
-  };
-}
+export {
+  startInProcessReviewApi as startApi,
+  type InProcessReviewApi as RunningApi,
+} from '@hitl/review-api/testing';
 
 /** A reviewer (or admin) with a fresh key, and a client for them. */
 export async function person(

@@ -1,26 +1,9 @@
 // The real review API, started in-process on a fresh database with topics of its own (as the
-// client's tests start it), and reviewers with keys.
+// client's tests start it: @hitl/review-api/testing), and reviewers with keys.
 import type { ReviewRequest } from '@hitl/contracts';
 import { createApiKey, createPool, createReviewer, migrate, type Role } from '@hitl/db';
-import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '@hitl/review-api';
-import {
-  createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
-  kafkaBrokers,
-  uniqueName,
-  type TestDatabase,
-} from '@hitl/testkit';
-import { Kafka, logLevel } from 'kafkajs';
+import { createTestDatabase, testLogger as logger, uniqueName, type TestDatabase } from '@hitl/testkit';
 import type { Pool } from 'pg';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-
-function testKafka(): Kafka {
-  return new Kafka({ clientId: 'hitl-replay-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
 
 export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> {
   const db = await createTestDatabase('hitl_replay');
@@ -28,55 +11,10 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
   return { db, pool: createPool({ connectionString: db.url, max: 5 }) };
 }
 
-export interface RunningApi {
-  api: ReviewApi;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** The review API on a free port, with its own topics, consumer group, relay id and policy name. */
-export async function startApi(db: TestDatabase, extra: Record<string, string> = {}): Promise<RunningApi> {
-  const names = {
-    reviewRequests: uniqueName('review-requests'),
-    decisions: uniqueName('decisions'),
-    corrections: uniqueName('corrections'),
-    deadLetters: uniqueName('dlq'),
-  };
-  await createTestTopics(Object.values(names).map((topic) => ({ topic, numPartitions: 1 })));
-  const config = loadReviewApiConfig({
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    DATABASE_URL: db.url,
-    API_PORT: '0',
-    API_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    GROUP_ID: uniqueName('review-api'),
-    INSTANCE_ID: 'replay-test-0',
-    OUTBOX_RELAY_ID: uniqueName('relay'),
-    POLICY_NAME: uniqueName('policy'),
-    REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-    DECISIONS_TOPIC: names.decisions,
-    CORRECTIONS_TOPIC: names.corrections,
-    DLQ_TOPIC: names.deadLetters,
-    LOG_LEVEL: 'warn',
-    ...extra,
-  });
-  const api = await createReviewApi(config, { logger, registry: new Registry(), kafka: testKafka() });
-  try {
-    await api.start();
-  } catch (error) {
-    await api.stop();
-    await deleteTestTopics(Object.values(names));
-    throw error;
-  }
-  return {
-    api,
-    url: api.url(),
-    async stop() {
-      await api.stop();
-      await deleteTestTopics(Object.values(names));
-    },
-  };
-}
+export {
+  startInProcessReviewApi as startApi,
+  type InProcessReviewApi as RunningApi,
+} from '@hitl/review-api/testing';
 
 /** A reviewer (or admin) with a fresh key. */
 export async function person(pool: Pool, role: Role = 'reviewer'): Promise<{ id: string; key: string }> {

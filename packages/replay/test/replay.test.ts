@@ -5,12 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listModelEvents, listModelVersions } from '@hitl/db';
 import {
-  createTestTopics,
-  deleteTestTopics,
   freePort,
   testKafka,
   uniqueName,
+  uniqueTestTopics,
   type TestDatabase,
+  type UniqueTestTopics,
 } from '@hitl/testkit';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,29 +37,23 @@ describe('a short replay on the running system', () => {
   let result: ReplayResult;
   const progress: ReplayProgress[] = [];
   const kafka = testKafka();
-  const names = {
-    events: uniqueName('replay-events'),
-    predictions: uniqueName('replay-predictions'),
-    decisions: uniqueName('replay-decisions'),
-    reviewRequests: uniqueName('replay-review-requests'),
-    corrections: uniqueName('replay-corrections'),
-    models: uniqueName('replay-models'),
-    deadLetters: uniqueName('replay-dlq'),
-  };
+  let names: UniqueTestTopics<
+    'events' | 'predictions' | 'decisions' | 'reviewRequests' | 'corrections' | 'models' | 'deadLetters'
+  >;
   const modelId = uniqueName('replay-model');
   const runId = uniqueName('replay-run');
 
   beforeAll(async () => {
     ({ db, pool } = await testDatabase());
-    await createTestTopics([
-      { topic: names.events, numPartitions: 3 },
-      { topic: names.predictions, numPartitions: 3 },
-      { topic: names.decisions, numPartitions: 3 },
-      { topic: names.reviewRequests, numPartitions: 3 },
-      { topic: names.corrections, numPartitions: 3 },
-      { topic: names.models, numPartitions: 1 },
-      { topic: names.deadLetters, numPartitions: 1 },
-    ]);
+    names = await uniqueTestTopics({
+      events: 3,
+      predictions: 3,
+      decisions: 3,
+      reviewRequests: 3,
+      corrections: 3,
+      models: 1,
+      deadLetters: 1,
+    });
     const items = shuffled(loadSpamAssassin(), 7).slice(0, EVENTS);
     const classes = [...new Set(items.map((i) => i.label))];
     await setReplayPolicy(pool, modelId, classes, 1, runId);
@@ -141,7 +135,7 @@ describe('a short replay on the running system', () => {
     await supervisor?.stopAll();
     await pool?.end();
     await db?.drop();
-    await deleteTestTopics(Object.values(names));
+    await names?.cleanup();
   }, 60_000);
 
   it('decides every event exactly once', () => {

@@ -2,7 +2,13 @@ export { kafkaBrokers, databaseUrl } from './env';
 export { uniqueName, uniqueIdentifier } from './names';
 export { waitFor, type WaitForOptions } from './wait';
 export { createTestDatabase, type TestDatabase } from './postgres';
-export { createTestTopics, deleteTestTopics, type TestTopic } from './kafka';
+export {
+  createTestTopics,
+  deleteTestTopics,
+  uniqueTestTopics,
+  type TestTopic,
+  type UniqueTestTopics,
+} from './kafka';
 export { dockerAvailable, startContainers, stopContainers } from './containers';
 export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
 export { ProcessGroup, type StartProcessOptions } from './process';

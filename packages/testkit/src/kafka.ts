@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { kafkaBrokers } from './env';
+import { uniqueName } from './names';
 
 export interface TestTopic {
   topic: string;
@@ -38,4 +39,23 @@ export async function deleteTestTopics(names: string[]): Promise<void> {
     const topics = names.filter((name) => existing.has(name));
     if (topics.length > 0) await admin.deleteTopics({ topics });
   });
+}
+
+export type UniqueTestTopics<K extends string> = Record<K, string> & {
+  /** Deletes the topics (those that exist). */
+  cleanup(): Promise<void>;
+};
+
+/**
+ * A test's own topics: a unique name for each key (the key as its prefix), created with the
+ * partitions given, and a cleanup that deletes them.
+ */
+export async function uniqueTestTopics<K extends string>(
+  partitions: Record<K, number>,
+): Promise<UniqueTestTopics<K>> {
+  const keys = Object.keys(partitions) as K[];
+  const names = Object.fromEntries(keys.map((k) => [k, uniqueName(k)])) as Record<K, string>;
+  const all = keys.map((k) => names[k]);
+  await createTestTopics(keys.map((k) => ({ topic: names[k], numPartitions: partitions[k] })));
+  return { ...names, cleanup: () => deleteTestTopics(all) };
 }

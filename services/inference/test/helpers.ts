@@ -4,8 +4,7 @@ import { TypedProducer } from '@hitl/kafka';
 import { mulberry32, toOnnx, trainLinearClassifier, trainTextClassifier } from '@hitl/model';
 import {
   createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
+  uniqueTestTopics,
   kafkaBrokers,
   uniqueName,
   type TestDatabase,
@@ -87,20 +86,8 @@ export async function registerAndPromote(
 }
 
 /** The test's own copies of the service's topics, created on the broker. */
-export async function serviceTopics(partitions = 3) {
-  const names = {
-    events: uniqueName('events'),
-    predictions: uniqueName('predictions'),
-    models: uniqueName('models'),
-    deadLetters: uniqueName('dlq'),
-  };
-  await createTestTopics([
-    { topic: names.events, numPartitions: partitions },
-    { topic: names.predictions, numPartitions: partitions },
-    { topic: names.models, numPartitions: 1 },
-    { topic: names.deadLetters, numPartitions: 1 },
-  ]);
-  return { ...names, cleanup: () => deleteTestTopics(Object.values(names)) };
+export function serviceTopics(partitions = 3) {
+  return uniqueTestTopics({ events: partitions, predictions: partitions, models: 1, deadLetters: 1 });
 }
 
 export type ServiceTopics = Awaited<ReturnType<typeof serviceTopics>>;

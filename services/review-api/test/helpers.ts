@@ -1,20 +1,14 @@
 import { topics, type Prediction, type ReviewRequest, type ReviewReason } from '@hitl/contracts';
 import { createApiKey, createPool, createReviewer, migrate, type Role } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
-import {
-  createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
-  kafkaBrokers,
-  uniqueName,
-  type TestDatabase,
-} from '@hitl/testkit';
+import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
 import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '../src';
 
 import { testKafka, testLogger } from '@hitl/testkit';
+import { reviewEnv, reviewTopics, type ReviewTopics } from './in-process';
 
 export { testKafka };
 export const logger = testLogger;
@@ -25,38 +19,7 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
   return { db, pool: createPool({ connectionString: db.url, max: 10 }) };
 }
 
-export async function reviewTopics() {
-  const names = {
-    reviewRequests: uniqueName('review-requests'),
-    decisions: uniqueName('decisions'),
-    corrections: uniqueName('corrections'),
-    models: uniqueName('models'),
-    deadLetters: uniqueName('dlq'),
-  };
-  await createTestTopics(Object.values(names).map((topic) => ({ topic, numPartitions: 3 })));
-  return { ...names, cleanup: () => deleteTestTopics(Object.values(names)) };
-}
-export type ReviewTopics = Awaited<ReturnType<typeof reviewTopics>>;
-
-export function reviewEnv(t: ReviewTopics, databaseUrl: string, extra: Record<string, string> = {}) {
-  return {
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    DATABASE_URL: databaseUrl,
-    API_PORT: '0',
-    API_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    GROUP_ID: uniqueName('review-api'),
-    INSTANCE_ID: 'test-0',
-    OUTBOX_RELAY_ID: uniqueName('relay'),
-    POLICY_NAME: uniqueName('policy'),
-    REVIEW_REQUESTS_TOPIC: t.reviewRequests,
-    DECISIONS_TOPIC: t.decisions,
-    CORRECTIONS_TOPIC: t.corrections,
-    DLQ_TOPIC: t.deadLetters,
-    LOG_LEVEL: 'warn',
-    ...extra,
-  };
-}
+export { reviewEnv, reviewTopics, type ReviewTopics };
 
 /** Starts the review API in-process on a free port. */
 export async function startApi(

@@ -3,8 +3,7 @@ import { createPool, migrate } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import {
   createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
+  uniqueTestTopics,
   kafkaBrokers,
   uniqueName,
   type TestDatabase,
@@ -24,20 +23,13 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
   return { db, pool: createPool({ connectionString: db.url, max: 4 }) };
 }
 
-export async function routerTopics(partitions = 3) {
-  const names = {
-    predictions: uniqueName('predictions'),
-    decisions: uniqueName('decisions'),
-    reviewRequests: uniqueName('review-requests'),
-    deadLetters: uniqueName('dlq'),
-  };
-  await createTestTopics([
-    { topic: names.predictions, numPartitions: partitions },
-    { topic: names.decisions, numPartitions: partitions },
-    { topic: names.reviewRequests, numPartitions: partitions },
-    { topic: names.deadLetters, numPartitions: 1 },
-  ]);
-  return { ...names, cleanup: () => deleteTestTopics(Object.values(names)) };
+export function routerTopics(partitions = 3) {
+  return uniqueTestTopics({
+    predictions: partitions,
+    decisions: partitions,
+    reviewRequests: partitions,
+    deadLetters: 1,
+  });
 }
 
 export type RouterTopics = Awaited<ReturnType<typeof routerTopics>>;

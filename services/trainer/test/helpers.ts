@@ -11,8 +11,7 @@ import { TypedProducer } from '@hitl/kafka';
 import { mulberry32 } from '@hitl/model';
 import {
   createTestDatabase,
-  createTestTopics,
-  deleteTestTopics,
+  uniqueTestTopics,
   kafkaBrokers,
   uniqueName,
   type TestDatabase,
@@ -133,22 +132,8 @@ export function inputEvent(eventId: string, text: string): InputEvent {
 }
 
 /** The test's own copies of the topics the trainer (and an inference service) use. */
-export async function serviceTopics() {
-  const names = {
-    corrections: uniqueName('corrections'),
-    models: uniqueName('models'),
-    deadLetters: uniqueName('dlq'),
-    events: uniqueName('events'),
-    predictions: uniqueName('predictions'),
-  };
-  await createTestTopics([
-    { topic: names.corrections, numPartitions: 3 },
-    { topic: names.models, numPartitions: 1 },
-    { topic: names.deadLetters, numPartitions: 1 },
-    { topic: names.events, numPartitions: 1 },
-    { topic: names.predictions, numPartitions: 1 },
-  ]);
-  return { ...names, cleanup: () => deleteTestTopics(Object.values(names)) };
+export function serviceTopics() {
+  return uniqueTestTopics({ corrections: 3, models: 1, deadLetters: 1, events: 1, predictions: 1 });
 }
 
 export type ServiceTopics = Awaited<ReturnType<typeof serviceTopics>>;
