@@ -40,9 +40,11 @@ for (const file of resultFiles()) {
   for (const suite of r.testResults ?? []) {
     const where = path.relative(root, suite.name);
     const failedHere = (suite.assertionResults ?? []).filter((a) => a.status === 'failed');
-    for (const a of failedHere) failures.push({ where, title: a.fullName ?? a.title, message: a.failureMessages?.[0] ?? '' });
+    for (const a of failedHere)
+      failures.push({ where, title: a.fullName ?? a.title, message: a.failureMessages?.[0] ?? '' });
     // A suite that failed to run (syntax error, a hook that threw) has no failed test of its own.
-    if (suite.status === 'failed' && failedHere.length === 0) brokenSuites.push({ where, message: suite.message ?? '' });
+    if (suite.status === 'failed' && failedHere.length === 0)
+      brokenSuites.push({ where, message: suite.message ?? '' });
   }
 }
 
@@ -56,7 +58,8 @@ const firstLines = (text, n) =>
     .join('\n');
 if (failures.length + brokenSuites.length > 0) console.log('\nFailed:');
 for (const f of failures) console.log(`  ✕ ${f.where} › ${f.title}\n${firstLines(f.message, 8)}`);
-for (const s of brokenSuites) console.log(`  ✕ ${s.where} (the suite did not run)\n${firstLines(s.message, 8)}`);
+for (const s of brokenSuites)
+  console.log(`  ✕ ${s.where} (the suite did not run)\n${firstLines(s.message, 8)}`);
 console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (turboStatus !== 0) console.log(`turbo exited with status ${turboStatus}`);
 process.exit(turboStatus !== 0 || failed > 0 || brokenSuites.length > 0 || passed === 0 ? 1 : 0);
