@@ -100,8 +100,10 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     registry,
     // Inserting a task is idempotent (one per event id), so at-least-once delivery is enough.
     handleBatch: async (records: ConsumedRecord<ReviewRequest>[]) => {
-      const classes = await fallbackClasses();
-      for (const r of records) await tasks.ingest(r.value.data, classes);
+      await tasks.ingestMany(
+        records.map((r) => r.value.data),
+        await fallbackClasses(),
+      );
     },
   });
 

@@ -100,27 +100,36 @@ export class TaskStore {
    * `fallbackClasses` are offered when the prediction has none (no model yet).
    */
   async ingest(request: ReviewRequestData, fallbackClasses: readonly string[]): Promise<boolean> {
-    const { prediction } = request;
-    const classes = prediction.classes.length > 0 ? prediction.classes : fallbackClasses;
+    return (await this.ingestMany([request], fallbackClasses)) === 1;
+  }
+
+  /**
+   * Stores a batch of review requests in one statement (one round trip and one commit, where a
+   * statement per request made ingestion the review API's main cost under load); returns how
+   * many were new. Requests already stored, and repeats within the batch, change nothing.
+   */
+  async ingestMany(
+    requests: readonly ReviewRequestData[],
+    fallbackClasses: readonly string[],
+  ): Promise<number> {
+    if (requests.length === 0) return 0;
+    const classes = requests.map(({ prediction }) =>
+      prediction.classes.length > 0 ? prediction.classes : fallbackClasses,
+    );
     const { rowCount } = await this.opts.pool.query(
       `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
                                  policy_version, required_reviewers, needed, requested_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+       SELECT r->>'eventId', r->'prediction'->>'stream', r, ARRAY(SELECT jsonb_array_elements_text(c)),
+              r->>'reason', r->'prediction'->>'label', (r->>'priority')::double precision,
+              (r->>'policyVersion')::integer, (r->>'requiredReviewers')::integer,
+              (r->>'requiredReviewers')::integer, (r->>'requestedAt')::timestamptz
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS req(r, n)
+         JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS cls(c, m) ON m = n
+        ORDER BY n
        ON CONFLICT (event_id) DO NOTHING`,
-      [
-        request.eventId,
-        prediction.stream,
-        JSON.stringify(request),
-        classes,
-        request.reason,
-        prediction.label,
-        request.priority,
-        request.policyVersion,
-        request.requiredReviewers,
-        request.requestedAt,
-      ],
+      [JSON.stringify(requests), JSON.stringify(classes)],
     );
-    return rowCount === 1;
+    return rowCount ?? 0;
   }
 
   async get(eventId: string): Promise<Task | null> {

@@ -302,6 +302,55 @@ describe('reviewing', () => {
     expect((await api.tasks.get(ids[0]!))!.prediction.confidence).toBe(0.6);
   });
 
+  it('stores a batch of requests in one go as one at a time would, skipping repeats and stored ones', async () => {
+    const { api } = await setup();
+    const stream = uniqueName('batch');
+    const ids = ['stored', 'a', 'b', 'cold'].map((k) => `${stream}-${k}`);
+    const [stored, a, b, cold] = ids as [string, string, string, string];
+    const first = reviewRequest(stored, { stream }).data;
+    const batch = [
+      reviewRequest(a, { stream, priority: 0.30000000000000004, requiredReviewers: 3 }).data,
+      reviewRequest(stored, { stream, confidence: 0.99 }).data,
+      reviewRequest(b, { stream, reason: 'audit_sample' }).data,
+      reviewRequest(a, { stream, confidence: 0.99 }).data,
+      reviewRequest(cold, { stream, label: null, reason: 'no_model' }).data,
+    ];
+    // Later tests expect a queue without open tasks of others.
+    cleanups.push(() => pool.query('DELETE FROM review_tasks WHERE stream = $1', [stream]));
+    const rows = async () =>
+      (
+        await pool.query<Record<string, unknown>>(
+          `SELECT event_id, stream, request, classes, reason, predicted_label, priority, policy_version,
+                  required_reviewers, needed, status, requested_at
+             FROM review_tasks WHERE stream = $1 ORDER BY event_id`,
+          [stream],
+        )
+      ).rows;
+
+    expect(await api.tasks.ingest(first, [])).toBe(true);
+    expect(await api.tasks.ingestMany(batch, ['cat', 'dog'])).toBe(3);
+    expect(await api.tasks.ingestMany([], ['cat', 'dog'])).toBe(0);
+    const batched = await rows();
+    expect(batched.map((r) => r.event_id)).toEqual([...ids].sort());
+
+    // The same requests one at a time give the same rows.
+    await pool.query('DELETE FROM review_tasks WHERE stream = $1', [stream]);
+    expect(await api.tasks.ingest(first, [])).toBe(true);
+    const added = [];
+    for (const request of batch) added.push(await api.tasks.ingest(request, ['cat', 'dog']));
+    expect(added).toEqual([true, false, true, false, true]);
+    expect(await rows()).toEqual(batched);
+
+    // The first request of an event is the one kept, within a batch and across batches.
+    const [taskA, taskStored, taskCold] = await Promise.all([a, stored, cold].map((id) => api.tasks.get(id)));
+    expect(taskA!.prediction.confidence).toBe(0.6);
+    expect(taskA!.priority).toBe(0.30000000000000004);
+    expect(taskA!.needed).toBe(3);
+    expect(taskStored!.prediction.confidence).toBe(0.6);
+    expect(taskCold!.classes).toEqual(['cat', 'dog']);
+    expect(taskCold!.prediction.label).toBeNull();
+  });
+
   it('decides every task once with 20 reviewers claiming concurrently from 1,000 tasks', async () => {
     const { t, api } = await setup();
     const decisions = await reader(t.decisions);
