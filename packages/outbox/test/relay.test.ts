@@ -404,11 +404,15 @@ describe('OutboxRelay.start', () => {
     try {
       await Promise.all(relays.map((r) => r.start()));
       await waitFor(() => relays.some((r) => r.leading), { message: 'a leader' });
-      await sleep(1_000);
+      // The leader publishes while the writer goes on (a first transaction on a just-started
+      // broker can take a while, hence a wait rather than a fixed pause).
+      await waitFor(async () => (await unpublishedCount(pool)) < writer.eventIds.length * 2, {
+        message: 'the leader publishing',
+      });
+      await sleep(500);
       const first = relays.find((r) => r.leading)!;
       const standby = relays.find((r) => r !== first)!;
       expect(standby.leading).toBe(false);
-      expect(await unpublishedCount(pool)).toBeLessThan(writer.eventIds.length * 2);
 
       await first.stop();
       await waitFor(() => standby.leading, { message: 'the standby leading' });
