@@ -24,3 +24,4 @@ export {
   type OutboxRelayState,
   type OutboxRow,
 } from './outbox';
+export { reviewQueueGroups, type ReviewQueueGroup } from './review-queue';

@@ -1,12 +1,7 @@
+import { reviewQueueGroups, type ReviewQueueGroup } from '@hitl/db';
 import type { Pool } from 'pg';
 
-export interface ReviewQueueGroup {
-  status: 'open' | 'escalated';
-  reason: string;
-  tasks: number;
-  /** Seconds since the oldest of these tasks was requested. */
-  oldestAgeSeconds: number;
-}
+export type { ReviewQueueGroup };
 
 export interface ReviewQueueStatus {
   /** Tasks waiting for reviewers. */
@@ -23,24 +18,13 @@ export interface ReviewQueueStatus {
 
 /** The review queue from the review API's tables: what the hitl_review_queue_* gauges report. */
 export async function reviewQueueStatus(pool: Pool): Promise<ReviewQueueStatus> {
-  const [groups, leased] = await Promise.all([
-    pool.query<{ status: ReviewQueueGroup['status']; reason: string; tasks: number; oldest: number }>(
-      `SELECT status, reason, count(*)::int AS tasks,
-              greatest(extract(epoch FROM now() - min(requested_at)), 0)::float8 AS oldest
-         FROM review_tasks WHERE status <> 'decided' GROUP BY status, reason
-        ORDER BY tasks DESC, status, reason`,
-    ),
+  const [rows, leased] = await Promise.all([
+    reviewQueueGroups(pool),
     pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM review_tasks
         WHERE status <> 'decided' AND lease_owner IS NOT NULL AND lease_expires_at > now()`,
     ),
   ]);
-  const rows = groups.rows.map((r) => ({
-    status: r.status,
-    reason: r.reason,
-    tasks: r.tasks,
-    oldestAgeSeconds: r.oldest,
-  }));
   const total = (status: ReviewQueueGroup['status']) =>
     rows.filter((r) => r.status === status).reduce((n, r) => n + r.tasks, 0);
   return {

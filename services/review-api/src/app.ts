@@ -1,7 +1,7 @@
 // The review API without its process: the HTTP API, the consumer that turns review requests into
 // tasks, and the outbox relay that publishes decisions. Built by main.ts, tests and benchmarks.
 import { topics, type ReviewRequest } from '@hitl/contracts';
-import { createPool, ensureAdminKey, getCurrentPolicy } from '@hitl/db';
+import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups } from '@hitl/db';
 import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
 import { OutboxRelay } from '@hitl/outbox';
 import type { Kafka } from 'kafkajs';
@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { Authenticator } from './auth';
 import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
-import { reviewApiMetrics, sampleReviewQueue } from './metrics';
+import { reviewApiMetrics } from './metrics';
 import { adminRoutes, queryRoutes, reviewerRoutes } from './routes';
 import { TaskStore } from './tasks';
 
@@ -50,7 +50,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     transactionalId: config.outboxRelayId,
     markerGroupId: config.outboxRelayId,
   });
-  const metrics = reviewApiMetrics(registry, { sampleQueue: () => sampleReviewQueue(pool), logger: log });
+  const metrics = reviewApiMetrics(registry, { sampleQueue: () => reviewQueueGroups(pool), logger: log });
   const tasks = new TaskStore({
     pool,
     leaseSeconds: config.leaseSeconds,

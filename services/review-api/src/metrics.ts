@@ -1,42 +1,16 @@
 import { ReviewReason } from '@hitl/contracts';
+import type { ReviewQueueGroup } from '@hitl/db';
 import { getOrCreateMetric } from '@hitl/kafka';
-import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** Undecided review tasks of one status and reason, read from Postgres. */
-export interface QueueSample {
-  status: 'open' | 'escalated';
-  reason: string;
-  tasks: number;
-  /** Seconds since the oldest of them was requested. */
-  oldestAgeSeconds: number;
-}
+export type QueueSample = ReviewQueueGroup;
 
 const QUEUE_STATUSES = ['open', 'escalated'] as const;
 const REVIEW_REASONS = ReviewReason.anyOf.map((literal) => literal.const);
 // A scrape must not hang on a slow database: past this the gauges keep their last values.
 const QUEUE_READ_TIMEOUT_MS = 2_000;
-
-/** The review queue by status and reason: one grouped read of the queue's partial index. */
-export async function sampleReviewQueue(pool: Pool): Promise<QueueSample[]> {
-  const { rows } = await pool.query<{
-    status: QueueSample['status'];
-    reason: string;
-    tasks: number;
-    oldest: number;
-  }>(
-    `SELECT status, reason, count(*)::int AS tasks,
-            greatest(extract(epoch FROM now() - min(requested_at)), 0)::float8 AS oldest
-       FROM review_tasks WHERE status <> 'decided' GROUP BY status, reason`,
-  );
-  return rows.map((r) => ({
-    status: r.status,
-    reason: r.reason,
-    tasks: r.tasks,
-    oldestAgeSeconds: r.oldest,
-  }));
-}
 
 export interface ReviewApiMetricsOptions {
   /** Reads the queue for the queue gauges at each scrape (replicas all report the same queue). */
