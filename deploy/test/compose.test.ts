@@ -8,6 +8,7 @@ import { fromRoot, images, serviceNames } from '../scripts/images';
 import {
   composeConfig,
   dockerCompose,
+  render,
   serviceConfigs,
   specVariables,
   toolVariables,
@@ -66,6 +67,19 @@ describe('docker-compose.yml', () => {
     expect(postgres?.healthcheck?.test?.length).toBeGreaterThan(0);
     // Two listeners: the host's, and the one containers use.
     expect(kafka?.environment?.KAFKA_ADVERTISED_LISTENERS).toContain('127.0.0.1:9092');
+  });
+
+  test('runs the Kafka version that the local stack and the dev overlay run', () => {
+    const stack = readFileSync(fromRoot('deploy', 'local', 'stack.sh'), 'utf8');
+    const version = /^KAFKA_VERSION="\$\{KAFKA_VERSION:-([^}]+)\}"/m.exec(stack)?.[1];
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(compose.services.kafka?.image).toBe(`apache/kafka:${version}`);
+    type WithPods = { spec?: { template?: { spec?: { containers?: { image?: string }[] } } } };
+    const devImages = render('overlays/dev')
+      .flatMap((obj) => (obj as WithPods).spec?.template?.spec?.containers ?? [])
+      .map((c) => c.image ?? '')
+      .filter((image) => image.startsWith('apache/kafka:'));
+    expect(devImages).toEqual([`apache/kafka:${version}`]);
   });
 
   test('the init job runs once the servers are healthy, migrating and creating topics', () => {
