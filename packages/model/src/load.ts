@@ -76,14 +76,6 @@ export interface OnnxClassifier {
 }
 
 const T = onnx.TensorProto.DataType;
-
-/**
- * Rows of text per session run. A text model's TF-IDF step gives a dense [rows, vocabulary]
- * tensor (32 x 20,000 floats is 2.5 MB) that the next steps read again; runs of this size keep
- * it in cache, where runs of 500 rows go out to memory three times (about 12% more rows/s on
- * SpamAssassin with the default 20,000-gram vocabulary).
- */
-const TEXT_ROWS_PER_RUN = 32;
 const utf8 = new TextDecoder();
 
 const HOW_TO_EXPORT =
@@ -378,7 +370,7 @@ export async function loadOnnxClassifier(
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     interOpNumThreads: options.interOpNumThreads ?? 1,
   };
-  let session: { run(feeds: readonly Feed[]): Promise<RunResult[]>; close(): Promise<void> };
+  let session: { run(feed: Feed): Promise<RunResult>; close(): Promise<void> };
   try {
     session = options.worker
       ? await WorkerSession.create(bytes, { inputName, outputName }, threads)
@@ -415,24 +407,14 @@ export async function loadOnnxClassifier(
   return {
     description,
     async predictProba(inputs) {
-      const step = inputKind === 'text' ? TEXT_ROWS_PER_RUN : Math.max(inputs.length, 1);
-      const parts: (typeof inputs)[] = [];
-      for (let start = 0; start < inputs.length; start += step) {
-        parts.push(inputs.slice(start, start + step));
+      if (inputs.length === 0) return [];
+      const { data, dims } = await session.run(feed(inputs));
+      if (dims.length !== 2 || dims[0] !== inputs.length || dims[1] !== C) {
+        throw new Error(
+          `output "${outputName}" has shape [${dims.join(', ')}], expected [${inputs.length}, ${C}]`,
+        );
       }
-      if (parts.length === 0) return [];
-      const results = await session.run(parts.map(feed));
-      const rows: number[][] = [];
-      parts.forEach((part, p) => {
-        const { data, dims } = results[p]!;
-        if (dims.length !== 2 || dims[0] !== part.length || dims[1] !== C) {
-          throw new Error(
-            `output "${outputName}" has shape [${dims.join(', ')}], expected [${part.length}, ${C}]`,
-          );
-        }
-        for (let i = 0; i < part.length; i++) rows.push(Array.from(data.subarray(i * C, (i + 1) * C)));
-      });
-      return rows;
+      return Array.from({ length: inputs.length }, (_, i) => Array.from(data.subarray(i * C, (i + 1) * C)));
     },
     close: () => session.close(),
   };
@@ -446,17 +428,13 @@ async function mainThreadSession(
 ) {
   const session = await InferenceSession.create(Buffer.from(bytes), threads);
   return {
-    async run(feeds: readonly Feed[]): Promise<RunResult[]> {
-      const results: RunResult[] = [];
-      for (const feed of feeds) {
-        const out = await session.run({ [inputName]: new Tensor(feed.dtype, feed.data, feed.dims) }, [
-          outputName,
-        ]);
-        const probs = out[outputName];
-        if (!probs) throw new Error(`the model gave no output "${outputName}"`);
-        results.push({ data: probs.data as Float32Array, dims: probs.dims });
-      }
-      return results;
+    async run(feed: Feed): Promise<RunResult> {
+      const out = await session.run({ [inputName]: new Tensor(feed.dtype, feed.data, feed.dims) }, [
+        outputName,
+      ]);
+      const probs = out[outputName];
+      if (!probs) throw new Error(`the model gave no output "${outputName}"`);
+      return { data: probs.data as Float32Array, dims: probs.dims };
     },
     close: () => session.release(),
   };

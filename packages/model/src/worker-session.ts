@@ -26,14 +26,11 @@ parentPort.on('message', async (msg) => {
       session = await ort.InferenceSession.create(msg.bytes, msg.options);
       parentPort.postMessage({ id: msg.id, ok: true });
     } else if (msg.kind === 'run') {
-      const results = [];
-      for (const feed of msg.feeds) {
-        const out = await session.run({ [msg.inputName]: new ort.Tensor(feed.dtype, feed.data, feed.dims) }, [msg.outputName]);
-        const tensor = out[msg.outputName];
-        // A copy: the output may live in memory the native side owns, which cannot be transferred.
-        results.push({ data: Float32Array.from(tensor.data), dims: tensor.dims });
-      }
-      parentPort.postMessage({ id: msg.id, ok: true, results }, results.map((r) => r.data.buffer));
+      const out = await session.run({ [msg.inputName]: new ort.Tensor(msg.dtype, msg.data, msg.dims) }, [msg.outputName]);
+      const tensor = out[msg.outputName];
+      // A copy: the output may live in memory the native side owns, which cannot be transferred.
+      const data = Float32Array.from(tensor.data);
+      parentPort.postMessage({ id: msg.id, ok: true, data, dims: tensor.dims }, [data.buffer]);
     } else if (msg.kind === 'close') {
       if (session) await session.release();
       parentPort.postMessage({ id: msg.id, ok: true });
@@ -48,7 +45,8 @@ interface Reply {
   id: number;
   ok: boolean;
   message?: string;
-  results?: RunResult[];
+  data?: Float32Array;
+  dims?: number[];
 }
 
 /** One session in one worker thread; runs are queued and served in order. */
@@ -113,16 +111,13 @@ export class WorkerSession {
     });
   }
 
-  /** Runs the feeds one after another, in one round trip to the worker. */
-  async run(feeds: readonly Feed[]): Promise<RunResult[]> {
-    const transfer = feeds.flatMap((f) =>
-      f.data instanceof Float32Array ? [f.data.buffer as ArrayBuffer] : [],
-    );
+  async run(feed: Feed): Promise<RunResult> {
+    const transfer = feed.data instanceof Float32Array ? [feed.data.buffer as ArrayBuffer] : [];
     const reply = await this.request(
-      { kind: 'run', inputName: this.inputName, outputName: this.outputName, feeds },
+      { kind: 'run', inputName: this.inputName, outputName: this.outputName, ...feed },
       transfer,
     );
-    return reply.results!;
+    return { data: reply.data!, dims: reply.dims! };
   }
 
   async close(): Promise<void> {
