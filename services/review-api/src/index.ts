@@ -1,7 +1,7 @@
 export { createReviewApi, type ReviewApi, type ReviewApiDeps } from './app';
 export { Authenticator, type Principal } from './auth';
 export { loadReviewApiConfig, reviewApiConfigSpec, type ReviewApiConfig } from './config';
-export { reviewApiMetrics, type QueueSample, type ReviewApiMetrics } from './metrics';
+export { reviewApiMetrics, type ReviewApiMetrics } from './metrics';
 export { cohensKappa, consensus, fleissKappa, type Answer, type Consensus } from './consensus';
 export { ApiError, ApiErrorCode, ErrorBody } from './errors';
 export * as schemas from './schemas';

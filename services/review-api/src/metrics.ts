@@ -4,9 +4,6 @@ import { getOrCreateMetric } from '@hitl/kafka';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** Undecided review tasks of one status and reason, read from Postgres. */
-export type QueueSample = ReviewQueueGroup;
-
 const QUEUE_STATUSES = ['open', 'escalated'] as const;
 const REVIEW_REASONS = ReviewReason.anyOf.map((literal) => literal.const);
 // A scrape must not hang on a slow database: past this the gauges keep their last values.
@@ -14,7 +11,7 @@ const QUEUE_READ_TIMEOUT_MS = 2_000;
 
 export interface ReviewApiMetricsOptions {
   /** Reads the queue for the queue gauges at each scrape (replicas all report the same queue). */
-  sampleQueue: () => Promise<QueueSample[]>;
+  sampleQueue: () => Promise<ReviewQueueGroup[]>;
   logger: Logger;
 }
 
