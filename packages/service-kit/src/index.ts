@@ -37,6 +37,9 @@ export {
   CONFIG_EXIT_CODE,
   loadConfigOrExit,
   runService,
+  runServiceMain,
   type RunningService,
   type RunServiceOptions,
+  type ServiceMainOptions,
+  type ServiceProcess,
 } from './run-service';

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import { ConfigError } from './config';
 import { createHealthServer, type HealthServer } from './health';
-import type { Logger } from './logger';
+import { createLogger, type Logger, type LogLevel } from './logger';
+import { createMetricsRegistry } from './metrics';
 import { createShutdown, type CreateShutdownOptions, type Shutdown, type ShutdownStep } from './shutdown';
 
 // sysexits' EX_CONFIG, so an operator can tell a bad setting from a crash in the restart reason.
@@ -77,4 +78,50 @@ export async function runService(opts: RunServiceOptions): Promise<RunningServic
     await shutdown.trigger('start failed', 1);
   }
   return { health, shutdown };
+}
+
+/** What a service's main runs: built from its config, started, probed and stopped. */
+export interface ServiceProcess {
+  start(): Promise<void>;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface ServiceMainOptions<C extends { logLevel: LogLevel; httpPort: number }> {
+  /** The service's name in logs, metrics (`service` label) and its stop step. */
+  name: string;
+  /** Reads the environment, typically `() => loadConfig(process.env)` (a ConfigError exits with CONFIG_EXIT_CODE). */
+  loadConfig: () => C;
+  create: (
+    config: C,
+    deps: { logger: Logger; registry: Registry },
+  ) => ServiceProcess | Promise<ServiceProcess>;
+}
+
+/**
+ * A service's whole main.ts: reads the environment, builds the service, serves /healthz, /readyz
+ * and /metrics on HTTP_PORT, and shuts down in order on SIGTERM or SIGINT. A failure before the
+ * service runs is printed and exits 1.
+ */
+export function runServiceMain<C extends { logLevel: LogLevel; httpPort: number }>(
+  opts: ServiceMainOptions<C>,
+): void {
+  const main = async () => {
+    const config = loadConfigOrExit(opts.loadConfig);
+    const logger = createLogger({ name: opts.name, level: config.logLevel });
+    const registry = createMetricsRegistry({ service: opts.name, prefix: 'hitl_' });
+    const service = await opts.create(config, { logger, registry });
+    await runService({
+      logger,
+      registry,
+      health: { port: config.httpPort },
+      start: () => service.start(),
+      readiness: () => service.ready(),
+      steps: [{ name: `stop ${opts.name}`, run: () => service.stop() }],
+    });
+  };
+  main().catch((error: unknown) => {
+    process.stderr.write(`${opts.name} failed: ${String(error)}\n`);
+    process.exit(1);
+  });
 }
