@@ -14,3 +14,4 @@ export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
 export { ProcessGroup, type StartProcessOptions } from './process';
 export { testKafka, testLogger } from './clients';
 export { freePort } from './ports';
+export { classTexts } from './texts';

@@ -21,7 +21,7 @@ import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { loadTrainerConfig, splitOf, type Split, type TrainerConfig } from '../src';
 
-import { testKafka, testLogger } from '@hitl/testkit';
+import { classTexts, testKafka, testLogger } from '@hitl/testkit';
 
 export { testKafka };
 export const logger = testLogger;
@@ -33,26 +33,9 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
   return { db, pool: createPool({ connectionString: db.url, max: 4 }) };
 }
 
-const VOCAB: Record<string, string[]> = {
-  ham: ['meeting', 'agenda', 'report', 'lunch', 'project', 'review', 'notes', 'team'],
-  spam: ['winner', 'prize', 'free', 'cash', 'offer', 'click', 'claim', 'bonus'],
-  other: ['weather', 'rain', 'sunny', 'forecast', 'storm', 'wind', 'cloud', 'snow'],
-};
-
 /** Short texts of each class (mostly its own words), drawn from a seeded generator. */
 export function texts(classes: readonly string[], perClass: number, seed: number) {
-  const rand = mulberry32(seed);
-  const out: { text: string; label: string }[] = [];
-  for (let i = 0; i < perClass; i++) {
-    for (const label of classes) {
-      const words = Array.from({ length: 6 }, () => {
-        const pool = rand() < 0.7 ? VOCAB[label]! : VOCAB[classes[Math.floor(rand() * classes.length)]!]!;
-        return pool[Math.floor(rand() * pool.length)]!;
-      });
-      out.push({ text: words.join(' '), label });
-    }
-  }
-  return out;
+  return classTexts(classes, perClass, mulberry32(seed));
 }
 
 /**
