@@ -7,8 +7,8 @@ export {
   textNgrams,
   tokenize,
 } from './tokenize';
+export { mulberry32 } from './random';
 export {
-  mulberry32,
   softmax,
   trainLinearClassifier,
   trainTextClassifier,

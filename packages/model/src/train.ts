@@ -1,3 +1,4 @@
+import { mulberry32 } from './random';
 import { isBigram, textNgrams } from './tokenize';
 
 /** Options shared by both model families. */
@@ -63,18 +64,6 @@ export interface LinearClassifier {
 }
 
 export type Classifier = TextClassifier | LinearClassifier;
-
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Numerically stable softmax in float64. */
 export function softmax(logits: readonly number[]): number[] {

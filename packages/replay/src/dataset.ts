@@ -1,4 +1,5 @@
 // Labelled data sets for a replay: the SpamAssassin corpus, or a JSONL or CSV file of the user's.
+import { mulberry32 } from '@hitl/model/random';
 import { spamAssassin } from '@hitl/datasets';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
@@ -312,21 +313,6 @@ function featureArray(fields: Record<string, unknown>, name: string, line: numbe
     }
     return v;
   });
-}
-
-/**
- * mulberry32, as in @hitl/model: a copy, since that package loads onnxruntime's native binding and
- * a data set loader has no use for it. Floats in [0, 1).
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A new array in an order fixed by the seed (Fisher–Yates); the input is left as it is. */

@@ -3,7 +3,6 @@ export {
   DatasetErrorCode,
   loadLabelledFile,
   loadSpamAssassin,
-  mulberry32,
   parseCsv,
   parseLabelled,
   shuffled,

@@ -1,7 +1,7 @@
 // Simulated reviewers for a replay: each key claims tasks through the review API, as a person at
 // the terminal would, and answers with the data set's true label or, at a set rate, a wrong one.
 import { ReviewApiError, ReviewClient, type ClaimFilters, type Task } from '@hitl/client';
-import { mulberry32 } from './dataset';
+import { mulberry32 } from '@hitl/model/random';
 
 export interface SimulatedReviewersOptions {
   /** Where the review API listens. */
