@@ -337,11 +337,15 @@ export async function listModelEvents(db: RegistryDb, modelId: string): Promise<
 
 const isModelLifecycle = createValidator(ModelLifecycle);
 
-/** The hitl.models.v1 record announcing a lifecycle step of one version. */
-function lifecycleRecord(
+/**
+ * The hitl.models.v1 record announcing a lifecycle step of one version, with its figures: the
+ * topic carries finite numbers only; nested entries (per-class tables, notes) stay in the registry.
+ */
+export function lifecycleRecord(
   type: ModelLifecycleType,
-  version: ModelVersionSummary,
-  opts: LifecycleOptions,
+  version: Pick<ModelVersionSummary, 'modelId' | 'version' | 'parentVersion' | 'classes' | 'inputKind'>,
+  metrics: Record<string, unknown>,
+  opts: { reason?: string; actor?: string } = {},
 ): ModelLifecycle {
   return {
     type,
@@ -352,9 +356,8 @@ function lifecycleRecord(
       parentVersion: version.parentVersion,
       classes: version.classes,
       inputKind: version.inputKind,
-      // The topic carries figures only; nested entries (per-class tables, notes) stay in the registry.
       metrics: Object.fromEntries(
-        Object.entries(version.metrics).filter(
+        Object.entries(metrics).filter(
           (entry): entry is [string, number] => typeof entry[1] === 'number' && Number.isFinite(entry[1]),
         ),
       ),
@@ -365,11 +368,12 @@ function lifecycleRecord(
 }
 
 /**
- * Validates the records against the topic's schema and enqueues them. A record the schema refuses
- * (say, a reason longer than it allows) fails the whole lifecycle step with HITL_ERR_MODEL_INVALID
- * rather than storing a record every consumer would dead-letter.
+ * Validates the records against the topic's schema and adds them to the outbox in the client's
+ * transaction. A record the schema refuses (say, a reason longer than it allows) fails the whole
+ * lifecycle step with HITL_ERR_MODEL_INVALID rather than storing a record every consumer would
+ * dead-letter.
  */
-async function enqueueLifecycle(
+export async function enqueueLifecycle(
   client: PoolClient,
   records: readonly ModelLifecycle[],
   topic: string = topics.models.name,
@@ -449,7 +453,11 @@ export async function promoteModelVersion(
     );
     await retirePromoted(client, modelId, opts);
     const promoted = await promoteLocked(client, modelId, version, opts);
-    await enqueueLifecycle(client, [lifecycleRecord('model.promoted', promoted, opts)], opts.modelsTopic);
+    await enqueueLifecycle(
+      client,
+      [lifecycleRecord('model.promoted', promoted, promoted.metrics, opts)],
+      opts.modelsTopic,
+    );
     return promoted;
   });
 }
@@ -497,13 +505,14 @@ export async function rollbackModel(
         WHERE model_id = $1 AND version = $2 RETURNING ${SUMMARY_COLUMNS}`,
       [modelId, currentVersion],
     );
+    const rolledBackVersion = toSummary(rolledBack.rows[0]!);
     await recordEvent(client, modelId, currentVersion, 'rolled_back', opts);
     const promoted = await promoteLocked(client, modelId, previousVersion, opts);
     await enqueueLifecycle(
       client,
       [
-        lifecycleRecord('model.rolled_back', toSummary(rolledBack.rows[0]!), opts),
-        lifecycleRecord('model.promoted', promoted, opts),
+        lifecycleRecord('model.rolled_back', rolledBackVersion, rolledBackVersion.metrics, opts),
+        lifecycleRecord('model.promoted', promoted, promoted.metrics, opts),
       ],
       opts.modelsTopic,
     );

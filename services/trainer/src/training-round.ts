@@ -3,6 +3,7 @@
 // split, then register the version and promote or reject it in one transaction with its
 // hitl.models.v1 records.
 import {
+  enqueueLifecycle,
   getPromotedVersion,
   promoteModelVersion,
   registerModelVersion,
@@ -22,7 +23,7 @@ import {
   type GateDecision,
   type GateOptions,
 } from './gate';
-import { enqueueLifecycle, lifecycleRecord } from './lifecycle';
+import { lifecycleRecord } from './lifecycle';
 import type { TrainerMetrics } from './metrics';
 import {
   claimRun,
@@ -300,10 +301,14 @@ export async function runTrainingRound(
           `the promoted version changed from ${champion?.version ?? 'none'} to ${promoted ?? 'none'} while training; the next run compares with it`,
         );
       }
-      await enqueueLifecycle(client, opts.modelsTopic, [
-        lifecycleRecord('model.trained', version, trainedMetrics, { actor }),
-        lifecycleRecord('model.evaluated', version, versionMetrics, { actor, reason: decision.reason }),
-      ]);
+      await enqueueLifecycle(
+        client,
+        [
+          lifecycleRecord('model.trained', version, trainedMetrics, { actor }),
+          lifecycleRecord('model.evaluated', version, versionMetrics, { actor, reason: decision.reason }),
+        ],
+        opts.modelsTopic,
+      );
       if (decision.promote) {
         await promoteModelVersion(client, modelId, version.version, {
           actor,
@@ -311,9 +316,11 @@ export async function runTrainingRound(
           modelsTopic: opts.modelsTopic,
         });
       } else {
-        await enqueueLifecycle(client, opts.modelsTopic, [
-          lifecycleRecord('model.rejected', version, versionMetrics, { actor, reason: decision.reason }),
-        ]);
+        await enqueueLifecycle(
+          client,
+          [lifecycleRecord('model.rejected', version, versionMetrics, { actor, reason: decision.reason })],
+          opts.modelsTopic,
+        );
       }
       await handleRequests(client, modelId, runId, due.lastRequestId);
       await finishRun(client, runId, { outcome, reason: decision.reason, version: version.version });
