@@ -574,6 +574,9 @@ BEGIN
   END IF;
 END
 \$\$;
+-- The test kit drops each test's database WITH (FORCE), which must be able to terminate every
+-- backend in it, autovacuum workers included: that takes pg_signal_backend.
+GRANT pg_signal_backend TO $PG_ROLE;
 SELECT 'CREATE DATABASE $PG_DATABASE OWNER $PG_ROLE'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DATABASE') \gexec
 EOF

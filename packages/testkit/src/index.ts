@@ -1,7 +1,13 @@
 export { kafkaBrokers, databaseUrl } from './env';
 export { uniqueName, uniqueIdentifier } from './names';
 export { waitFor, type WaitForOptions } from './wait';
-export { createTestDatabase, type TestDatabase } from './postgres';
+export {
+  createTestDatabase,
+  TEST_ROLE_PRIVILEGES,
+  testRoleProblem,
+  type TestDatabase,
+  type TestRoleGrants,
+} from './postgres';
 export {
   createTestTopics,
   deleteTestTopics,

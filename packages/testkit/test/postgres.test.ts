@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Client } from 'pg';
-import { createTestDatabase, databaseUrl } from '../src/index';
+import { createTestDatabase, databaseUrl, testRoleProblem } from '../src/index';
 
 async function databaseExists(name: string): Promise<boolean> {
   const admin = new Client({ connectionString: databaseUrl() });
@@ -30,6 +30,31 @@ describe('createTestDatabase', () => {
       await db.drop(); // a second drop is a no-op
     } finally {
       await client.end().catch(() => undefined);
+    }
+  });
+});
+
+describe('testRoleProblem', () => {
+  it('names each privilege the role lacks and how to grant it', () => {
+    const problem = testRoleProblem({ role: 'ci', createdb: true, signal: false });
+    expect(problem?.message).toMatch(/role ci lacks pg_signal_backend\./);
+    expect(problem?.message).toContain('GRANT pg_signal_backend TO "ci"');
+    expect(testRoleProblem({ role: 'ci', createdb: false, signal: false })?.message).toMatch(
+      /lacks CREATEDB and pg_signal_backend/,
+    );
+    expect(testRoleProblem({ role: 'ci', createdb: true, signal: true })).toBeUndefined();
+  });
+
+  it('passes for the role of DATABASE_URL, which the local stack set up', async () => {
+    const admin = new Client({ connectionString: databaseUrl() });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ signal: boolean }>(
+        "SELECT pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AS signal",
+      );
+      expect(rows[0]?.signal).toBe(true);
+    } finally {
+      await admin.end();
     }
   });
 });
