@@ -23,7 +23,7 @@ import {
 } from '../src';
 import { topics, type Prediction } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
-import { TypedProducer } from '@hitl/kafka';
+import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
 import { evaluate, loadOnnxClassifier } from '@hitl/model';
 import { ProcessGroup, TopicReader, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
@@ -73,16 +73,13 @@ async function main(): Promise<void> {
     await classifier.close();
 
     const appendTime = [{ name: 'message.timestamp.type', value: 'LogAppendTime' }];
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: names.events, numPartitions: topics.events.partitions, configEntries: appendTime },
-        { topic: names.predictions, numPartitions: topics.predictions.partitions, configEntries: appendTime },
-        { topic: names.passThrough, numPartitions: topics.predictions.partitions, configEntries: appendTime },
-        { topic: names.models, numPartitions: 1 },
-        { topic: names.deadLetters, numPartitions: 1 },
-      ],
-    });
+    await createTopicsWithLeaders(admin, [
+      { topic: names.events, numPartitions: topics.events.partitions, configEntries: appendTime },
+      { topic: names.predictions, numPartitions: topics.predictions.partitions, configEntries: appendTime },
+      { topic: names.passThrough, numPartitions: topics.predictions.partitions, configEntries: appendTime },
+      { topic: names.models, numPartitions: 1 },
+      { topic: names.deadLetters, numPartitions: 1 },
+    ]);
 
     progress(`preloading ${EVENTS} events`);
     const producer = new TypedProducer({ kafka });

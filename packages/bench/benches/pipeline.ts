@@ -30,7 +30,7 @@ import {
 import { topics, type Decision, type InputEvent } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
 import { createPolicyVersion } from '@hitl/db';
-import { TypedProducer } from '@hitl/kafka';
+import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
 import { ProcessGroup, TopicReader, freePort, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import type { Admin } from 'kafkajs';
@@ -132,18 +132,15 @@ async function main(): Promise<void> {
       names.warmPredictions,
       names.warmDecisions,
     ];
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        ...partitioned.map((topic) => ({
-          topic,
-          numPartitions: topics.events.partitions,
-          configEntries: appendTime,
-        })),
-        { topic: names.models, numPartitions: 1 },
-        { topic: names.deadLetters, numPartitions: 1 },
-      ],
-    });
+    await createTopicsWithLeaders(admin, [
+      ...partitioned.map((topic) => ({
+        topic,
+        numPartitions: topics.events.partitions,
+        configEntries: appendTime,
+      })),
+      { topic: names.models, numPartitions: 1 },
+      { topic: names.deadLetters, numPartitions: 1 },
+    ]);
 
     progress(`preloading ${EVENTS} events`);
     const producer = new TypedProducer({ kafka });

@@ -8,7 +8,7 @@
 import { topics, type InputEvent, type Prediction, type PredictionData } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
 import { createPolicyVersion } from '@hitl/db';
-import { TypedProducer } from '@hitl/kafka';
+import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
 import { ProcessGroup, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
@@ -73,15 +73,12 @@ async function main(): Promise<void> {
   await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
     const policyName = uniqueName('bench-policy');
     await createPolicyVersion(pool, policyName, { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'] });
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        ...[names.events, names.passThrough, names.predictions, names.decisions, names.reviewRequests].map(
-          (topic) => ({ topic, numPartitions: topics.events.partitions }),
-        ),
-        { topic: names.deadLetters, numPartitions: 1 },
-      ],
-    });
+    await createTopicsWithLeaders(admin, [
+      ...[names.events, names.passThrough, names.predictions, names.decisions, names.reviewRequests].map(
+        (topic) => ({ topic, numPartitions: topics.events.partitions }),
+      ),
+      { topic: names.deadLetters, numPartitions: 1 },
+    ]);
 
     progress(`preloading ${EVENTS} events and ${EVENTS} predictions`);
     const emails = spamAssassin({ maxChars: 5_000 });

@@ -1,7 +1,7 @@
 import { topics } from '@hitl/contracts';
 import { deleteTestTopics, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { createKafka, ensureTopics } from '../src';
+import { createKafka, createTopicsWithLeaders, ensureTopics } from '../src';
 import { logger } from './helpers';
 
 describe('ensureTopics', () => {
@@ -31,5 +31,37 @@ describe('ensureTopics', () => {
         [names[1], 1],
       ].sort(),
     );
+  });
+});
+
+describe('createTopicsWithLeaders', () => {
+  const names = Array.from({ length: 12 }, (_, i) => uniqueName(`leaders-${i}`));
+  afterAll(() => deleteTestTopics(names));
+
+  it('returns only when every partition of each new topic has a leader, and leaves an existing topic alone', async () => {
+    const kafka = createKafka({
+      brokers: kafkaBrokers(),
+      clientId: 'leaders-test',
+      logger,
+      kafkaLogLevel: 'error',
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // One topic at a time, each read back at once: the moment right after creation is the one
+      // in which a broker can still answer UNKNOWN_TOPIC_OR_PARTITION.
+      for (const topic of names) {
+        await createTopicsWithLeaders(admin, [{ topic, numPartitions: 6 }]);
+        const {
+          topics: [meta],
+        } = await admin.fetchTopicMetadata({ topics: [topic] });
+        expect(meta?.partitions).toHaveLength(6);
+        expect(meta?.partitions.every((p) => p.leader >= 0)).toBe(true);
+      }
+      await createTopicsWithLeaders(admin, [{ topic: names[0]!, numPartitions: 6 }]);
+      expect((await admin.fetchTopicMetadata({ topics: [names[0]!] })).topics[0]?.partitions).toHaveLength(6);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

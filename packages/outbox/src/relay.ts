@@ -29,7 +29,14 @@ import {
   type OutboxRelayNames,
   type OutboxRow,
 } from '@hitl/db';
-import { backoffDelay, errorMessage, isFencedError, sendEncoded, sleep } from '@hitl/kafka';
+import {
+  backoffDelay,
+  createTopicsWithLeaders,
+  errorMessage,
+  isFencedError,
+  sendEncoded,
+  sleep,
+} from '@hitl/kafka';
 import type { Kafka, PartitionOffset, Producer, RetryOptions, Transaction } from 'kafkajs';
 import { Client, type Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -471,10 +478,7 @@ export class OutboxRelay {
         if (!(await admin.listTopics()).includes(names.markerTopic)) {
           // Offsets go with their topic: a missing marker topic holds no marker.
           if (!own) return { batch: 0, outboxId: null };
-          await admin.createTopics({
-            topics: [{ topic: names.markerTopic, numPartitions: 1 }],
-            waitForLeaders: true,
-          });
+          await createTopicsWithLeaders(admin, [{ topic: names.markerTopic, numPartitions: 1 }]);
           this.log.info({ topic: names.markerTopic }, 'marker topic created');
         }
         if (own) this.markerTopicReady = true;

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { kafkaBrokers } from './env';
 import { uniqueName } from './names';
+import { waitFor } from './wait';
 
 export interface TestTopic {
   topic: string;
@@ -20,14 +21,30 @@ async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates the topics (replication from the broker default) and waits until each has a leader. */
+/**
+ * Creates the topics (replication from the broker default) and waits until every partition has a
+ * leader. Not kafkajs's waitForLeaders: it gives up at once when the broker answers
+ * UNKNOWN_TOPIC_OR_PARTITION, which a KRaft broker does for a moment after creating a topic. This
+ * is @hitl/kafka's createTopicsWithLeaders, which the test kit cannot import: @hitl/kafka's own
+ * tests depend on the test kit.
+ */
 export async function createTestTopics(topics: TestTopic[]): Promise<void> {
   if (topics.length === 0) return;
   await withAdmin(async (admin) => {
     await admin.createTopics({
       topics: topics.map(({ topic, numPartitions = 1 }) => ({ topic, numPartitions })),
-      waitForLeaders: true,
+      waitForLeaders: false,
     });
+    await waitFor(
+      async () => {
+        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+        return topics.every(({ topic, numPartitions = 1 }) => {
+          const partitions = metadata.find((m) => m.name === topic)?.partitions ?? [];
+          return partitions.length >= numPartitions && partitions.every((p) => p.leader >= 0);
+        });
+      },
+      { timeoutMs: 30_000, intervalMs: 50, message: 'a leader for every partition of the new topics' },
+    );
   });
 }
 
