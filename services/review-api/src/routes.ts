@@ -436,6 +436,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         id: r.id,
         status: r.status,
         trigger: r.trigger,
+        startedBecause: r.startedBecause,
         startedAt: r.startedAt.toISOString(),
         finishedAt: iso(r.finishedAt),
         examples: r.examples,

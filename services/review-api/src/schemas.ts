@@ -247,7 +247,11 @@ export const TrainingRequested = Type.Object({
 export const TrainingRun = Type.Object({
   id: Type.String(),
   status: Type.String({ description: 'running, finished, failed, or aborted (its trainer was stopping)' }),
-  trigger: Type.String({ description: 'labels or request' }),
+  trigger: Type.String({
+    description:
+      'why it started: first (the labels can first support a model), doubled (the labels doubled since the last run), every (RETRAIN_EVERY new labels), waited (labels waited RETRAIN_AFTER_MS), request (an admin asked); labels for runs recorded before these',
+  }),
+  startedBecause: Type.Union([Type.String(), Type.Null()], { description: 'the same, as a sentence with its figures' }),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   examples: Type.Integer(),

@@ -57,7 +57,12 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
   const scheduler = new TrainingScheduler({
     pool,
     modelId: config.modelId,
-    retrainEvery: config.retrainEvery,
+    schedule: {
+      retrainEvery: config.retrainEvery,
+      minLabelsPerClass: config.minLabelsPerClass,
+      minEvalExamples: config.minEvalExamples,
+      retrainAfterMs: config.retrainAfterMs,
+    },
     checkIntervalMs: config.checkIntervalMs,
     logger: log,
     onCheck: async () => {
@@ -69,18 +74,14 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
       metrics.stored.set({ model: config.modelId, split: 'eval' }, counts.eval);
       if (promotedAt) metrics.lastPromotion.set({ model: config.modelId }, promotedAt.getTime() / 1000);
     },
-    runRound: (due, signal) =>
+    runRound: (due, start, signal) =>
       runTrainingRound(
         {
           pool,
           modelId: config.modelId,
           instanceId: config.instanceId,
           modelsTopic: config.modelsTopic,
-          gate: {
-            promoteMargin: config.promoteMargin,
-            recallTolerance: config.recallTolerance,
-            minEvalExamples: config.minEvalExamples,
-          },
+          gate: { alpha: config.gateAlpha, minEvalExamples: config.minEvalExamples },
           maxFeatures: config.maxFeatures,
           regularizationC: config.regularizationC,
           seed: config.trainSeed,
@@ -92,6 +93,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
           onOutbox: () => relay.wakeUp(),
         },
         due,
+        start,
         signal,
       ),
   });

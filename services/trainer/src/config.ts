@@ -29,16 +29,27 @@ export const trainerConfigSpec = {
   outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
   /** Share of events (by a hash of the event id) held out for evaluation; they never train. */
   evalShare: num('EVAL_SHARE', { default: 0.2, min: 0, max: 1 }),
-  /** New or replaced labels since the last finished training that start the next one. */
+  /**
+   * The largest step between trainings in new or replaced labels. Below it the step grows with the
+   * labels: a training each time they double since the first.
+   */
   retrainEvery: int('RETRAIN_EVERY', { default: 200, min: 1 }),
+  /** Training labels every class needs before the first training (with MIN_EVAL_EXAMPLES held out). */
+  minLabelsPerClass: int('MIN_LABELS_PER_CLASS', { default: 5, min: 1 }),
+  /** Labels that have waited this long start a training before the step is reached. */
+  retrainAfterMs: int('RETRAIN_AFTER_MS', { default: 900_000, min: 1_000 }),
   /** How often a replica looks whether a training is due. */
   checkIntervalMs: int('CHECK_INTERVAL_MS', { default: 2_000, min: 10 }),
-  /** How much higher the candidate's macro-F1 must be than the champion's to be promoted. */
-  promoteMargin: num('PROMOTE_MARGIN', { default: 0.005, min: 0, max: 1 }),
-  /** How far any class's recall may fall below the champion's for the candidate to be promoted. */
-  recallTolerance: num('RECALL_TOLERANCE', { default: 0.05, min: 0, max: 1 }),
-  /** Evaluation examples needed before a version is promoted. */
-  minEvalExamples: int('MIN_EVAL_EXAMPLES', { default: 30, min: 1 }),
+  /**
+   * Significance level of the promotion gate's tests: a candidate significantly worse than the
+   * champion (overall, or on a class) at this level is rejected (see gate.ts).
+   */
+  gateAlpha: num('GATE_ALPHA', { default: 0.05, min: 0, max: 1 }),
+  /**
+   * Evaluation examples needed before a version is promoted. Low, because the gate's tests say
+   * themselves whether the split is big enough for a difference to count.
+   */
+  minEvalExamples: int('MIN_EVAL_EXAMPLES', { default: 10, min: 1 }),
   /** Vocabulary size of text models (unigrams and bigrams). */
   maxFeatures: int('MAX_FEATURES', { default: 20_000, min: 1, max: 1_000_000 }),
   /**
@@ -64,10 +75,10 @@ export const trainerConfigSpec = {
 export type TrainerConfig = ConfigOf<typeof trainerConfigSpec>;
 
 function check(config: TrainerConfig): ConfigProblem[] {
-  if (config.evalShare <= 0 || config.evalShare >= 1) {
-    return [{ variable: 'EVAL_SHARE', problem: `must be above 0 and below 1, got ${config.evalShare}` }];
-  }
-  return [];
+  const between0And1 = (variable: string, value: number): ConfigProblem[] =>
+    value > 0 && value < 1 ? [] : [{ variable, problem: `must be above 0 and below 1, got ${value}` }];
+  // A GATE_ALPHA of 0 would find nothing significant, one of 1 everything.
+  return [...between0And1('EVAL_SHARE', config.evalShare), ...between0And1('GATE_ALPHA', config.gateAlpha)];
 }
 
 /** The trainer's settings, from the environment. */

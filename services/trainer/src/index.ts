@@ -6,16 +6,17 @@ export * from './examples';
 export * from './gate';
 export { lastPromotionAt, trainerMetrics, type TrainerMetrics } from './metrics';
 export * from './requests';
+export * from './schedule';
 export { TrainingScheduler, type CheckResult, type TrainingSchedulerOptions } from './scheduler';
 export {
   countLabelledExamples,
   getLabelledExample,
+  labelCounts,
   storeExamples,
   trainingDue,
   type StoreResult,
   type TrainingDue,
   type TrainingOutcome,
-  type TrainingTrigger,
 } from './store';
 export { trainInWorker } from './train-in-worker';
 export * from './training';

@@ -3,6 +3,7 @@
 // '@hitl/trainer/requests'.
 import type { ClientBase } from 'pg';
 import { TrainerError, TrainerErrorCode } from './errors';
+import type { TrainingTrigger } from './schedule';
 
 type Queryable = Pick<ClientBase, 'query'>;
 
@@ -20,7 +21,10 @@ export interface TrainingRun {
   id: string;
   modelId: string;
   status: 'running' | 'finished' | 'failed' | 'aborted';
-  trigger: 'labels' | 'request';
+  /** Why it started ('labels' for runs recorded before the schedule had steps). */
+  trigger: TrainingTrigger | 'labels';
+  /** The schedule's sentence with its figures; null for runs recorded before it. */
+  startedBecause: string | null;
   instance: string;
   startedAt: Date;
   finishedAt: Date | null;
@@ -107,6 +111,7 @@ export async function listTrainingRuns(
     model_id: string;
     status: TrainingRun['status'];
     trigger: TrainingRun['trigger'];
+    started_because: string | null;
     instance: string;
     started_at: Date;
     finished_at: Date | null;
@@ -116,7 +121,7 @@ export async function listTrainingRuns(
     outcome: TrainingRun['outcome'];
     reason: string | null;
   }>(
-    `SELECT id::text, model_id, status, trigger, instance, started_at, finished_at, examples, eval_examples,
+    `SELECT id::text, model_id, status, trigger, started_because, instance, started_at, finished_at, examples, eval_examples,
             version, outcome, reason
        FROM training_runs WHERE model_id = $1 ORDER BY training_runs.id DESC LIMIT $2`,
     [modelId, opts.limit ?? 100],
@@ -126,6 +131,7 @@ export async function listTrainingRuns(
     modelId: r.model_id,
     status: r.status,
     trigger: r.trigger,
+    startedBecause: r.started_because,
     instance: r.instance,
     startedAt: r.started_at,
     finishedAt: r.finished_at,

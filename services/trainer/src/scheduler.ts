@@ -1,28 +1,32 @@
 // When to train, and that only one replica does: every CHECK_INTERVAL_MS a replica looks whether a
-// training is due; if so it takes the model's training lock (a session advisory lock on a
+// training is due (schedule.ts says when); if so it takes the model's training lock (a session advisory lock on a
 // connection of its own, so that it goes when the replica dies), looks again under the lock (a
 // replica that just trained on the same labels has recorded its run by then), and runs a round.
 import { backoffDelay, sleep } from '@hitl/kafka';
 import { Client, type Pool } from 'pg';
 import type { Logger } from 'pino';
-import { abandonRuns, trainingDue, type TrainingDue } from './store';
+import { notReadyBecause, scheduledStart, type ScheduleOptions, type TrainingStart } from './schedule';
+import { abandonRuns, labelCounts, trainingDue, type TrainingDue } from './store';
 import type { RoundResult } from './training-round';
 
 export interface TrainingSchedulerOptions {
   pool: Pool;
   modelId: string;
-  /** New labels since the last finished run that make a training due. */
-  retrainEvery: number;
+  schedule: ScheduleOptions;
   checkIntervalMs: number;
   logger: Logger;
-  runRound: (due: TrainingDue, signal: AbortSignal) => Promise<RoundResult>;
+  runRound: (due: TrainingDue, start: TrainingStart, signal: AbortSignal) => Promise<RoundResult>;
   /** Called with the due state at every check (for the gauges). */
   onCheck?: (due: TrainingDue) => Promise<void> | void;
 }
 
 /** What one check did. */
 export type CheckResult =
-  { kind: 'not_due'; due: TrainingDue } | { kind: 'busy' } | { kind: 'trained'; round: RoundResult };
+  | { kind: 'not_due'; due: TrainingDue }
+  /** Due by the schedule, but the labels cannot support a model yet. */
+  | { kind: 'not_ready'; due: TrainingDue; because: string }
+  | { kind: 'busy' }
+  | { kind: 'trained'; round: RoundResult };
 
 // The two-key form keeps clear of the one-key hashtext locks taken elsewhere; the second key is
 // the model, so trainers of different models train side by side.
@@ -41,8 +45,15 @@ export class TrainingScheduler {
     this.log = opts.logger.child({ component: 'training-scheduler' });
   }
 
-  isDue(due: TrainingDue): boolean {
-    return due.pendingRequests > 0 || due.newLabels >= this.opts.retrainEvery;
+  /** The training the counts call for, once the labels are ready for it (requests need not wait). */
+  private async startFor(due: TrainingDue): Promise<TrainingStart | { notReady: string } | null> {
+    const start = scheduledStart(due, this.opts.schedule);
+    if (start === null || start.trigger === 'request') return start;
+    const notReady = notReadyBecause(
+      await labelCounts(this.opts.pool, this.opts.modelId),
+      this.opts.schedule,
+    );
+    return notReady === null ? start : { notReady };
   }
 
   /** Starts checking every checkIntervalMs (backing off after failed rounds) until stop(). */
@@ -89,7 +100,9 @@ export class TrainingScheduler {
     const { pool, modelId } = this.opts;
     const due = await trainingDue(pool, modelId);
     await this.opts.onCheck?.(due);
-    if (!this.isDue(due)) return { kind: 'not_due', due };
+    const start = await this.startFor(due);
+    if (start === null) return { kind: 'not_due', due };
+    if ('notReady' in start) return { kind: 'not_ready', due, because: start.notReady };
     const client = await this.connectLockClient();
     let locked = false;
     try {
@@ -107,8 +120,10 @@ export class TrainingScheduler {
       );
       if (abandoned.length > 0) this.log.warn({ runs: abandoned }, 'marked abandoned training runs failed');
       const again = await trainingDue(pool, modelId);
-      if (!this.isDue(again)) return { kind: 'not_due', due: again };
-      return { kind: 'trained', round: await this.opts.runRound(again, this.abort.signal) };
+      const startAgain = await this.startFor(again);
+      if (startAgain === null) return { kind: 'not_due', due: again };
+      if ('notReady' in startAgain) return { kind: 'not_ready', due: again, because: startAgain.notReady };
+      return { kind: 'trained', round: await this.opts.runRound(again, startAgain, this.abort.signal) };
     } catch (error) {
       // The lock's connection may be the broken part: start the next check on a new one.
       await this.closeLockClient();

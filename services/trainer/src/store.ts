@@ -4,6 +4,7 @@ import { withTransaction } from '@hitl/db';
 import type { EventInput } from '@hitl/contracts';
 import type { ClientBase, Pool, PoolClient } from 'pg';
 import type { TrainingExample } from './dataset';
+import type { ClassCounts, LabelProgress, TrainingStart } from './schedule';
 import {
   mergeLabel,
   type HistoryEntry,
@@ -212,30 +213,58 @@ export async function loadTrainingExamples(
   return { examples, labelsThrough };
 }
 
-/** Whether a training is due: labels new since the last finished run, and requests not handled. */
-export interface TrainingDue {
-  newLabels: number;
-  pendingRequests: number;
+/** What the schedule reads at each check: the labels since the last finished run, and requests. */
+export interface TrainingDue extends LabelProgress {
   /** The newest pending request's id: a run handles the requests up to it. */
   lastRequestId: string | null;
 }
 
 export async function trainingDue(db: Queryable, modelId: string): Promise<TrainingDue> {
-  const { rows } = await db.query<{ new_labels: number; pending: number; last_request: string | null }>(
-    `SELECT
-       (SELECT count(*) FROM labelled_examples
-         WHERE model_id = $1
-           AND label_seq > coalesce((SELECT max(labels_through) FROM training_runs
-                                      WHERE model_id = $1 AND status = 'finished'), 0))::int AS new_labels,
-       (SELECT count(*) FROM training_requests WHERE model_id = $1 AND handled_at IS NULL)::int AS pending,
-       (SELECT max(id) FROM training_requests WHERE model_id = $1 AND handled_at IS NULL)::text AS last_request`,
+  const { rows } = await db.query<{
+    new_labels: number;
+    labels_at_last_run: number | null;
+    oldest_new_ms: number | null;
+    pending: number;
+    last_request: string | null;
+  }>(
+    `WITH last AS (
+       SELECT max(labels_through) AS through FROM training_runs WHERE model_id = $1 AND status = 'finished'
+     ), labels AS (
+       SELECT count(*) FILTER (WHERE label_seq > coalesce(last.through, 0))::int AS new_labels,
+              CASE WHEN last.through IS NULL THEN NULL
+                   ELSE count(*) FILTER (WHERE label_seq <= last.through)::int END AS labels_at_last_run,
+              (extract(epoch FROM now() - min(updated_at) FILTER (WHERE label_seq > coalesce(last.through, 0)))
+                 * 1000)::float8 AS oldest_new_ms
+         FROM last LEFT JOIN labelled_examples ON model_id = $1
+        GROUP BY last.through
+     )
+     SELECT labels.*,
+            (SELECT count(*) FROM training_requests WHERE model_id = $1 AND handled_at IS NULL)::int AS pending,
+            (SELECT max(id) FROM training_requests WHERE model_id = $1 AND handled_at IS NULL)::text AS last_request
+       FROM labels`,
     [modelId],
   );
   const row = rows[0]!;
-  return { newLabels: row.new_labels, pendingRequests: row.pending, lastRequestId: row.last_request };
+  return {
+    newLabels: row.new_labels,
+    labelsAtLastRun: row.labels_at_last_run,
+    oldestNewLabelMs: row.oldest_new_ms,
+    pendingRequests: row.pending,
+    lastRequestId: row.last_request,
+  };
 }
 
-export type TrainingTrigger = 'labels' | 'request';
+/** The model's labelled examples per class, in each split. */
+export async function labelCounts(db: Queryable, modelId: string): Promise<ClassCounts> {
+  const { rows } = await db.query<{ label: string; split: Split; n: number }>(
+    'SELECT label, split, count(*)::int AS n FROM labelled_examples WHERE model_id = $1 GROUP BY label, split',
+    [modelId],
+  );
+  const counts = { train: {} as Record<string, number>, eval: {} as Record<string, number> };
+  for (const row of rows) counts[row.split][row.label] = row.n;
+  return counts;
+}
+
 export type TrainingOutcome = 'promoted' | 'rejected' | 'skipped';
 
 /**
@@ -255,7 +284,7 @@ export async function startRun(
   db: Queryable,
   run: {
     modelId: string;
-    trigger: TrainingTrigger;
+    start: TrainingStart;
     instance: string;
     labelsThrough: number;
     examples: number;
@@ -263,9 +292,17 @@ export async function startRun(
   },
 ): Promise<string> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO training_runs (model_id, trigger, instance, labels_through, examples, eval_examples)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text`,
-    [run.modelId, run.trigger, run.instance, run.labelsThrough, run.examples, run.evalExamples],
+    `INSERT INTO training_runs (model_id, trigger, started_because, instance, labels_through, examples, eval_examples)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text`,
+    [
+      run.modelId,
+      run.start.trigger,
+      run.start.because,
+      run.instance,
+      run.labelsThrough,
+      run.examples,
+      run.evalExamples,
+    ],
   );
   return rows[0]!.id;
 }

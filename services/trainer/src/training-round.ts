@@ -17,8 +17,10 @@ import { buildTrainingSet, labelDistribution, type ModelInputs, type TrainingSet
 import { TrainerError, TrainerErrorCode } from './errors';
 import {
   alignProbabilities,
+  gateMetrics,
   macroF1,
   majorityBaseline,
+  predictedLabels,
   promotionDecision,
   type GateDecision,
   type GateOptions,
@@ -35,6 +37,7 @@ import {
   type TrainingDue,
   type TrainingOutcome,
 } from './store';
+import type { TrainingStart } from './schedule';
 import { ONNX_TOLERANCE, type TrainExportVerifyInput, type TrainedModel } from './training';
 
 export interface TrainingRoundOptions {
@@ -87,17 +90,23 @@ function inputsOf(inputs: ModelInputs): readonly string[] | readonly (readonly n
   return inputs.kind === 'text' ? inputs.texts : inputs.features;
 }
 
-/** The champion scored on the same evaluation examples and classes as the candidate. */
+/**
+ * The champion scored on the same evaluation examples and classes as the candidate, with the label
+ * it predicts for each (the gate compares the two models example by example).
+ */
 async function scoreChampion(
   champion: ModelVersion,
   set: TrainingSet,
   loadClassifier: TrainingRoundOptions['loadClassifier'],
-): Promise<Evaluation> {
+): Promise<{ evaluation: Evaluation; predicted: string[] }> {
   const classifier = await loadClassifier(champion.onnx);
   try {
     const rows = await classifier.predictProba(inputsOf(set.eval.inputs));
     const aligned = alignProbabilities(classifier.description.classes, set.classes, rows);
-    return evaluate(set.classes, aligned, set.eval.labels);
+    return {
+      evaluation: evaluate(set.classes, aligned, set.eval.labels),
+      predicted: predictedLabels(set.classes, aligned),
+    };
   } finally {
     await classifier.close();
   }
@@ -111,7 +120,7 @@ function modelCard(args: {
   decision: GateDecision;
   gate: GateOptions;
   runId: string;
-  trigger: string;
+  start: TrainingStart;
   instanceId: string;
   labelsThrough: number;
   maxFeatures: number;
@@ -120,7 +129,12 @@ function modelCard(args: {
 }): Record<string, unknown> {
   const { set, trained, candidate, champion, decision } = args;
   return {
-    trainer: { instance: args.instanceId, runId: args.runId, trigger: args.trigger },
+    trainer: {
+      instance: args.instanceId,
+      runId: args.runId,
+      trigger: args.start.trigger,
+      startedBecause: args.start.because,
+    },
     inputKind: trained.inputKind,
     featureWidth: trained.featureWidth,
     classes: trained.classes,
@@ -152,11 +166,14 @@ function modelCard(args: {
       : null,
     gate: {
       promote: decision.promote,
+      rule: decision.rule,
       reason: decision.reason,
-      recallDrops: decision.recallDrops,
-      promoteMargin: args.gate.promoteMargin,
-      recallTolerance: args.gate.recallTolerance,
+      alpha: args.gate.alpha,
       minEvalExamples: args.gate.minEvalExamples,
+      // The first version's test against the majority class, or the paired comparison with the
+      // champion (McNemar counts and p-values, overall and per class, and the bootstrap interval).
+      baseline: decision.baseline,
+      comparison: decision.comparison,
     },
     parentVersion: champion?.version ?? null,
     trainingSeconds: trained.seconds.train,
@@ -179,11 +196,12 @@ function modelCard(args: {
 export async function runTrainingRound(
   opts: TrainingRoundOptions,
   due: TrainingDue,
+  start: TrainingStart,
   signal: AbortSignal,
 ): Promise<RoundResult> {
   const { pool, modelId, metrics } = opts;
   const started = performance.now();
-  const trigger = due.pendingRequests > 0 ? 'request' : 'labels';
+  const { trigger } = start;
   const actor = `trainer:${opts.instanceId}`;
   const log = opts.logger.child({ component: 'training-round' });
 
@@ -192,14 +210,20 @@ export async function runTrainingRound(
   const set = buildTrainingSet(examples, champion);
   const runId = await startRun(pool, {
     modelId,
-    trigger,
+    start,
     instance: opts.instanceId,
     labelsThrough,
     examples: 'skip' in set ? 0 : set.train.labels.length,
     evalExamples: 'skip' in set ? 0 : set.eval.labels.length,
   });
   log.info(
-    { runId, trigger, examples: examples.length, champion: champion?.version ?? null },
+    {
+      runId,
+      trigger,
+      because: start.because,
+      examples: examples.length,
+      champion: champion?.version ?? null,
+    },
     'training run started',
   );
   const finish = (result: RoundResult): RoundResult => {
@@ -233,10 +257,25 @@ export async function runTrainingRound(
       signal,
     );
     const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
-    const championScore = champion
-      ? { version: champion.version, evaluation: await scoreChampion(champion, set, opts.loadClassifier) }
+    const championScored = champion
+      ? { version: champion.version, ...(await scoreChampion(champion, set, opts.loadClassifier)) }
       : null;
-    const decision = promotionDecision({ candidate, champion: championScore }, opts.gate);
+    const championScore = championScored
+      ? { version: championScored.version, evaluation: championScored.evaluation }
+      : null;
+    const candidatePredicted = predictedLabels(set.classes, trained.probabilities);
+    const decision = promotionDecision(
+      {
+        candidate,
+        champion: championScore,
+        examples: set.eval.labels.map((truth, i) => ({
+          truth,
+          candidate: candidatePredicted[i]!,
+          champion: championScored?.predicted[i] ?? null,
+        })),
+      },
+      opts.gate,
+    );
     const candidateMetrics = evaluationMetrics(candidate);
     const versionMetrics: Metrics = {
       ...candidateMetrics,
@@ -245,6 +284,7 @@ export async function runTrainingRound(
       baselineAccuracy: majorityBaseline(candidate).share,
       trainingSeconds: trained.seconds.train,
       onnxMaxAbsDiff: trained.maxAbsDiff,
+      ...gateMetrics(decision),
       ...(championScore
         ? {
             championVersion: championScore.version,
@@ -270,7 +310,7 @@ export async function runTrainingRound(
       decision,
       gate: opts.gate,
       runId,
-      trigger,
+      start,
       instanceId: opts.instanceId,
       labelsThrough,
       maxFeatures: opts.maxFeatures,

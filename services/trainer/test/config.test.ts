@@ -12,9 +12,8 @@ describe('loadTrainerConfig', () => {
       evalShare: 0.2,
       retrainEvery: 200,
       checkIntervalMs: 2_000,
-      promoteMargin: 0.005,
-      recallTolerance: 0.05,
-      minEvalExamples: 30,
+      gateAlpha: 0.05,
+      minEvalExamples: 10,
       maxFeatures: 20_000,
       regularizationC: 10,
       trainingWorker: true,
@@ -32,6 +31,10 @@ describe('loadTrainerConfig', () => {
     expect(() => loadTrainerConfig({ ...required, EVAL_SHARE: '1' })).toThrow(
       /EVAL_SHARE: must be above 0 and below 1/,
     );
+    expect(() => loadTrainerConfig({ ...required, EVAL_SHARE: '0', GATE_ALPHA: '0' })).toThrow(
+      /EVAL_SHARE: must be above 0 and below 1[\s\S]*GATE_ALPHA: must be above 0 and below 1/,
+    );
+    expect(() => loadTrainerConfig({ ...required, GATE_ALPHA: '1.5' })).toThrow(/GATE_ALPHA/);
     expect(() => loadTrainerConfig({})).toThrow(/KAFKA_BROKERS[\s\S]*DATABASE_URL/);
   });
 });

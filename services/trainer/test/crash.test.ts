@@ -4,7 +4,7 @@ import { ProcessGroup, TopicReader, uniqueName, waitFor, type TestDatabase } fro
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
-import { listTrainingRuns } from '../src';
+import { listTrainingRuns, requestTraining, trainingDue } from '../src';
 import {
   correction,
   lifecycleOf,
@@ -57,8 +57,21 @@ async function setup(prefix: string) {
     t.corrections,
     emails.map((e) => correction(e.id, { text: e.text }, e.label)),
   );
-  const env = trainerEnv(t, db.url, modelId, { RETRAIN_EVERY: String(EMAILS) });
+  // Labels never start a training here: the request that trainFirst makes once all are stored does.
+  const env = trainerEnv(t, db.url, modelId, { MIN_LABELS_PER_CLASS: '1000000' });
   return { modelId, t, models, env };
+}
+
+/** Starts the first trainer and asks it to train once it has stored every email. */
+async function trainFirst(modelId: string, env: Record<string, string>) {
+  const first = await startTrainer({ ...env, INSTANCE_ID: 'first' });
+  await waitFor(async () => (await trainingDue(pool, modelId)).newLabels === EMAILS, {
+    timeoutMs: 60_000,
+    message: `${EMAILS} labels stored`,
+  });
+  await requestTraining(pool, modelId, 'test');
+  await waitForRunning(modelId);
+  return first;
 }
 
 async function waitForRunning(modelId: string): Promise<void> {
@@ -72,8 +85,7 @@ async function waitForRunning(modelId: string): Promise<void> {
 describe('trainer process', () => {
   it('leaves the run of a trainer killed mid-training to the next, which trains and promotes once', async () => {
     const { modelId, models, env } = await setup('crash');
-    const first = await startTrainer({ ...env, INSTANCE_ID: 'first' });
-    await waitForRunning(modelId);
+    const first = await trainFirst(modelId, env);
     await ProcessGroup.stop(first, 'SIGKILL');
     expect((await listTrainingRuns(pool, modelId))[0]).toMatchObject({
       status: 'running',
@@ -105,8 +117,7 @@ describe('trainer process', () => {
 
   it('stops a training in progress on SIGTERM, promptly, and the next trainer trains', async () => {
     const { modelId, models, env } = await setup('sigterm');
-    const first = await startTrainer({ ...env, INSTANCE_ID: 'first' });
-    await waitForRunning(modelId);
+    const first = await trainFirst(modelId, env);
     const exited = new Promise<number | null>((resolve) => first.once('exit', (code) => resolve(code)));
     const stopping = Date.now();
     first.kill('SIGTERM');

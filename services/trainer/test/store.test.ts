@@ -44,7 +44,7 @@ describe('storeExamples', () => {
     });
     const runId = await startRun(pool, {
       modelId,
-      trigger: 'labels',
+      start: { trigger: 'first', because: 'test' },
       instance: 'test',
       labelsThrough: (await loadTrainingExamples(pool, modelId)).labelsThrough,
       examples: 2,
