@@ -27,5 +27,13 @@ export {
   toOnnx,
   type OnnxExportOptions,
 } from './onnx-export';
+export {
+  applyTemperature,
+  fitTemperature,
+  withTemperature,
+  type TemperatureFit,
+  type TemperatureFitOptions,
+} from './calibrate';
 export * from './evaluate';
 export * from './load';
+export * from './thresholds';

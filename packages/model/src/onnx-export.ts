@@ -14,6 +14,8 @@ export const METADATA_KEYS = {
   featureWidth: 'hitl.feature_width',
   modelId: 'hitl.model_id',
   modelVersion: 'hitl.model_version',
+  /** Written only for a model whose weights and bias were divided by a fitted temperature. */
+  temperature: 'hitl.temperature',
 } as const;
 
 /** IR 8 pairs with ai.onnx opset 17; onnxruntime-node 1.30.0 accepts both. */
@@ -186,6 +188,7 @@ export function toOnnx(model: Classifier, options: OnnxExportOptions): Uint8Arra
     [METADATA_KEYS.modelVersion]: String(options.version ?? '1'),
   };
   if (!text) metadata[METADATA_KEYS.featureWidth] = String(model.featureWidth);
+  if (model.temperature !== undefined) metadata[METADATA_KEYS.temperature] = String(model.temperature);
   const proto: onnx.IModelProto = {
     irVersion: ONNX_IR_VERSION,
     producerName: '@hitl/model',

@@ -46,6 +46,8 @@ export interface TextClassifier {
   /** [classes][vocabulary] */
   readonly weights: readonly (readonly number[])[];
   readonly bias: readonly number[];
+  /** Temperature already divided into weights and bias (see withTemperature); absent when uncalibrated. */
+  readonly temperature?: number;
   predictProba(texts: readonly string[]): number[][];
 }
 
@@ -60,6 +62,8 @@ export interface LinearClassifier {
   /** [classes][featureWidth], applied to raw features. */
   readonly weights: readonly (readonly number[])[];
   readonly bias: readonly number[];
+  /** Temperature already divided into weights and bias (see withTemperature); absent when uncalibrated. */
+  readonly temperature?: number;
   predictProba(features: readonly (readonly number[])[]): number[][];
 }
 
@@ -266,6 +270,34 @@ function sparseProba(
   );
 }
 
+function vocabularyIndex(vocabulary: readonly string[]): Map<string, number> {
+  return new Map(vocabulary.map((g, i) => [g, i]));
+}
+
+/**
+ * The text model's predictProba for given parameters: one definition, shared by training and by
+ * anything that derives a model from another (calibrate.ts), so the two cannot drift apart.
+ */
+export function textPredictor(
+  params: Pick<TextClassifier, 'vocabulary' | 'idf' | 'weights' | 'bias'>,
+): TextClassifier['predictProba'] {
+  const { idf, weights, bias } = params;
+  const index = vocabularyIndex(params.vocabulary);
+  return (batch) => batch.map((t) => sparseProba(tfidfRow(textNgrams(t), index, idf), weights, bias));
+}
+
+/** The linear model's predictProba for given parameters (weights over raw features). */
+export function linearPredictor(
+  params: Pick<LinearClassifier, 'featureWidth' | 'weights' | 'bias'>,
+): LinearClassifier['predictProba'] {
+  const { featureWidth: D, weights, bias } = params;
+  return (batch) =>
+    batch.map((x) => {
+      if (x.length !== D) throw new Error(`expected ${D} features, got ${x.length}`);
+      return softmax(weights.map((w, c) => w.reduce((z, wj, j) => z + wj * x[j]!, bias[c]!)));
+    });
+}
+
 /** Trains a TF-IDF + multinomial logistic regression text classifier. */
 export function trainTextClassifier(input: TextTrainInput): TextClassifier {
   const { texts, labels } = input;
@@ -282,7 +314,7 @@ export function trainTextClassifier(input: TextTrainInput): TextClassifier {
   const n = texts.length;
   // Smooth idf as in scikit-learn: ln((1 + n) / (1 + df)) + 1, stored as float32.
   const idf = df.map((d) => Math.fround(Math.log((1 + n) / (1 + d)) + 1));
-  const index = new Map(vocabulary.map((g, i) => [g, i]));
+  const index = vocabularyIndex(vocabulary);
   const rows = docs.map((grams) => tfidfRow(grams, index, idf));
   const fitted = fitSoftmax(rows, y, classes.length, vocabulary.length, input);
   const weights = toMatrix(fitted.weights, classes.length, vocabulary.length);
@@ -295,8 +327,7 @@ export function trainTextClassifier(input: TextTrainInput): TextClassifier {
     idf,
     weights,
     bias,
-    predictProba: (batch) =>
-      batch.map((t) => sparseProba(tfidfRow(textNgrams(t), index, idf), weights, bias)),
+    predictProba: textPredictor({ vocabulary, idf, weights, bias }),
   };
 }
 
@@ -344,10 +375,6 @@ export function trainLinearClassifier(input: LinearTrainInput): LinearClassifier
     scale,
     weights,
     bias,
-    predictProba: (batch) =>
-      batch.map((x) => {
-        if (x.length !== D) throw new Error(`expected ${D} features, got ${x.length}`);
-        return softmax(weights.map((w, c) => w.reduce((z, wj, j) => z + wj * x[j]!, bias[c]!)));
-      }),
+    predictProba: linearPredictor({ featureWidth: D, weights, bias }),
   };
 }
