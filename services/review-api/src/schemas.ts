@@ -251,7 +251,9 @@ export const TrainingRun = Type.Object({
     description:
       'why it started: first (the labels can first support a model), doubled (the labels doubled since the last run), every (RETRAIN_EVERY new labels), waited (labels waited RETRAIN_AFTER_MS), request (an admin asked); labels for runs recorded before these',
   }),
-  startedBecause: Type.Union([Type.String(), Type.Null()], { description: 'the same, as a sentence with its figures' }),
+  startedBecause: Type.Union([Type.String(), Type.Null()], {
+    description: 'the same, as a sentence with its figures',
+  }),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   examples: Type.Integer(),
