@@ -1,6 +1,7 @@
 // From stored examples to what a training round trains and evaluates on: which input the model
 // takes, which examples fit it, its classes, and the two splits. Pure.
 import type { EventInput } from '@hitl/contracts';
+import { stableFraction } from '@hitl/datasets';
 import type { Split } from './examples';
 
 /** What the model reads: the event's text, or its numeric features of one width. */
@@ -149,4 +150,37 @@ export function buildTrainingSet(
 /** The number of rows of some inputs. */
 export function rowCount(inputs: ModelInputs): number {
   return inputs.kind === 'text' ? inputs.texts.length : inputs.features.length;
+}
+
+/** The salt that halves the evaluation split: the same event is on the same side every run. */
+export const CALIBRATION_SALT = 'hitl.calibration';
+
+/**
+ * The evaluation split in two halves by a hash of the event id: `calibration` fits the model's
+ * temperature, `holdout` is the rest, on which the calibration itself is judged, so no label both
+ * fits the calibration and certifies it. Positions are those of the rows in `rows`.
+ */
+export function calibrationHalves(rows: SplitRows): { calibration: number[]; holdout: number[] } {
+  const calibration: number[] = [];
+  const holdout: number[] = [];
+  rows.eventIds.forEach((id, i) =>
+    (stableFraction(id, CALIBRATION_SALT) < 0.5 ? calibration : holdout).push(i),
+  );
+  return { calibration, holdout };
+}
+
+/** The inputs at the given positions. */
+export function pickInputs(inputs: ModelInputs, positions: readonly number[]): ModelInputs {
+  return inputs.kind === 'text'
+    ? { kind: 'text', texts: positions.map((i) => inputs.texts[i]!) }
+    : { ...inputs, features: positions.map((i) => inputs.features[i]!) };
+}
+
+/** The rows at the given positions. */
+export function pickRows(rows: SplitRows, positions: readonly number[]): SplitRows {
+  return {
+    eventIds: positions.map((i) => rows.eventIds[i]!),
+    labels: positions.map((i) => rows.labels[i]!),
+    inputs: pickInputs(rows.inputs, positions),
+  };
 }

@@ -10,10 +10,23 @@ import {
   withTransaction,
   type ModelVersion,
 } from '@hitl/db';
-import { evaluate, type Evaluation, type OnnxClassifier } from '@hitl/model';
+import {
+  applyTemperature,
+  evaluate,
+  type Evaluation,
+  type OnnxClassifier,
+  type TemperatureFit,
+} from '@hitl/model';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
-import { buildTrainingSet, labelDistribution, type ModelInputs, type TrainingSet } from './dataset';
+import {
+  buildTrainingSet,
+  calibrationHalves,
+  labelDistribution,
+  pickRows,
+  type ModelInputs,
+  type TrainingSet,
+} from './dataset';
 import { TrainerError, TrainerErrorCode } from './errors';
 import {
   alignProbabilities,
@@ -90,6 +103,34 @@ function inputsOf(inputs: ModelInputs): readonly string[] | readonly (readonly n
   return inputs.kind === 'text' ? inputs.texts : inputs.features;
 }
 
+/** The temperature fit and what it did to the calibration error on the half it was not fitted on. */
+interface CalibrationFigures extends TemperatureFit {
+  heldOutExamples: number;
+  /** Expected calibration error on the held-out half before and after; null when it is empty. */
+  eceBefore: number | null;
+  eceAfter: number | null;
+}
+
+function calibrationFigures(
+  set: TrainingSet,
+  holdout: readonly number[],
+  trained: TrainedModel,
+): CalibrationFigures | null {
+  const fit = trained.calibration;
+  if (!fit) return null;
+  const rows = holdout.map((i) => trained.probabilities[i]!);
+  const labels = holdout.map((i) => set.eval.labels[i]!);
+  const ece = (probabilities: number[][]) =>
+    rows.length === 0 ? null : evaluate(set.classes, probabilities, labels).ece;
+  return {
+    ...fit,
+    heldOutExamples: rows.length,
+    // The exported model is the calibrated one; dividing by the temperature again undoes it.
+    eceBefore: ece(applyTemperature(rows, 1 / fit.temperature)),
+    eceAfter: ece(rows),
+  };
+}
+
 /**
  * The champion scored on the same evaluation examples and classes as the candidate, with the label
  * it predicts for each (the gate compares the two models example by example).
@@ -116,6 +157,7 @@ function modelCard(args: {
   set: TrainingSet;
   trained: TrainedModel;
   candidate: Evaluation;
+  calibration: CalibrationFigures | null;
   champion: { version: number; evaluation: Evaluation } | null;
   decision: GateDecision;
   gate: GateOptions;
@@ -156,6 +198,7 @@ function modelCard(args: {
       majorityBaseline: majorityBaseline(candidate),
     },
     ece: candidate.ece,
+    calibration: args.calibration,
     champion: champion
       ? {
           version: champion.version,
@@ -244,12 +287,15 @@ export async function runTrainingRound(
       return finish({ runId, outcome: 'skipped', version: null, reason });
     }
 
+    const halves = calibrationHalves(set.eval);
+    const calibrationRows = pickRows(set.eval, halves.calibration);
     const trained = await opts.train(
       {
         modelId,
         classes: set.classes,
         train: { inputs: set.train.inputs, labels: set.train.labels },
         verify: set.eval.inputs,
+        calibrate: { inputs: calibrationRows.inputs, labels: calibrationRows.labels },
         maxFeatures: opts.maxFeatures,
         regularizationC: opts.regularizationC,
         seed: opts.seed,
@@ -257,6 +303,7 @@ export async function runTrainingRound(
       signal,
     );
     const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
+    const calibration = calibrationFigures(set, halves.holdout, trained);
     const championScored = champion
       ? { version: champion.version, ...(await scoreChampion(champion, set, opts.loadClassifier)) }
       : null;
@@ -284,6 +331,14 @@ export async function runTrainingRound(
       baselineAccuracy: majorityBaseline(candidate).share,
       trainingSeconds: trained.seconds.train,
       onnxMaxAbsDiff: trained.maxAbsDiff,
+      ...(calibration
+        ? {
+            temperature: calibration.temperature,
+            ...(calibration.eceBefore === null
+              ? {}
+              : { eceBeforeCalibration: calibration.eceBefore, eceAfterCalibration: calibration.eceAfter! }),
+          }
+        : {}),
       ...gateMetrics(decision),
       ...(championScore
         ? {
@@ -306,6 +361,7 @@ export async function runTrainingRound(
       set,
       trained,
       candidate,
+      calibration,
       champion: championScore,
       decision,
       gate: opts.gate,

@@ -1,13 +1,16 @@
 // Train, export, verify: the one function the trainer (in a worker thread) and bench:trainer run.
 // No Kafka, no Postgres: values in, ONNX bytes and figures out.
 import {
+  fitTemperature,
   loadOnnxClassifier,
   toOnnx,
   trainLinearClassifier,
   trainTextClassifier,
+  withTemperature,
   type Classifier,
+  type TemperatureFit,
 } from '@hitl/model';
-import { rowCount, type ModelInputs } from './dataset';
+import { pickInputs, rowCount, type ModelInputs } from './dataset';
 import { TrainerError, TrainerErrorCode } from './errors';
 
 /** Largest difference allowed between the ONNX model's probabilities and the TypeScript model's. */
@@ -28,6 +31,11 @@ export interface TrainExportVerifyInput {
   train: { inputs: ModelInputs; labels: readonly string[] };
   /** The rows the ONNX model must score as the TypeScript model does (the evaluation split). */
   verify: ModelInputs;
+  /**
+   * Held-out labelled rows the model's temperature is fitted on by log-loss and then folded into
+   * its weights, so the exported ONNX gives calibrated probabilities. None: not calibrated.
+   */
+  calibrate?: { inputs: ModelInputs; labels: readonly string[] };
   /** Vocabulary size of a text model (default 20,000). */
   maxFeatures?: number;
   seed?: number;
@@ -47,6 +55,8 @@ export interface TrainedModel {
   epochs: number;
   /** The ONNX model's probabilities of the verify rows, columns in `classes` order. */
   probabilities: number[][];
+  /** The temperature fit, when calibration rows were given (temperature 1 when too few). */
+  calibration: TemperatureFit | null;
   /** Largest |ONNX − TypeScript| over the rows checked. */
   maxAbsDiff: number;
   checkedRows: number;
@@ -88,6 +98,22 @@ function tsProbabilities(model: Classifier, inputs: ModelInputs): number[][] {
 
 const seconds = (from: number, to: number) => (to - from) / 1000;
 
+/** The model with its temperature fitted on the calibration rows folded in (unchanged without). */
+function calibrated(
+  model: Classifier,
+  rows: TrainExportVerifyInput['calibrate'],
+): { model: Classifier; calibration: TemperatureFit | null } {
+  if (!rows) return { model, calibration: null };
+  const known = rows.labels.map((label) => model.classes.indexOf(label));
+  const keep = known.flatMap((c, i) => (c >= 0 ? [i] : []));
+  const inputs = pickInputs(rows.inputs, keep);
+  const calibration = fitTemperature(
+    rowCount(inputs) === 0 ? [] : tsProbabilities(model, inputs),
+    keep.map((i) => known[i]!),
+  );
+  return { model: calibration.fitted ? withTemperature(model, calibration.temperature) : model, calibration };
+}
+
 /**
  * Trains a text model (TF-IDF over unigrams and bigrams, then softmax regression) on text or a
  * linear model on numeric features, exports it to ONNX, opens the export in onnxruntime and checks
@@ -103,7 +129,7 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
   const l2 = regularization(train.labels.length, input.regularizationC);
   const common = { labels: train.labels, classes: input.classes, epochs, seed: input.seed ?? 1, l2 };
   const started = performance.now();
-  const model: Classifier =
+  const trainedModel: Classifier =
     train.inputs.kind === 'text'
       ? trainTextClassifier({
           ...common,
@@ -111,6 +137,7 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
           maxFeatures: input.maxFeatures ?? 20_000,
         })
       : trainLinearClassifier({ ...common, features: train.inputs.features });
+  const { model, calibration } = calibrated(trainedModel, input.calibrate);
   const trained = performance.now();
   const onnx = toOnnx(model, { modelId: input.modelId });
   const exported = performance.now();
@@ -145,6 +172,7 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
     featureWidth: model.kind === 'linear' ? model.featureWidth : null,
     vocabularySize: model.kind === 'text' ? model.vocabulary.length : model.featureWidth,
     epochs,
+    calibration,
     probabilities: check === verify ? fromOnnx : [],
     maxAbsDiff,
     checkedRows: fromOnnx.length,

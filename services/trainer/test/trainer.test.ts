@@ -8,7 +8,13 @@ import {
   rollbackModel,
 } from '@hitl/db';
 import { createInferenceService, loadInferenceConfig, type InferenceService } from '@hitl/inference';
-import { loadOnnxClassifier, toOnnx, trainTextClassifier } from '@hitl/model';
+import {
+  loadOnnxClassifier,
+  toOnnx,
+  trainTextClassifier,
+  withTemperature,
+  type TemperatureFit,
+} from '@hitl/model';
 import { TopicReader, kafkaBrokers, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
@@ -185,10 +191,20 @@ describe('trainer', () => {
       l2: regularization(set.train.labels.length),
       seed: 1,
     });
+    // Calibrated on half of the evaluation split: its temperature is folded into the weights.
+    const calibration = version.modelCard['calibration'] as TemperatureFit & {
+      heldOutExamples: number;
+      eceBefore: number | null;
+      eceAfter: number | null;
+    };
+    expect(calibration.examples + calibration.heldOutExamples).toBe(set.eval.labels.length);
+    expect(calibration.reason).toMatch(/^temperature /);
+    if (calibration.fitted) expect(calibration.logLossAfter).toBeLessThanOrEqual(calibration.logLossBefore);
+    expect(version.metrics['temperature']).toBe(calibration.temperature);
     const onnx = await loadOnnxClassifier(version.onnx);
     const fromOnnx = await onnx.predictProba(set.eval.inputs.texts);
     await onnx.close();
-    const fromTs = reference.predictProba(set.eval.inputs.texts);
+    const fromTs = withTemperature(reference, calibration.temperature).predictProba(set.eval.inputs.texts);
     const diff = Math.max(...fromOnnx.flatMap((row, i) => row.map((p, c) => Math.abs(p - fromTs[i]![c]!))));
     expect(diff).toBeLessThan(1e-4);
 

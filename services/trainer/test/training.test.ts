@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadOnnxClassifier, mulberry32, readOnnxMetadata } from '@hitl/model';
+import { applyTemperature, loadOnnxClassifier, mulberry32, readOnnxMetadata } from '@hitl/model';
 import {
   ONNX_TOLERANCE,
   epochsFor,
@@ -54,6 +54,32 @@ describe('trainExportVerify', () => {
     } finally {
       await session.close();
     }
+  });
+
+  it('folds the temperature fitted on the calibration rows into the exported model', async () => {
+    const input = textInput();
+    const plain = await trainExportVerify(input);
+    expect(plain.calibration).toBeNull();
+    // Labels that disagree with the words a third of the time: the trained model is overconfident
+    // on them, so the fitted temperature flattens it.
+    const noisy = textRows(90, 4);
+    const labels = noisy.labels.map((l, i) => (i % 3 === 0 ? (l === 'ham' ? 'spam' : 'ham') : l));
+    const calibrated = await trainExportVerify({
+      ...input,
+      calibrate: { inputs: { kind: 'text', texts: noisy.texts }, labels },
+    });
+    expect(calibrated.calibration).toMatchObject({ fitted: true, examples: 90 });
+    expect(calibrated.calibration!.temperature).toBeGreaterThan(1);
+    expect(calibrated.calibration!.logLossAfter).toBeLessThan(calibrated.calibration!.logLossBefore);
+    expect(calibrated.maxAbsDiff).toBeLessThan(ONNX_TOLERANCE);
+    expect(readOnnxMetadata(calibrated.onnx)['hitl.temperature']).toBe(
+      String(calibrated.calibration!.temperature),
+    );
+    // Same argmax, softer probabilities: the ONNX output is the plain model's at that temperature.
+    const softened = applyTemperature(plain.probabilities, calibrated.calibration!.temperature);
+    calibrated.probabilities.forEach((row, i) =>
+      row.forEach((p, c) => expect(Math.abs(p - softened[i]![c]!)).toBeLessThan(1e-4)),
+    );
   });
 
   it('trains a linear model on numeric features, and checks on training rows when none are held out', async () => {
