@@ -84,6 +84,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
           gate: { alpha: config.gateAlpha, minEvalExamples: config.minEvalExamples },
           maxFeatures: config.maxFeatures,
           regularizationC: config.regularizationC,
+          calibrationMinTemperature: config.calibrationMinTemperature,
           seed: config.trainSeed,
           train: (input, abort) =>
             config.trainingWorker ? trainInWorker(input, abort) : trainExportVerify(input),

@@ -58,6 +58,13 @@ export const trainerConfigSpec = {
    * held closer to zero, less sure of itself, and sends more of what it sees to people.
    */
   regularizationC: num('REGULARIZATION_C', { default: 10, min: 1e-6, max: 1e9 }),
+  /**
+   * The lowest temperature calibration may fit (default 1: it may soften a model, never sharpen
+   * it). The labels it is fitted on come mostly from what the model was unsure of, where people
+   * were asked; a temperature below 1 fitted there would raise the model's confidence in the
+   * region it decides alone, which those labels never checked. 0.2 lets it fit freely.
+   */
+  calibrationMinTemperature: num('CALIBRATION_MIN_TEMPERATURE', { default: 1, min: 0.2, max: 5 }),
   /** Seed of the training's initialisation and shuffling: the same examples give the same model. */
   trainSeed: int('TRAIN_SEED', { default: 1, min: 0 }),
   /**

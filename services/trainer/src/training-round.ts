@@ -63,6 +63,8 @@ export interface TrainingRoundOptions {
   gate: GateOptions;
   maxFeatures: number;
   regularizationC: number;
+  /** The lowest temperature calibration may fit (CALIBRATION_MIN_TEMPERATURE). */
+  calibrationMinTemperature: number;
   seed: number;
   /** trainExportVerify, in a worker thread or in-process. */
   train: (input: TrainExportVerifyInput, signal: AbortSignal) => Promise<TrainedModel>;
@@ -295,7 +297,11 @@ export async function runTrainingRound(
         classes: set.classes,
         train: { inputs: set.train.inputs, labels: set.train.labels },
         verify: set.eval.inputs,
-        calibrate: { inputs: calibrationRows.inputs, labels: calibrationRows.labels },
+        calibrate: {
+          inputs: calibrationRows.inputs,
+          labels: calibrationRows.labels,
+          minTemperature: opts.calibrationMinTemperature,
+        },
         maxFeatures: opts.maxFeatures,
         regularizationC: opts.regularizationC,
         seed: opts.seed,

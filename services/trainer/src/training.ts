@@ -35,7 +35,7 @@ export interface TrainExportVerifyInput {
    * Held-out labelled rows the model's temperature is fitted on by log-loss and then folded into
    * its weights, so the exported ONNX gives calibrated probabilities. None: not calibrated.
    */
-  calibrate?: { inputs: ModelInputs; labels: readonly string[] };
+  calibrate?: { inputs: ModelInputs; labels: readonly string[]; minTemperature?: number };
   /** Vocabulary size of a text model (default 20,000). */
   maxFeatures?: number;
   seed?: number;
@@ -110,6 +110,7 @@ function calibrated(
   const calibration = fitTemperature(
     rowCount(inputs) === 0 ? [] : tsProbabilities(model, inputs),
     keep.map((i) => known[i]!),
+    rows.minTemperature === undefined ? {} : { minTemperature: rows.minTemperature },
   );
   return { model: calibration.fitted ? withTemperature(model, calibration.temperature) : model, calibration };
 }

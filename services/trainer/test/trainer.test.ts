@@ -631,6 +631,7 @@ describe('trainer', () => {
         gate: { alpha: 0.05, minEvalExamples: 20 },
         maxFeatures: 20_000,
         regularizationC: 10,
+        calibrationMinTemperature: 1,
         seed: 1,
         // An operator imports and promotes a version while the candidate trains.
         train: async (input) => {
