@@ -351,7 +351,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   log(
     `[replay] done in ${s.seconds}s: ${s.events} events, ${s.decisions} decided, missing ${s.missing}, duplicates ${s.duplicates}; ` +
       `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}); model decisions correct ${pct(s.modelAccuracy)} ` +
-      `(last quarter ${pct(s.modelAccuracyLastQuarter)}); all decisions correct ${pct(s.overallAccuracy)}; ${s.modelVersions} model versions promoted`,
+      `(last quarter ${pct(s.modelAccuracyLastQuarter)}); all decisions correct ${pct(s.overallAccuracy)}; ${s.modelVersions} model versions promoted, ` +
+      `the first model scoring event ${s.firstModelAtEvent ?? '–'}`,
   );
   log(`[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg)`);
   if (args.json) process.stdout.write(`${JSON.stringify({ run: runId, ...s })}\n`);

@@ -41,6 +41,11 @@ export interface ReplaySummary {
   modelVersions: number;
   /** The version in force at the end; null when none was ever promoted. */
   finalModelVersion: number | null;
+  /**
+   * 1-based position in the stream of the first event a model scored (its decision names a model
+   * version, whoever decided it); null when no model scored any.
+   */
+  firstModelAtEvent: number | null;
   seconds: number;
 }
 
@@ -122,8 +127,16 @@ export function summarize(
     overallAccuracy: share(all.right, all.decided),
     modelVersions: run.modelVersions,
     finalModelVersion: run.finalModelVersion,
+    firstModelAtEvent: firstModelAt(outcomes),
     seconds: run.seconds,
   };
+}
+
+function firstModelAt(outcomes: readonly EventOutcome[]): number | null {
+  const index = outcomes.findIndex(
+    (o) => o.decisions[0] !== undefined && o.decisions[0].modelVersion !== null,
+  );
+  return index < 0 ? null : index + 1;
 }
 
 /** The stream cut into `windows` consecutive windows of (nearly) equal size, with each one's figures. */
@@ -280,6 +293,7 @@ export function renderMarkdown(
     `| human decisions correct | ${pct(summary.humanAccuracy, 2)} |`,
     `| all decisions correct | ${pct(summary.overallAccuracy, 2)} |`,
     `| model versions promoted | ${summary.modelVersions} (in force at the end: ${summary.finalModelVersion === null ? 'none' : `v${summary.finalModelVersion}`}) |`,
+    `| first event scored by a model | ${summary.firstModelAtEvent ?? 'none'} |`,
     `| seconds | ${summary.seconds} |`,
     '',
     '## Learning curve',

@@ -32,6 +32,10 @@ describe('summarize', () => {
     expect(s.humanShare).toBeCloseTo(4 / 7);
   });
 
+  it('finds the first event a model scored', () => {
+    expect(s.firstModelAtEvent).toBe(5);
+  });
+
   it('takes the last quarter of the stream on its own', () => {
     // e6 (model, right) and e7 (human, right).
     expect(s.humanShareLastQuarter).toBe(0.5);
@@ -44,7 +48,13 @@ describe('summarize', () => {
       modelVersions: 0,
       finalModelVersion: null,
     });
-    expect(none).toMatchObject({ modelAccuracy: null, overallAccuracy: null, humanShare: null, missing: 1 });
+    expect(none).toMatchObject({
+      modelAccuracy: null,
+      overallAccuracy: null,
+      humanShare: null,
+      missing: 1,
+      firstModelAtEvent: null,
+    });
   });
 });
 
