@@ -39,7 +39,7 @@ export const trainerConfigSpec = {
   /** Labels that have waited this long start a training before the step is reached. */
   retrainAfterMs: int('RETRAIN_AFTER_MS', { default: 900_000, min: 1_000 }),
   /** How often a replica looks whether a training is due. */
-  checkIntervalMs: int('CHECK_INTERVAL_MS', { default: 2_000, min: 10 }),
+  checkIntervalMs: int('CHECK_INTERVAL_MS', { default: 500, min: 10 }),
   /**
    * Significance level of the promotion gate's tests: a candidate significantly worse than the
    * champion (overall, or on a class) at this level is rejected (see gate.ts).

@@ -13,7 +13,7 @@ describe('loadTrainerConfig', () => {
       retrainEvery: 200,
       minLabelsPerClass: 5,
       retrainAfterMs: 900_000,
-      checkIntervalMs: 2_000,
+      checkIntervalMs: 500,
       gateAlpha: 0.05,
       minEvalExamples: 10,
       maxFeatures: 20_000,
