@@ -94,13 +94,27 @@ export function enqueue(pool: Pool, records: OutboxRecord[]): Promise<string[]> 
 export function startWriter(
   pool: Pool,
   topics: { decisions: string; corrections: string },
-  opts: { prefix: string; pauseMs?: number; onCommit?: () => void },
+  opts: {
+    prefix: string;
+    pauseMs?: number;
+    onCommit?: () => void;
+    /** Wait while more rows than this are unpublished (looked at every 20 writes). */
+    maxBacklog?: number;
+  },
 ) {
   const eventIds: string[] = [];
   let running = true;
   let n = 0;
+  let writes = 0;
   const done = (async () => {
     while (running) {
+      writes++;
+      if (opts.maxBacklog !== undefined && writes % 20 === 1) {
+        while (running && (await unpublishedCount(pool)) > opts.maxBacklog) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        if (!running) break;
+      }
       const events = Array.from({ length: 1 + (n % 3) }, () => `${opts.prefix}-${n++}`);
       await enqueue(
         pool,

@@ -1,6 +1,6 @@
 export { kafkaBrokers, databaseUrl } from './env';
 export { uniqueName, uniqueIdentifier } from './names';
-export { waitFor, type WaitForOptions } from './wait';
+export { waitFor, waitForDrain, type WaitForDrainOptions, type WaitForOptions } from './wait';
 export {
   createTestDatabase,
   TEST_ROLE_PRIVILEGES,
