@@ -95,9 +95,13 @@ describe('a short replay on the running system', () => {
         CORRECTIONS_TOPIC: names.corrections,
         GROUP_ID: uniqueName('replay-trainer'),
         INSTANCE_ID: uniqueName('trainer'),
-        // A few hundred events: train after 60 labels, and accept a small evaluation split.
+        // A few hundred events: train at least every 60 labels, and promote on a small evaluation
+        // split. The gate's evidence standard is tested on its own (services/trainer); here a first
+        // version judged on about ten labels must not wait for significance, or on a loaded
+        // machine the stream ends before any model decides.
         RETRAIN_EVERY: '60',
         MIN_EVAL_EXAMPLES: '10',
+        GATE_ALPHA: '0.5',
         CHECK_INTERVAL_MS: '300',
       },
     };

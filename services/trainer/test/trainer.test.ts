@@ -16,7 +16,7 @@ import {
   type TemperatureFit,
 } from '@hitl/model';
 import { TopicReader, kafkaBrokers, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
@@ -60,16 +60,18 @@ let db: TestDatabase;
 let pool: Pool;
 const cleanups: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
+// A database per test: outbox rows one test leaves unpublished, bound for its deleted topics, would
+// otherwise hold up the relay of the next (a relay takes every unpublished row, whoever wrote it).
+beforeAll(() => {
   kafka = testKafka();
+});
+
+beforeEach(async () => {
   ({ db, pool } = await testDatabase());
 });
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-afterAll(async () => {
   await pool.end();
   await db.drop();
 });
