@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { createValidator, ModelLifecycle, topics, type ModelLifecycleType } from '@hitl/contracts';
+import type { CertifiedThresholds, HeldOutDecisions } from '@hitl/policy';
 import { DbError, DbErrorCode } from './errors';
 import { enqueueOutbox } from './outbox';
 import { withTransaction } from './pool';
@@ -46,6 +47,11 @@ export interface ModelVersionSummary {
   featureWidth: number | null;
   metrics: Record<string, unknown>;
   modelCard: Record<string, unknown>;
+  /**
+   * The thresholds certified for it when it was trained, for the target accuracy and confidence
+   * level they name; null when it was not certified (a version registered by hand, say).
+   */
+  thresholds: CertifiedThresholds | null;
   parentVersion: number | null;
   status: ModelStatus;
   createdAt: Date;
@@ -79,6 +85,9 @@ export interface RegisterModelVersionInput {
   featureWidth?: number;
   metrics?: Record<string, unknown>;
   modelCard?: Record<string, unknown>;
+  thresholds?: CertifiedThresholds;
+  /** The held-out predictions the thresholds rest on (see HeldOutDecisions). */
+  heldOut?: HeldOutDecisions;
   /** An existing version of the same model this one was derived from. */
   parentVersion?: number;
   createdBy?: string;
@@ -109,6 +118,7 @@ interface ModelVersionRow {
   feature_width: number | null;
   metrics: Record<string, unknown>;
   model_card: Record<string, unknown>;
+  thresholds: CertifiedThresholds | null;
   parent_version: number | null;
   status: ModelStatus;
   created_at: Date;
@@ -119,7 +129,7 @@ interface ModelVersionRow {
 }
 
 const SUMMARY_COLUMNS = `model_id, version, onnx_sha256, octet_length(onnx) AS onnx_bytes, classes, input_kind,
-  feature_width, metrics, model_card, parent_version, status, created_at, promoted_at, retired_at,
+  feature_width, metrics, model_card, thresholds, parent_version, status, created_at, promoted_at, retired_at,
   rolled_back_at, created_by`;
 const ALL_COLUMNS = `${SUMMARY_COLUMNS}, onnx`;
 
@@ -134,6 +144,7 @@ function toSummary(row: ModelVersionRow): ModelVersionSummary {
     featureWidth: row.feature_width,
     metrics: row.metrics,
     modelCard: row.model_card,
+    thresholds: row.thresholds,
     parentVersion: row.parent_version,
     status: row.status,
     createdAt: row.created_at,
@@ -256,8 +267,9 @@ export async function registerModelVersion(
     }
     const { rows } = await client.query<ModelVersionRow>(
       `INSERT INTO model_versions (model_id, version, onnx, onnx_sha256, classes, input_kind, feature_width,
-                                   metrics, model_card, parent_version, status, created_by)
-       SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, 'candidate', $10
+                                   metrics, model_card, parent_version, status, created_by, thresholds,
+                                   held_out)
+       SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, 'candidate', $10, $11, $12
          FROM model_versions WHERE model_id = $1
        RETURNING ${ALL_COLUMNS}`,
       [
@@ -271,6 +283,8 @@ export async function registerModelVersion(
         JSON.stringify(input.modelCard ?? {}),
         input.parentVersion ?? null,
         input.createdBy ?? null,
+        input.thresholds === undefined ? null : JSON.stringify(input.thresholds),
+        input.heldOut === undefined ? null : JSON.stringify(input.heldOut),
       ],
     );
     const created = toModelVersion(rows[0]!);
@@ -299,6 +313,22 @@ export async function getPromotedVersion(db: RegistryDb, modelId: string): Promi
     [modelId],
   );
   return rows[0] ? toModelVersion(rows[0]) : null;
+}
+
+/** What a version's thresholds rest on, and the thresholds; null when there is no such version. */
+export async function getCertification(
+  db: RegistryDb,
+  modelId: string,
+  version: number,
+): Promise<{ thresholds: CertifiedThresholds | null; heldOut: HeldOutDecisions | null } | null> {
+  const { rows } = await db.query<{
+    thresholds: CertifiedThresholds | null;
+    held_out: HeldOutDecisions | null;
+  }>('SELECT thresholds, held_out FROM model_versions WHERE model_id = $1 AND version = $2', [
+    modelId,
+    version,
+  ]);
+  return rows[0] ? { thresholds: rows[0].thresholds, heldOut: rows[0].held_out } : null;
 }
 
 /** All versions of a model, oldest first, without their ONNX bytes. */

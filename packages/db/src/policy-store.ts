@@ -29,9 +29,20 @@ const COLUMNS = 'name, version, spec, created_by, reason, created_at';
 
 // Field by field rather than spreading, so a stray key in a row can never shadow a stored policy's
 // name or version, and a new PolicySpec field fails to compile here until it is read.
+// A version stored before targetAccuracy and confidenceLevel existed has neither: the defaults.
 function specOf(spec: PolicySpec): PolicySpec {
   const { classes, threshold, classThresholds, alwaysReview, auditRate, requiredReviewers } = spec;
-  return { classes, threshold, classThresholds, alwaysReview, auditRate, requiredReviewers };
+  const { targetAccuracy = null, confidenceLevel = DEFAULT_POLICY_SPEC.confidenceLevel } = spec;
+  return {
+    classes,
+    threshold,
+    classThresholds,
+    alwaysReview,
+    auditRate,
+    requiredReviewers,
+    targetAccuracy,
+    confidenceLevel,
+  };
 }
 
 function toStoredPolicy(row: PolicyRow): StoredPolicy {

@@ -42,11 +42,27 @@ const spamSpec: PolicySpec = {
   alwaysReview: [],
   auditRate: 0.05,
   requiredReviewers: 2,
+  targetAccuracy: 0.99,
+  confidenceLevel: 0.9,
 };
 
 async function versionsOf(name: string): Promise<number[]> {
   return (await listPolicyVersions(pool, name)).map((p) => p.version);
 }
+
+describe('a version stored before target accuracies existed', () => {
+  it('reads with no target and the default confidence level', async () => {
+    const name = newPolicyName();
+    const { targetAccuracy, confidenceLevel, ...older } = spamSpec;
+    expect([targetAccuracy, confidenceLevel]).toEqual([0.99, 0.9]);
+    await pool.query(`INSERT INTO routing_policies (name, version, spec) VALUES ($1, 1, $2)`, [
+      name,
+      JSON.stringify(older),
+    ]);
+    const read = await getCurrentPolicy(pool, name);
+    expect(read).toMatchObject({ ...older, targetAccuracy: null, confidenceLevel: 0.95, version: 1 });
+  });
+});
 
 describe('createPolicyVersion', () => {
   it('numbers versions 1, 2, 3 per name and round-trips spec and provenance', async () => {

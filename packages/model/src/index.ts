@@ -36,4 +36,3 @@ export {
 } from './calibrate';
 export * from './evaluate';
 export * from './load';
-export * from './thresholds';

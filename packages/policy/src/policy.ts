@@ -17,6 +17,15 @@ export interface PolicySpec {
   auditRate: number;
   /** Reviewers whose answers a review needs (default 1). */
   requiredReviewers: number;
+  /**
+   * An accuracy the model's own decisions must reach (e.g. 0.99), or null (the default) for the
+   * thresholds above. With a target, the thresholds certified for the model version that made a
+   * prediction (see thresholds.ts) take the place of `threshold` and `classThresholds`: a class
+   * without one, and a version without certification, go to people.
+   */
+  targetAccuracy: number | null;
+  /** How sure the certification of targetAccuracy must be (default 0.95). */
+  confidenceLevel: number;
 }
 
 export interface Policy extends PolicySpec {
@@ -33,6 +42,8 @@ export const DEFAULT_POLICY_SPEC: Readonly<PolicySpec> = Object.freeze({
   alwaysReview: [],
   auditRate: 0.02,
   requiredReviewers: 1,
+  targetAccuracy: null,
+  confidenceLevel: 0.95,
 });
 
 export const MAX_REVIEWERS = 25;
@@ -84,9 +95,18 @@ function labels(value: unknown, field: string, problems: PolicyProblem[]): strin
 
 const KNOWN_FIELDS = new Set(Object.keys(DEFAULT_POLICY_SPEC));
 
+function openInterval(value: unknown, field: string, problems: PolicyProblem[]): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value >= 1) {
+    problems.push({ field, problem: `must be a number above 0 and below 1, got ${JSON.stringify(value)}` });
+    return NaN;
+  }
+  return value;
+}
+
 /**
- * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present and in range,
- * class rules naming only declared classes, nothing unknown. Returns a clean copy or throws a
+ * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present (but
+ * targetAccuracy and confidenceLevel, which default) and in range, class rules naming only
+ * declared classes, nothing unknown. Returns a clean copy or throws a
  * PolicyError listing every problem.
  */
 export function validatePolicySpec(input: unknown): PolicySpec {
@@ -127,6 +147,15 @@ export function validatePolicySpec(input: unknown): PolicySpec {
       problem: `must be an integer from 1 to ${MAX_REVIEWERS}, got ${JSON.stringify(requiredReviewers)}`,
     });
   }
+  const target = Object.hasOwn(input, 'targetAccuracy')
+    ? input.targetAccuracy
+    : DEFAULT_POLICY_SPEC.targetAccuracy;
+  const targetAccuracy = target === null ? null : openInterval(target, 'targetAccuracy', problems);
+  const confidenceLevel = openInterval(
+    Object.hasOwn(input, 'confidenceLevel') ? input.confidenceLevel : DEFAULT_POLICY_SPEC.confidenceLevel,
+    'confidenceLevel',
+    problems,
+  );
   if (problems.length > 0) throw new PolicyError(problems);
   return {
     classes: [...classes],
@@ -135,6 +164,8 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     alwaysReview: [...alwaysReview],
     auditRate,
     requiredReviewers: requiredReviewers as number,
+    targetAccuracy,
+    confidenceLevel,
   };
 }
 

@@ -1,6 +1,6 @@
 // The routing decision for one prediction: does the model's answer stand, or do people decide?
 import { createHash } from 'node:crypto';
-import type { Decision, PredictionData, ReviewReason, ReviewRequest } from '@hitl/contracts';
+import type { Decision, ModelRef, PredictionData, ReviewReason, ReviewRequest } from '@hitl/contracts';
 import type { Policy } from './policy';
 
 export type Route =
@@ -25,21 +25,53 @@ export function reviewPriority(prediction: PredictionData): number {
   return prediction.model === null || prediction.label === null ? 1 : 1 - prediction.confidence;
 }
 
-/** Why a prediction needs people under this policy, or null when the model's answer stands. */
-export function reviewReason(prediction: PredictionData, policy: Policy): ReviewReason | null {
+/**
+ * The thresholds certified for the model version that made a prediction, for the policy's target
+ * and confidence level, by class (null: no threshold qualified); null when the version has none.
+ */
+export type CertifiedFor = (model: ModelRef) => Readonly<Record<string, number | null>> | null;
+
+/**
+ * The confidence a prediction of this class needs to stand: the policy's own thresholds, or with
+ * a target accuracy the certified one; Infinity when nothing is certified (people decide).
+ */
+export function thresholdFor(
+  label: string,
+  model: ModelRef,
+  policy: Policy,
+  certified: CertifiedFor | undefined,
+): number {
+  if (policy.targetAccuracy === null) return policy.classThresholds[label] ?? policy.threshold;
+  const thresholds = certified?.(model) ?? null;
+  return (thresholds && Object.hasOwn(thresholds, label) ? thresholds[label] : null) ?? Infinity;
+}
+
+/**
+ * Why a prediction needs people under this policy, or null when the model's answer stands.
+ * `certified` is needed only when the policy states a target accuracy.
+ */
+export function reviewReason(
+  prediction: PredictionData,
+  policy: Policy,
+  certified?: CertifiedFor,
+): ReviewReason | null {
   const { label, confidence, model } = prediction;
   if (model === null || label === null) return 'no_model';
   if (policy.alwaysReview.includes(label)) return 'class_rule';
-  const threshold = policy.classThresholds[label] ?? policy.threshold;
   // Exactly at the threshold is confident enough: only "below" goes to people.
-  if (confidence < threshold) return 'low_confidence';
+  if (confidence < thresholdFor(label, model, policy, certified)) return 'low_confidence';
   if (policy.auditRate > 0 && auditDraw(prediction.eventId) < policy.auditRate) return 'audit_sample';
   return null;
 }
 
 /** The one record a prediction routes to: a model decision or a review request. */
-export function route(prediction: PredictionData, policy: Policy, at: string): Route {
-  const reason = reviewReason(prediction, policy);
+export function route(
+  prediction: PredictionData,
+  policy: Policy,
+  at: string,
+  certified?: CertifiedFor,
+): Route {
+  const reason = reviewReason(prediction, policy, certified);
   if (reason === null) {
     return {
       kind: 'decision',

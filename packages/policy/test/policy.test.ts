@@ -114,6 +114,41 @@ describe('reviewReason', () => {
   });
 });
 
+describe('reviewReason with a target accuracy', () => {
+  const target = policy({ targetAccuracy: 0.99, threshold: 0.5, classThresholds: { spam: 0.6 } });
+  // Version 3 of the example's model has certified thresholds; version 2 was never certified.
+  const certified = (model: { id: string; version: number }) =>
+    model.version === 3 ? { ham: 0.97, spam: null } : null;
+  const p = (label: string, confidence: number, version: number) =>
+    prediction({ label, confidence, model: { id: 'spam-clf', version } });
+
+  it('uses the certified threshold of the version that made the prediction, not the policy thresholds', () => {
+    expect(reviewReason(p('ham', 0.97, 3), target, certified)).toBeNull();
+    expect(reviewReason(p('ham', 0.969, 3), target, certified)).toBe('low_confidence');
+  });
+
+  it('sends a class with no certified threshold to people, however confident', () => {
+    expect(reviewReason(p('spam', 1, 3), target, certified)).toBe('low_confidence');
+    expect(reviewReason(p('fraud', 1, 3), target, certified)).toBe('low_confidence');
+  });
+
+  it('sends every prediction of a version without certification to people', () => {
+    expect(reviewReason(p('ham', 1, 2), target, certified)).toBe('low_confidence');
+    expect(reviewReason(p('ham', 1, 3), target)).toBe('low_confidence');
+  });
+
+  it('without a target, ignores certification', () => {
+    const plain = { ...target, targetAccuracy: null };
+    expect(reviewReason(p('ham', 0.55, 2), plain, certified)).toBeNull();
+    expect(reviewReason(p('spam', 0.55, 3), plain, certified)).toBe('low_confidence');
+  });
+
+  it('still audits a share of the certified decisions', () => {
+    const audited = { ...target, auditRate: 1 };
+    expect(reviewReason(p('ham', 0.99, 3), audited, certified)).toBe('audit_sample');
+  });
+});
+
 describe('the audit sample', () => {
   it('samples the rate over 100,000 ids, within 0.2 points', () => {
     for (const rate of [0.02, 0.1, 0.5]) {
@@ -195,7 +230,9 @@ describe('validatePolicySpec', () => {
       auditRate: 0.05,
       requiredReviewers: 2,
     };
-    expect(validatePolicySpec(full)).toEqual(full);
+    expect(validatePolicySpec(full)).toEqual({ ...full, targetAccuracy: null, confidenceLevel: 0.95 });
+    const target = { ...full, targetAccuracy: 0.99, confidenceLevel: 0.9 };
+    expect(validatePolicySpec(target)).toEqual(target);
   });
 
   it.each([
@@ -213,6 +250,11 @@ describe('validatePolicySpec', () => {
     { change: { classes: ['only'] }, field: 'classes' },
     { change: { classes: ['a', 'a'] }, field: 'classes' },
     { change: { colour: 'blue' }, field: 'colour' },
+    { change: { targetAccuracy: 1 }, field: 'targetAccuracy' },
+    { change: { targetAccuracy: 0 }, field: 'targetAccuracy' },
+    { change: { targetAccuracy: '0.99' }, field: 'targetAccuracy' },
+    { change: { confidenceLevel: 1 }, field: 'confidenceLevel' },
+    { change: { confidenceLevel: null }, field: 'confidenceLevel' },
   ])('refuses $change with a problem on $field', ({ change, field }) => {
     const spec = { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'], ...change };
     let error: unknown;

@@ -24,6 +24,7 @@
 // not decide. Its generator is seeded, so the same examples always give the same interval.
 import type { Evaluation } from '@hitl/model';
 import { mulberry32 } from '@hitl/model/random';
+import { binomialTail } from '@hitl/policy';
 
 export interface GateOptions {
   /** Significance level of the tests (GATE_ALPHA), above 0 and below 1. */
@@ -190,29 +191,6 @@ export function predictedLabels(classes: readonly string[], rows: readonly (read
     for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
     return classes[best]!;
   });
-}
-
-/**
- * P(X >= k) for X ~ Binomial(n, p), summed term by term in log space so that large n neither
- * overflows the binomial coefficients nor underflows the terms.
- */
-export function binomialTail(k: number, n: number, p: number): number {
-  if (k <= 0) return 1;
-  if (k > n) return 0;
-  if (p <= 0) return 0;
-  if (p >= 1) return 1;
-  const logOdds = Math.log(p) - Math.log1p(-p);
-  // log P(X = k) = log C(n, k) + k log p + (n − k) log(1 − p)
-  let logTerm = k * Math.log(p) + (n - k) * Math.log1p(-p);
-  for (let j = 1; j <= k; j++) logTerm += Math.log((n - k + j) / j);
-  const logTerms = [logTerm];
-  for (let i = k; i < n; i++) {
-    logTerm += Math.log((n - i) / (i + 1)) + logOdds;
-    logTerms.push(logTerm);
-  }
-  const top = Math.max(...logTerms);
-  const sum = logTerms.reduce((s, l) => s + Math.exp(l - top), 0);
-  return Math.min(1, Math.exp(top) * sum);
 }
 
 /** McNemar's exact one-sided p-value that the candidate is worse: P(X >= c | n = b + c, 1/2). */

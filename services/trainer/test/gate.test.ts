@@ -2,7 +2,6 @@ import { describe, expect, it } from '@jest/globals';
 import { evaluate } from '@hitl/model';
 import {
   alignProbabilities,
-  binomialTail,
   bootstrapMacroF1Difference,
   gateMetrics,
   holmAdjusted,
@@ -134,7 +133,7 @@ describe('promotionDecision: a candidate against the champion', () => {
     expect(comparison.classes.find((t) => t.label === 'class-0')).toMatchObject({
       discordantCandidate: 0,
       discordantChampion: 1,
-      pWorse: 0.5,
+      pWorse: expect.closeTo(0.5, 12),
       pAdjusted: null,
       significant: false,
     });
@@ -322,17 +321,6 @@ describe('gateMetrics', () => {
 });
 
 describe('the exact tests', () => {
-  it('binomialTail sums the upper tail', () => {
-    expect(binomialTail(1, 1, 0.5)).toBe(0.5);
-    expect(binomialTail(0, 10, 0.3)).toBe(1);
-    expect(binomialTail(11, 10, 0.3)).toBe(0);
-    expect(binomialTail(3, 4, 0.5)).toBeCloseTo(5 / 16);
-    expect(binomialTail(5, 10, 1)).toBe(1);
-    // Large n neither overflows nor underflows.
-    expect(binomialTail(5_000, 10_000, 0.5)).toBeCloseTo(0.504, 3);
-    expect(binomialTail(6_000, 10_000, 0.5)).toBeLessThan(1e-80);
-  });
-
   it("McNemar's one-sided p: 14 for the candidate and 3 against is nowhere near worse", () => {
     // P(X >= 3 | 17, 1/2) = 1 − (1 + 17 + 136) / 2^17.
     expect(mcNemarWorse(14, 3)).toBeCloseTo(1 - 154 / 131_072, 12);

@@ -1,17 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
-import { mulberry32 } from '../src/random';
+import { mulberry32 } from '@hitl/model/random';
 import {
+  binomialTail,
+  certifyHeldOut,
   certifyThresholds,
   clopperPearsonLower,
   fewestDecisionsToCertify,
+  heldOutDecisions,
   lowerBoundsAtThresholds,
+  type HeldOutDecisions,
 } from '../src/thresholds';
 
 // Bound once: global lookups are slow inside jest's sandbox, and these loops are hot.
 const { exp, log, log1p } = Math;
 
 /** P(X >= k) for X ~ Binomial(n, p), summed in log space: the definition the bound inverts. */
-function binomialTail(k: number, n: number, p: number): number {
+function summedBinomialTail(k: number, n: number, p: number): number {
   if (k <= 0) return 1;
   if (p <= 0) return 0;
   if (p >= 1) return 1;
@@ -33,7 +37,7 @@ function lowerByBinomialTail(k: number, n: number, confidenceLevel: number): num
   let hi = 1;
   for (let i = 0; i < 60; i++) {
     const mid = (lo + hi) / 2;
-    if (binomialTail(k, n, mid) < alpha) lo = mid;
+    if (summedBinomialTail(k, n, mid) < alpha) lo = mid;
     else hi = mid;
   }
   return (lo + hi) / 2;
@@ -395,5 +399,59 @@ describe('certified thresholds hold their confidence level (simulation)', () => 
     expect(wrongClaims / draws).toBeLessThanOrEqual(0.1);
     // And it is not valid by refusing everything: most sets do get a threshold.
     expect(certified / draws).toBeGreaterThan(0.9);
+  });
+});
+
+describe('binomialTail', () => {
+  it('binomialTail is the upper tail of the binomial, exact in small cases', () => {
+    expect(binomialTail(1, 1, 0.5)).toBeCloseTo(0.5, 14);
+    expect(binomialTail(0, 10, 0.3)).toBe(1);
+    expect(binomialTail(11, 10, 0.3)).toBe(0);
+    expect(binomialTail(3, 4, 0.5)).toBeCloseTo(5 / 16);
+    expect(binomialTail(5, 10, 1)).toBe(1);
+    // Large n neither overflows nor underflows.
+    expect(binomialTail(5_000, 10_000, 0.5)).toBeCloseTo(0.504, 3);
+    expect(binomialTail(6_000, 10_000, 0.5)).toBeLessThan(1e-80);
+    // The incomplete beta agrees with the term-by-term sum it replaces.
+    for (const [k, n, p] of [
+      [3, 17, 0.5],
+      [290, 300, 0.97],
+      [40, 1000, 0.05],
+    ] as const) {
+      expect(binomialTail(k, n, p)).toBeCloseTo(summedBinomialTail(k, n, p), 12);
+    }
+  });
+});
+
+describe('certifyHeldOut', () => {
+  it('certifies from the held-out decisions a version keeps exactly as from the probabilities', () => {
+    const random = mulberry32(5);
+    const classes = ['a', 'b', 'c'];
+    const probabilities: number[][] = [];
+    const truth: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const predicted = Math.floor(random() * 3);
+      const confidence = 0.4 + 0.6 * random();
+      const row = [0, 0, 0].map((_, c) => (c === predicted ? confidence : (1 - confidence) / 2));
+      probabilities.push(row);
+      // Right with probability rising with confidence, so that thresholds exist and differ.
+      truth.push(random() < confidence + 0.1 ? classes[predicted]! : classes[(predicted + 1) % 3]!);
+    }
+    const settings = { targetAccuracy: 0.95, confidenceLevel: 0.9 };
+    const direct = certifyThresholds({ classes, probabilities, truth, ...settings });
+    const kept = heldOutDecisions(classes, probabilities, truth);
+    expect(kept.decisions).toHaveLength(3000);
+    const again = certifyHeldOut(JSON.parse(JSON.stringify(kept)) as HeldOutDecisions, settings);
+    expect(again).toEqual(direct);
+    expect(Object.values(again.perClass).some((c) => c.threshold !== null)).toBe(true);
+  });
+
+  it('refuses a kept decision that names a class the version does not have', () => {
+    expect(() =>
+      certifyHeldOut(
+        { classes: ['a', 'b'], decisions: [[2, 0.9, 1]] },
+        { targetAccuracy: 0.9, confidenceLevel: 0.9 },
+      ),
+    ).toThrow(/names class 2 of 2/);
   });
 });

@@ -72,6 +72,16 @@ export interface CertifyThresholdsInput {
   minDecisions?: number;
 }
 
+/**
+ * What certification rests on, kept with a model version so that its thresholds can be certified
+ * again for another target or confidence without the labels: one row per held-out example,
+ * [index of the predicted class in `classes`, its confidence, 1 if right else 0].
+ */
+export interface HeldOutDecisions {
+  classes: string[];
+  decisions: [number, number, 0 | 1][];
+}
+
 /** A class's decisions on new labelled examples at its chosen threshold. */
 export interface ThresholdCheck {
   threshold: number | null;
@@ -205,6 +215,21 @@ export function clopperPearsonLower(k: number, n: number, confidenceLevel: numbe
 }
 
 /**
+ * P(X >= k) for X ~ Binomial(n, p): I_p(k, n - k + 1), one incomplete beta however large n is
+ * (the promotion gate's exact tests and the certification here share it).
+ */
+export function binomialTail(k: number, n: number, p: number): number {
+  if (!Number.isInteger(k) || !Number.isInteger(n) || n < 0) {
+    throw new RangeError(`P(X >= ${k}) of Binomial(${n}, p) needs whole numbers`);
+  }
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  return regularizedIncompleteBeta(p, k, n - k + 1);
+}
+
+/**
  * Whether k right of n show accuracy of at least the target: P(X >= k | n, target) <= alpha,
  * the same as clopperPearsonLower(k, n) >= target, with one incomplete beta instead of a search.
  */
@@ -235,12 +260,18 @@ function checkTarget(targetAccuracy: number): void {
   }
 }
 
+interface Row {
+  predicted: number;
+  confidence: number;
+  right: boolean;
+}
+
 /** The predicted class index and confidence of each row: the first of the highest, as evaluate. */
 function predictions(
   classes: readonly string[],
   probabilities: readonly (readonly number[])[],
   truth: readonly string[],
-): { predicted: number; confidence: number; right: boolean }[] {
+): Row[] {
   if (probabilities.length !== truth.length) {
     throw new RangeError(`${probabilities.length} probability rows for ${truth.length} labels`);
   }
@@ -280,7 +311,49 @@ interface Step {
  * comment for the procedure); a class where none qualifies gets null: people decide it.
  */
 export function certifyThresholds(input: CertifyThresholdsInput): CertifiedThresholds {
-  const { classes, probabilities, truth, targetAccuracy, confidenceLevel, minDecisions = 1 } = input;
+  const { classes, probabilities, truth, ...settings } = input;
+  return certifyRows(classes, predictions(classes, probabilities, truth), settings);
+}
+
+/** The held-out predictions to keep with a version (see HeldOutDecisions). */
+export function heldOutDecisions(
+  classes: readonly string[],
+  probabilities: readonly (readonly number[])[],
+  truth: readonly string[],
+): HeldOutDecisions {
+  return {
+    classes: [...classes],
+    decisions: predictions(classes, probabilities, truth).map((r) => [
+      r.predicted,
+      r.confidence,
+      r.right ? 1 : 0,
+    ]),
+  };
+}
+
+/** certifyThresholds from the held-out predictions a version keeps. */
+export function certifyHeldOut(
+  heldOut: HeldOutDecisions,
+  settings: Pick<CertifyThresholdsInput, 'targetAccuracy' | 'confidenceLevel' | 'minDecisions'>,
+): CertifiedThresholds {
+  const rows = heldOut.decisions.map(([predicted, confidence, right], i): Row => {
+    if (!Number.isInteger(predicted) || predicted < 0 || predicted >= heldOut.classes.length) {
+      throw new RangeError(`held-out decision ${i} names class ${predicted} of ${heldOut.classes.length}`);
+    }
+    if (!(confidence >= 0 && confidence <= 1)) {
+      throw new RangeError(`held-out decision ${i} has a confidence ${confidence}`);
+    }
+    return { predicted, confidence, right: right === 1 };
+  });
+  return certifyRows(heldOut.classes, rows, settings);
+}
+
+function certifyRows(
+  classes: readonly string[],
+  rows: readonly Row[],
+  settings: Pick<CertifyThresholdsInput, 'targetAccuracy' | 'confidenceLevel' | 'minDecisions'>,
+): CertifiedThresholds {
+  const { targetAccuracy, confidenceLevel, minDecisions = 1 } = settings;
   checkTarget(targetAccuracy);
   checkConfidenceLevel(confidenceLevel);
   if (!Number.isInteger(minDecisions) || minDecisions < 1) {
@@ -290,7 +363,6 @@ export function certifyThresholds(input: CertifyThresholdsInput): CertifiedThres
   const fewest = fewestDecisionsToCertify(targetAccuracy, confidenceLevel);
   const start = Math.max(fewest, minDecisions);
   const claim = `with ${percent(confidenceLevel)} confidence (target ${targetAccuracy})`;
-  const rows = predictions(classes, probabilities, truth);
 
   // Object.fromEntries, not assignment, so that a class named "__proto__" is just a class.
   const certifyClass = (label: string, c: number): ClassThreshold => {
