@@ -52,6 +52,11 @@ export interface ModelVersionSummary {
    * level they name; null when it was not certified (a version registered by hand, say).
    */
   thresholds: CertifiedThresholds | null;
+  /**
+   * A calibration temperature inference applies to what the ONNX file gives (softmax(log p / T));
+   * null when the file is calibrated itself (the trainer folds its temperature into the weights).
+   */
+  temperature: number | null;
   parentVersion: number | null;
   status: ModelStatus;
   createdAt: Date;
@@ -88,6 +93,8 @@ export interface RegisterModelVersionInput {
   thresholds?: CertifiedThresholds;
   /** The held-out predictions the thresholds rest on (see HeldOutDecisions). */
   heldOut?: HeldOutDecisions;
+  /** A calibration temperature for inference to apply (an imported model's), above 0. */
+  temperature?: number;
   /** An existing version of the same model this one was derived from. */
   parentVersion?: number;
   createdBy?: string;
@@ -119,6 +126,7 @@ interface ModelVersionRow {
   metrics: Record<string, unknown>;
   model_card: Record<string, unknown>;
   thresholds: CertifiedThresholds | null;
+  temperature: number | null;
   parent_version: number | null;
   status: ModelStatus;
   created_at: Date;
@@ -129,7 +137,7 @@ interface ModelVersionRow {
 }
 
 const SUMMARY_COLUMNS = `model_id, version, onnx_sha256, octet_length(onnx) AS onnx_bytes, classes, input_kind,
-  feature_width, metrics, model_card, thresholds, parent_version, status, created_at, promoted_at, retired_at,
+  feature_width, metrics, model_card, thresholds, temperature, parent_version, status, created_at, promoted_at, retired_at,
   rolled_back_at, created_by`;
 const ALL_COLUMNS = `${SUMMARY_COLUMNS}, onnx`;
 
@@ -145,6 +153,7 @@ function toSummary(row: ModelVersionRow): ModelVersionSummary {
     metrics: row.metrics,
     modelCard: row.model_card,
     thresholds: row.thresholds,
+    temperature: row.temperature,
     parentVersion: row.parent_version,
     status: row.status,
     createdAt: row.created_at,
@@ -239,6 +248,12 @@ function validate(input: RegisterModelVersionInput): void {
   if (input.modelCard !== undefined && !isPlainObject(input.modelCard))
     throw invalid('modelCard must be an object');
   if (
+    input.temperature !== undefined &&
+    !(typeof input.temperature === 'number' && Number.isFinite(input.temperature) && input.temperature > 0)
+  ) {
+    throw invalid('temperature must be a finite number above 0');
+  }
+  if (
     input.parentVersion !== undefined &&
     !(Number.isInteger(input.parentVersion) && input.parentVersion > 0)
   ) {
@@ -268,8 +283,9 @@ export async function registerModelVersion(
     const { rows } = await client.query<ModelVersionRow>(
       `INSERT INTO model_versions (model_id, version, onnx, onnx_sha256, classes, input_kind, feature_width,
                                    metrics, model_card, parent_version, status, created_by, thresholds,
-                                   held_out)
-       SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, 'candidate', $10, $11, $12
+                                   held_out, temperature)
+       SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, 'candidate', $10, $11, $12,
+              $13
          FROM model_versions WHERE model_id = $1
        RETURNING ${ALL_COLUMNS}`,
       [
@@ -285,6 +301,7 @@ export async function registerModelVersion(
         input.createdBy ?? null,
         input.thresholds === undefined ? null : JSON.stringify(input.thresholds),
         input.heldOut === undefined ? null : JSON.stringify(input.heldOut),
+        input.temperature ?? null,
       ],
     );
     const created = toModelVersion(rows[0]!);

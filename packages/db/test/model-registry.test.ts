@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createValidator, ModelLifecycle } from '@hitl/contracts';
+import { certifyHeldOut, type HeldOutDecisions } from '@hitl/policy';
 import { createTestDatabase, type TestDatabase } from '@hitl/testkit';
 import {
   createPool,
+  getCertification,
   getModelVersion,
   getPromotedVersion,
   listModelEvents,
@@ -136,6 +138,26 @@ describe('registerModelVersion', () => {
     expect((await listModelVersions(pool, modelId)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('keeps certified thresholds, the held-out predictions behind them and a temperature with a version', async () => {
+    const modelId = newModelId();
+    const heldOut: HeldOutDecisions = {
+      classes: ['ham', 'spam'],
+      decisions: Array.from({ length: 400 }, (_, i): [number, number, 0 | 1] => [i % 2, 0.6 + i / 1000, 1]),
+    };
+    const thresholds = certifyHeldOut(heldOut, { targetAccuracy: 0.95, confidenceLevel: 0.9 });
+    const plain = await registerModelVersion(pool, input(modelId, 1));
+    expect(plain).toMatchObject({ thresholds: null, temperature: null });
+    expect(await getCertification(pool, modelId, 1)).toEqual({ thresholds: null, heldOut: null });
+    const kept = await registerModelVersion(
+      pool,
+      input(modelId, 2, { thresholds, heldOut, temperature: 1.5 }),
+    );
+    expect(kept).toMatchObject({ thresholds, temperature: 1.5 });
+    expect((await listModelVersions(pool, modelId))[1]).toMatchObject({ thresholds, temperature: 1.5 });
+    expect(await getCertification(pool, modelId, 2)).toEqual({ thresholds, heldOut });
+    expect(await getCertification(pool, modelId, 3)).toBeNull();
+  });
+
   it('numbers each model on its own', async () => {
     const a = newModelId();
     const b = newModelId();
@@ -151,6 +173,8 @@ describe('registerModelVersion', () => {
     ['a width on a text model', { featureWidth: 8 }],
     ['empty bytes', { onnx: new Uint8Array() }],
     ['a parent that does not exist', { parentVersion: 7 }],
+    ['a temperature of 0', { temperature: 0 }],
+    ['an infinite temperature', { temperature: Infinity }],
   ])('refuses %s with HITL_ERR_MODEL_INVALID', async (_name, extra) => {
     const modelId = newModelId();
     const error = await registerModelVersion(pool, input(modelId, 1, extra)).catch((e: unknown) => e);

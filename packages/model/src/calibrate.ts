@@ -11,6 +11,7 @@
 // need not keep it unimodal; a 33-point scan followed by a local golden-section refinement finds
 // the global minimum on the clamp interval without relying on either property.
 import { linearPredictor, textPredictor, type Classifier } from './train';
+import type { OnnxClassifier } from './load';
 
 export interface TemperatureFitOptions {
   /** Lower clamp on T (default 0.2). */
@@ -215,4 +216,17 @@ export function withTemperature<M extends Classifier>(model: M, temperature: num
   }
   const predictProba = linearPredictor({ featureWidth: model.featureWidth, weights, bias });
   return { ...model, weights, bias, temperature: total, predictProba };
+}
+
+/**
+ * The classifier with a calibration temperature applied to its probabilities: for a model whose
+ * ONNX file does not carry its calibration (an imported one), as the registry keeps it.
+ */
+export function withTemperatureApplied(classifier: OnnxClassifier, temperature: number): OnnxClassifier {
+  checkTemperature(temperature);
+  return {
+    description: classifier.description,
+    predictProba: async (inputs) => applyTemperature(await classifier.predictProba(inputs), temperature),
+    close: () => classifier.close(),
+  };
 }

@@ -31,6 +31,7 @@ export {
   applyTemperature,
   fitTemperature,
   withTemperature,
+  withTemperatureApplied,
   type TemperatureFit,
   type TemperatureFitOptions,
 } from './calibrate';

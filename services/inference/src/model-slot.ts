@@ -2,7 +2,12 @@
 // current model for one batch; a swap replaces it for the next batch and closes the old session
 // once its last lease is returned, so no batch ever sees two versions or a closed session.
 import { getPromotedVersion, type ModelVersion, type RegistryDb } from '@hitl/db';
-import { loadOnnxClassifier, type LoadOptions, type OnnxClassifier } from '@hitl/model';
+import {
+  loadOnnxClassifier,
+  withTemperatureApplied,
+  type LoadOptions,
+  type OnnxClassifier,
+} from '@hitl/model';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { inferenceMetrics, type InferenceMetrics } from './metrics';
@@ -142,7 +147,7 @@ export class ModelSlot {
   }
 
   private async load(version: ModelVersion): Promise<ServedModel> {
-    const classifier = await loadOnnxClassifier(
+    const loaded = await loadOnnxClassifier(
       version.onnx,
       {
         classes: version.classes,
@@ -151,6 +156,9 @@ export class ModelSlot {
       },
       this.options.loadOptions,
     );
+    // An imported model's calibration is kept in the registry rather than in its file.
+    const classifier =
+      version.temperature === null ? loaded : withTemperatureApplied(loaded, version.temperature);
     return {
       ref: { id: version.modelId, version: version.version },
       classes: classifier.description.classes,

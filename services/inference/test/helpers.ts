@@ -56,7 +56,13 @@ export async function testDatabase(): Promise<{ db: TestDatabase; pool: Pool }> 
 
 export async function registerAndPromote(
   pool: Pool,
-  input: { modelId: string; onnx: Uint8Array; classes: string[]; featureWidth?: number },
+  input: {
+    modelId: string;
+    onnx: Uint8Array;
+    classes: string[];
+    featureWidth?: number;
+    temperature?: number;
+  },
 ): Promise<ModelVersion> {
   const version = await registerModelVersion(pool, {
     modelId: input.modelId,
@@ -64,6 +70,7 @@ export async function registerAndPromote(
     classes: input.classes,
     inputKind: input.featureWidth === undefined ? 'text' : 'features',
     ...(input.featureWidth === undefined ? {} : { featureWidth: input.featureWidth }),
+    ...(input.temperature === undefined ? {} : { temperature: input.temperature }),
   });
   return promoteModelVersion(pool, input.modelId, version.version);
 }

@@ -1,5 +1,6 @@
 import type { DeadLetter, Prediction } from '@hitl/contracts';
 import { registerModelVersion, promoteModelVersion } from '@hitl/db';
+import { applyTemperature, loadOnnxClassifier } from '@hitl/model';
 import { TopicReader, jsonValue, readTopic, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
@@ -248,5 +249,42 @@ describe('inference service', () => {
       id: modelId,
       version: 1,
     });
+  });
+
+  it('applies the calibration temperature the registry keeps for a version whose file lacks one', async () => {
+    const modelId = uniqueName('temperature');
+    const onnx = textModel(modelId, 11);
+    await registerAndPromote(pool, { modelId, onnx, classes: ['ham', 'spam'] });
+    const raw = await loadOnnxClassifier(onnx);
+    const text = 'cash prize winner';
+    const [rawRow] = await raw.predictProba([text]);
+    await raw.close();
+    const { t, service } = await setup(modelId);
+    await start(service);
+    await sendEvents(kafka, t.events, [inputEvent('uncalibrated', { text })]);
+    const [first] = await readTopic(t.predictions, 1);
+    expect(jsonValue<Prediction>(first!).data.probabilities['spam']).toBeCloseTo(rawRow![1]!, 6);
+
+    // Version 2: the same file, with a temperature of 3 kept beside it.
+    const v2 = await registerModelVersion(pool, {
+      modelId,
+      onnx,
+      classes: ['ham', 'spam'],
+      inputKind: 'text',
+      temperature: 3,
+    });
+    await promoteModelVersion(pool, modelId, v2.version);
+    await service.slot.refresh();
+    expect(service.slot.version).toBe(2);
+    await sendEvents(kafka, t.events, [inputEvent('calibrated', { text })]);
+    const records = await readTopic(t.predictions, 2);
+    const calibrated = records
+      .map((r) => jsonValue<Prediction>(r).data)
+      .find((p) => p.eventId === 'calibrated')!;
+    const [expected] = applyTemperature([rawRow!], 3);
+    expect(calibrated.model).toEqual({ id: modelId, version: 2 });
+    expect(calibrated.probabilities['spam']).toBeCloseTo(expected![1]!, 6);
+    // Softer: a temperature above 1 moves the confidence towards a half.
+    expect(Math.abs(calibrated.confidence - 0.5)).toBeLessThan(Math.abs(Math.max(...rawRow!) - 0.5));
   });
 });

@@ -1,6 +1,6 @@
 // The router without its process: built from config and started by main.ts, or by tests and the
 // benchmark in-process.
-import { topics, type Prediction } from '@hitl/contracts';
+import { topics, type ModelRef, type Prediction } from '@hitl/contracts';
 import { createPool } from '@hitl/db';
 import { ValidatingConsumer, createKafka, output, type ConsumedRecord, type Output } from '@hitl/kafka';
 import { route } from '@hitl/policy';
@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RouterConfig } from './config';
 import { routerMetrics } from './metrics';
+import { CertifiedThresholdCache } from './certified-thresholds';
 import { PolicyHolder } from './policy-holder';
 
 export interface RouterDeps {
@@ -41,12 +42,18 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
   const decisions = { ...topics.decisions, name: config.decisionsTopic };
   const reviewRequests = { ...topics.reviewRequests, name: config.reviewRequestsTopic };
 
+  const certified = new CertifiedThresholdCache(pool, log);
+
   // One policy version per batch: every output of a batch names the same version.
   async function routeBatch(records: ConsumedRecord<Prediction>[]): Promise<Output[]> {
     const current = policy.current;
     const at = new Date().toISOString();
+    if (current.targetAccuracy !== null) {
+      await certified.load(records.flatMap(({ value }) => (value.data.model ? [value.data.model] : [])));
+    }
+    const certifiedFor = (model: ModelRef) => certified.thresholds(model, current);
     return records.map(({ value }) => {
-      const routed = route(value.data, current, at);
+      const routed = route(value.data, current, at, certifiedFor);
       const label = value.data.label ?? 'none';
       if (routed.kind === 'decision') {
         metrics.routed.inc({ outcome: 'decision', reason: 'confident', class: label });

@@ -1,6 +1,6 @@
 import type { Decision, Prediction, ReviewRequest } from '@hitl/contracts';
-import { createPolicyVersion } from '@hitl/db';
-import { reviewReason, type Policy } from '@hitl/policy';
+import { createPolicyVersion, registerModelVersion } from '@hitl/db';
+import { certifyHeldOut, reviewReason, type HeldOutDecisions, type Policy } from '@hitl/policy';
 import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
@@ -237,5 +237,67 @@ describe('router', () => {
     await sending;
     await out.waitFor(sent, 2_000);
     expectExactlyOnce(out, sent);
+  });
+
+  it('with a target accuracy, routes each prediction by the thresholds certified for the version that made it', async () => {
+    const name = uniqueName('target');
+    // Held-out predictions that are all right from confidence 0.75 up and mostly wrong below.
+    const heldOut: HeldOutDecisions = {
+      classes: ['ham', 'spam'],
+      decisions: Array.from({ length: 2_000 }, (_, i): [number, number, 0 | 1] => {
+        const confidence = 0.5 + (0.5 * i) / 2_000;
+        return [i % 2, confidence, confidence >= 0.75 || i % 3 === 0 ? 1 : 0];
+      }),
+    };
+    const target = { targetAccuracy: 0.95, confidenceLevel: 0.9 };
+    const certified = certifyHeldOut(heldOut, target);
+    const spamThreshold = certified.perClass['spam']!.threshold!;
+    expect(spamThreshold).toBeGreaterThan(0.7);
+    expect(spamThreshold).toBeLessThan(0.8);
+    const register = (extra: object) =>
+      registerModelVersion(pool, {
+        modelId: name,
+        onnx: new Uint8Array([1, 2, 3]),
+        classes: ['ham', 'spam'],
+        inputKind: 'text',
+        ...extra,
+      });
+    // 1: certified for this target; 2: certified for another, so certified again from its
+    // held-out predictions; 3: neither (registered by hand).
+    await register({ heldOut, thresholds: certified });
+    const other = certifyHeldOut(heldOut, { targetAccuracy: 0.99, confidenceLevel: 0.95 });
+    await register({ heldOut, thresholds: other });
+    await register({});
+    const policy = await createPolicyVersion(pool, name, spec({ auditRate: 0, threshold: 0.5, ...target }), {
+      actor: 'test',
+    });
+    const t = await setup();
+    await startRouter(t, name);
+    const out = await outputs(t);
+    const records = Array.from({ length: 300 }, (_, i) => {
+      const p = prediction(`target-${i}`, 0.5 + ((i * 7919) % 500) / 1000);
+      p.data.model = { id: name, version: 1 + (i % 3) };
+      return p;
+    });
+    await sendPredictions(testKafka(), t.predictions, records);
+    await out.waitFor(records.length);
+
+    const byClass = Object.fromEntries(
+      Object.entries(certified.perClass).map(([label, c]) => [label, c.threshold]),
+    );
+    const expected = (p: Prediction) =>
+      reviewReason(p.data, policy, (model) => (model.version === 3 ? null : byClass));
+    const predictions = new Map(records.map((r) => [r.data.eventId, r]));
+    for (const d of out.decisions()) expect(expected(predictions.get(d.data.eventId)!)).toBeNull();
+    for (const r of out.reviews()) {
+      expect(r.data.reason).toBe('low_confidence');
+      expect(expected(predictions.get(r.data.eventId)!)).toBe('low_confidence');
+    }
+    expectExactlyOnce(out, records.length);
+    // Versions 1 and 2 decide above the certified threshold (not the policy's 0.5); 3 decides nothing.
+    const decided = out.decisions().map((d) => predictions.get(d.data.eventId)!.data);
+    expect(decided.length).toBeGreaterThan(50);
+    expect(decided.every((p) => p.model!.version !== 3 && p.confidence >= spamThreshold)).toBe(true);
+    expect(new Set(decided.map((p) => p.model!.version))).toEqual(new Set([1, 2]));
   });
 });

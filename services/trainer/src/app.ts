@@ -10,6 +10,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { TrainerConfig } from './config';
+import { trackCertification } from './certification';
 import { exampleOf } from './examples';
 import { lastPromotionAt, trainerMetrics } from './metrics';
 import { TrainingScheduler, type CheckResult } from './scheduler';
@@ -54,6 +55,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
     markerGroupId: config.outboxRelayId,
   });
 
+  const certificationGauges = trackCertification(pool, config.modelId, metrics);
   const scheduler = new TrainingScheduler({
     pool,
     modelId: config.modelId,
@@ -71,6 +73,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
         lastPromotionAt(pool, config.modelId),
       ]);
       metrics.stored.set({ model: config.modelId, split: 'train' }, counts.train);
+      await certificationGauges.update();
       metrics.stored.set({ model: config.modelId, split: 'eval' }, counts.eval);
       if (promotedAt) metrics.lastPromotion.set({ model: config.modelId }, promotedAt.getTime() / 1000);
     },

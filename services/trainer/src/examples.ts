@@ -1,7 +1,7 @@
 // Corrections as labelled examples: which split an event belongs to, and how a label that arrives
 // for an event already labelled is merged. Pure: the store applies what these decide.
 import { stableFraction } from '@hitl/datasets';
-import type { CorrectionData, EventInput } from '@hitl/contracts';
+import type { CorrectionData, EventInput, ReviewReason } from '@hitl/contracts';
 
 /** The salt of the evaluation split: the same event is held out by every trainer, every run. */
 export const EVAL_SPLIT_SALT = 'hitl.eval';
@@ -34,11 +34,26 @@ export interface LabelledExample extends LabelVersion {
   input: EventInput;
   split: Split;
   history: HistoryEntry[];
+  /**
+   * Why the event went to people and what the model had predicted, as its first correction said;
+   * absent on examples read back from the store, which keeps the first ones it was given.
+   */
+  origin?: { reviewReason: ReviewReason; modelPrediction: CorrectionData['modelPrediction'] };
 }
 
 /** Held out for evaluation (never trained on) when the event id's stable fraction is below evalShare. */
 export function splitOf(eventId: string, evalShare: number): Split {
   return stableFraction(eventId, EVAL_SPLIT_SALT) < evalShare ? 'eval' : 'train';
+}
+
+/**
+ * The split of a newly labelled event. An audit-sample event is always held out: the audit is the
+ * only unbiased sample of the predictions the model decides alone, so its labels are what
+ * certifies (and keeps checking) the accuracy of those decisions, which a model that trained on
+ * them could not do.
+ */
+export function splitOfCorrection(correction: CorrectionData, evalShare: number): Split {
+  return correction.reviewReason === 'audit_sample' ? 'eval' : splitOf(correction.eventId, evalShare);
 }
 
 /** The example a correction makes, before any earlier label of the same event is considered. */
@@ -50,8 +65,9 @@ export function exampleOf(correction: CorrectionData, evalShare: number): Labell
     label: correction.label,
     reviewerLabels: correction.reviewerLabels.map(({ reviewerId, label }) => ({ reviewerId, label })),
     correctedAt: new Date(correction.correctedAt).toISOString(),
-    split: splitOf(correction.eventId, evalShare),
+    split: splitOfCorrection(correction, evalShare),
     history: [],
+    origin: { reviewReason: correction.reviewReason, modelPrediction: correction.modelPrediction },
   };
 }
 

@@ -1,5 +1,6 @@
 export { createTrainerService, type TrainerDeps, type TrainerService } from './app';
 export { loadTrainerConfig, trainerConfigSpec, type TrainerConfig } from './config';
+export * from './certification';
 export * from './dataset';
 export { TrainerError, TrainerErrorCode } from './errors';
 export * from './examples';

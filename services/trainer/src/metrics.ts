@@ -72,6 +72,28 @@ export function trainerMetrics(registry: Registry) {
           registers,
         }),
     ),
+    certifiedLowerBound: getOrCreateMetric(
+      registry,
+      'hitl_trainer_certified_accuracy_lower_bound',
+      () =>
+        new Gauge({
+          name: 'hitl_trainer_certified_accuracy_lower_bound',
+          help: "Lower bound (Clopper–Pearson, at the policy's confidence level) of the accuracy of the promoted version's own decisions of a class: its held-out decisions at certification plus the audit sample's since promotion. Absent for a class people decide, and without a target accuracy.",
+          labelNames: ['model', 'version', 'class'] as const,
+          registers,
+        }),
+    ),
+    targetAccuracy: getOrCreateMetric(
+      registry,
+      'hitl_trainer_target_accuracy',
+      () =>
+        new Gauge({
+          name: 'hitl_trainer_target_accuracy',
+          help: "The target accuracy the promoted version's thresholds were certified for (the routing policy's targetAccuracy when it was trained).",
+          labelNames: ['model'] as const,
+          registers,
+        }),
+    ),
   };
 }
 

@@ -55,7 +55,7 @@ function exampleOfRow(row: ExampleRow): LabelledExample {
 
 const EXAMPLE_COLUMNS = 'event_id, stream, input, label, reviewer_labels, split, corrected_at, history';
 const RECORDSET = `r(event_id text, stream text, input jsonb, label text, reviewer_labels jsonb, split text,
-  corrected_at timestamptz, history jsonb, bump boolean)`;
+  corrected_at timestamptz, history jsonb, bump boolean, review_reason text, model_prediction jsonb)`;
 
 function recordOf(example: LabelledExample, bump: boolean) {
   return {
@@ -68,6 +68,8 @@ function recordOf(example: LabelledExample, bump: boolean) {
     corrected_at: example.correctedAt,
     history: example.history,
     bump,
+    review_reason: example.origin?.reviewReason ?? null,
+    model_prediction: example.origin?.modelPrediction ?? null,
   };
 }
 
@@ -135,8 +137,9 @@ export async function storeExamples(
       // rebalance): then the later correction wins, as above.
       await client.query(
         `INSERT INTO labelled_examples (model_id, event_id, stream, input, label, reviewer_labels, split,
-                                        corrected_at, history)
-         SELECT $1, r.event_id, r.stream, r.input, r.label, r.reviewer_labels, r.split, r.corrected_at, r.history
+                                        corrected_at, history, review_reason, model_prediction)
+         SELECT $1, r.event_id, r.stream, r.input, r.label, r.reviewer_labels, r.split, r.corrected_at, r.history,
+                r.review_reason, r.model_prediction
            FROM jsonb_to_recordset($2::jsonb) AS ${RECORDSET}
          ON CONFLICT (model_id, event_id) DO UPDATE SET
            stream = EXCLUDED.stream, input = EXCLUDED.input, label = EXCLUDED.label,

@@ -4,6 +4,7 @@
 // hitl.models.v1 records.
 import {
   enqueueLifecycle,
+  getCurrentPolicy,
   getPromotedVersion,
   promoteModelVersion,
   registerModelVersion,
@@ -15,6 +16,7 @@ import {
   evaluate,
   type Evaluation,
   type OnnxClassifier,
+  withTemperatureApplied,
   type TemperatureFit,
 } from '@hitl/model';
 import type { Pool, PoolClient } from 'pg';
@@ -27,6 +29,7 @@ import {
   type ModelInputs,
   type TrainingSet,
 } from './dataset';
+import { certify, type Certification } from './certification';
 import { TrainerError, TrainerErrorCode } from './errors';
 import {
   alignProbabilities,
@@ -142,7 +145,10 @@ async function scoreChampion(
   set: TrainingSet,
   loadClassifier: TrainingRoundOptions['loadClassifier'],
 ): Promise<{ evaluation: Evaluation; predicted: string[] }> {
-  const classifier = await loadClassifier(champion.onnx);
+  const loaded = await loadClassifier(champion.onnx);
+  // An imported champion's calibration is kept in the registry; inference applies it, so must this.
+  const classifier =
+    champion.temperature === null ? loaded : withTemperatureApplied(loaded, champion.temperature);
   try {
     const rows = await classifier.predictProba(inputsOf(set.eval.inputs));
     const aligned = alignProbabilities(classifier.description.classes, set.classes, rows);
@@ -160,6 +166,7 @@ function modelCard(args: {
   trained: TrainedModel;
   candidate: Evaluation;
   calibration: CalibrationFigures | null;
+  certification: Certification;
   champion: { version: number; evaluation: Evaluation } | null;
   decision: GateDecision;
   gate: GateOptions;
@@ -201,6 +208,10 @@ function modelCard(args: {
     },
     ece: candidate.ece,
     calibration: args.calibration,
+    certification: {
+      heldOutExamples: args.certification.heldOut.decisions.length,
+      thresholds: args.certification.thresholds,
+    },
     champion: champion
       ? {
           version: champion.version,
@@ -310,6 +321,18 @@ export async function runTrainingRound(
     );
     const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
     const calibration = calibrationFigures(set, halves.holdout, trained);
+    // The half that did not fit the calibration certifies the thresholds, for the target the
+    // policy states now; the held-out predictions are kept to certify again for another.
+    const policy = await getCurrentPolicy(pool, modelId);
+    const certification = certify({
+      classes: set.classes,
+      probabilities: halves.holdout.map((i) => trained.probabilities[i]!),
+      truth: halves.holdout.map((i) => set.eval.labels[i]!),
+      target:
+        policy?.targetAccuracy == null
+          ? null
+          : { targetAccuracy: policy.targetAccuracy, confidenceLevel: policy.confidenceLevel },
+    });
     const championScored = champion
       ? { version: champion.version, ...(await scoreChampion(champion, set, opts.loadClassifier)) }
       : null;
@@ -368,6 +391,7 @@ export async function runTrainingRound(
       trained,
       candidate,
       calibration,
+      certification,
       champion: championScore,
       decision,
       gate: opts.gate,
@@ -391,6 +415,8 @@ export async function runTrainingRound(
         ...(trained.featureWidth === null ? {} : { featureWidth: trained.featureWidth }),
         metrics: versionMetrics,
         modelCard: card,
+        heldOut: certification.heldOut,
+        ...(certification.thresholds ? { thresholds: certification.thresholds } : {}),
         ...(champion ? { parentVersion: champion.version } : {}),
         createdBy: actor,
       });

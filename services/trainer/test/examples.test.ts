@@ -59,7 +59,36 @@ describe('exampleOf', () => {
       correctedAt: T1,
       split: splitOf('evt-9', 0.2),
       history: [],
+      origin: { reviewReason: 'no_model', modelPrediction: null },
     });
+  });
+
+  it('holds out an audit-sample event whatever its id says, and keeps what the model had predicted', () => {
+    const modelPrediction = { model: { id: 'spam', version: 3 }, label: 'spam', confidence: 0.97 };
+    const audited = (eventId: string, reviewReason: 'audit_sample' | 'low_confidence') =>
+      exampleOf(
+        {
+          eventId,
+          stream: 'email',
+          input: { text: 'hello' },
+          label: 'ham',
+          reviewerLabels: [{ reviewerId: 'bob', label: 'ham' }],
+          modelPrediction,
+          outcome: 'overturned',
+          reviewReason,
+          correctedAt: T1,
+        },
+        0.2,
+      );
+    const trainIds = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].filter((id) => splitOf(id, 0.2) === 'train');
+    expect(trainIds.length).toBeGreaterThan(2);
+    for (const id of trainIds) {
+      expect(audited(id, 'low_confidence').split).toBe('train');
+      expect(audited(id, 'audit_sample')).toMatchObject({
+        split: 'eval',
+        origin: { reviewReason: 'audit_sample', modelPrediction },
+      });
+    }
   });
 });
 

@@ -1,5 +1,7 @@
 import type { Prediction } from '@hitl/contracts';
 import {
+  createPolicyVersion,
+  getCertification,
   getModelVersion,
   getPromotedVersion,
   listModelVersions,
@@ -15,6 +17,7 @@ import {
   withTemperature,
   type TemperatureFit,
 } from '@hitl/model';
+import { DEFAULT_POLICY_SPEC, certifyHeldOut } from '@hitl/policy';
 import { TopicReader, kafkaBrokers, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Kafka } from 'kafkajs';
@@ -22,6 +25,8 @@ import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import {
   buildTrainingSet,
+  calibrationHalves,
+  checkCertification,
   countLabelledExamples,
   createTrainerService,
   epochsFor,
@@ -34,6 +39,7 @@ import {
   trainExportVerify,
   trainerMetrics,
   trainingDue,
+  trackCertification,
   type TrainerService,
 } from '../src';
 import { loadTrainingExamples } from '../src/store';
@@ -307,6 +313,80 @@ describe('trainer', () => {
         message: 'two versions trained',
       },
     );
+  });
+
+  it("certifies each version's thresholds for the policy's target on held-out labels, and the audit sample keeps checking them", async () => {
+    const modelId = uniqueName('certify');
+    const target = { targetAccuracy: 0.9, confidenceLevel: 0.9 };
+    await createPolicyVersion(pool, modelId, { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'], ...target });
+    const { t } = await topicsAndReader();
+    const trainer = await startTrainer(t, modelId, { CHECK_INTERVAL_MS: '600000' });
+    const ids = eventIds('certify', 800);
+    await sendCorrections(kafka, t.corrections, textCorrections(ids, texts(['ham', 'spam'], 400, 3)));
+    await waitFor(async () => (await trainingDue(pool, modelId)).newLabels === 800, {
+      message: '800 labels stored',
+    });
+    expect(await trainer.checkNow()).toMatchObject({ kind: 'trained' });
+
+    // Certified on the half of the evaluation split that did not fit the calibration.
+    const version = (await getModelVersion(pool, modelId, 1))!;
+    const set = buildTrainingSet((await loadTrainingExamples(pool, modelId)).examples, null);
+    if ('skip' in set) throw new Error(set.skip);
+    const { holdout } = calibrationHalves(set.eval);
+    const kept = (await getCertification(pool, modelId, 1))!;
+    expect(kept.heldOut!.decisions).toHaveLength(holdout.length);
+    expect(kept.heldOut!.classes).toEqual(['ham', 'spam']);
+    // The stored thresholds are what certifying those held-out predictions gives.
+    expect(version.thresholds).toEqual(certifyHeldOut(kept.heldOut!, target));
+    expect(version.thresholds).toMatchObject({ ...target, examples: holdout.length });
+    const spam = version.thresholds!.perClass['spam']!;
+    expect(spam.threshold).not.toBeNull();
+    expect(spam.lowerBound).toBeGreaterThanOrEqual(0.9);
+    expect(version.modelCard['certification']).toEqual({
+      heldOutExamples: holdout.length,
+      thresholds: version.thresholds,
+    });
+
+    // Audited decisions of the promoted version join the claim's evidence; wrong ones pull the bound
+    // below the target. An audit-sample event is held out whatever its id's split would be.
+    const before = (await checkCertification(pool, modelId))!;
+    expect(before.perClass['spam']).toMatchObject({
+      audited: 0,
+      decisions: spam.decisions,
+      correct: spam.correct,
+    });
+    expect(before.perClass['spam']!.lowerBound).toBeCloseTo(spam.lowerBound!, 10);
+    const audited = eventIds('audit', 40, 'train').map((id) => {
+      const c = correction(id, { text: 'free cash prize' }, 'ham');
+      return {
+        ...c,
+        data: {
+          ...c.data,
+          modelPrediction: { model: { id: modelId, version: 1 }, label: 'spam', confidence: 1 },
+          outcome: 'overturned' as const,
+          reviewReason: 'audit_sample' as const,
+        },
+      };
+    });
+    await sendCorrections(kafka, t.corrections, audited);
+    await waitFor(async () => (await trainingDue(pool, modelId)).newLabels === 40, {
+      message: '40 audit labels stored',
+    });
+    expect((await getLabelledExample(pool, modelId, audited[0]!.data.eventId))!.split).toBe('eval');
+    const registry = new Registry();
+    const metrics = trainerMetrics(registry);
+    const after = (await trackCertification(pool, modelId, metrics, 0).update())!;
+    expect(after.perClass['spam']).toMatchObject({
+      audited: 40,
+      auditedCorrect: 0,
+      decisions: spam.decisions + 40,
+      correct: spam.correct,
+    });
+    expect(after.perClass['spam']!.lowerBound).toBeLessThan(0.9);
+    expect(await metric(registry, 'hitl_trainer_certified_accuracy_lower_bound', { class: 'spam' })).toBe(
+      after.perClass['spam']!.lowerBound,
+    );
+    expect(await metric(registry, 'hitl_trainer_target_accuracy', { model: modelId })).toBe(0.9);
   });
 
   it('rejects a candidate worse than the champion, with the reason, and keeps the champion', async () => {

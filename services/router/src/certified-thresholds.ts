@@ -1,0 +1,77 @@
+// The thresholds certified for each model version, for routing under a policy with a target
+// accuracy. A version's are read once from the registry (they never change once stored) and kept
+// for as long as the router runs; a router sees a handful of versions over its life.
+import type { ModelRef } from '@hitl/contracts';
+import { getCertification } from '@hitl/db';
+import { certifyHeldOut, type CertifiedThresholds, type HeldOutDecisions, type Policy } from '@hitl/policy';
+import type { Pool } from 'pg';
+import type { Logger } from 'pino';
+
+type ByClass = Readonly<Record<string, number | null>>;
+
+interface Kept {
+  thresholds: CertifiedThresholds | null;
+  heldOut: HeldOutDecisions | null;
+}
+
+const keyOf = (model: ModelRef) => `${model.id}\u0000${model.version}`;
+
+function byClass(certified: CertifiedThresholds): ByClass {
+  return Object.fromEntries(Object.entries(certified.perClass).map(([label, c]) => [label, c.threshold]));
+}
+
+export class CertifiedThresholdCache {
+  private readonly kept = new Map<string, Kept | null>();
+  private readonly recertified = new Map<string, ByClass>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads what the given versions keep, for those not read yet. */
+  async load(models: readonly ModelRef[]): Promise<void> {
+    const missing = new Map(models.filter((m) => !this.kept.has(keyOf(m))).map((m) => [keyOf(m), m]));
+    for (const [key, model] of missing) {
+      this.kept.set(key, await getCertification(this.pool, model.id, model.version));
+    }
+  }
+
+  /**
+   * The version's thresholds by class for the policy's target and confidence level: those stored
+   * when it was trained when they were certified for the same, else certified again from the
+   * held-out predictions it keeps. Null when it keeps neither (people decide all it predicts).
+   * Only for versions load() has read.
+   */
+  thresholds(model: ModelRef, policy: Policy): ByClass | null {
+    const { targetAccuracy, confidenceLevel } = policy;
+    const kept = this.kept.get(keyOf(model));
+    if (!kept || targetAccuracy === null) return null;
+    const stored = kept.thresholds;
+    if (stored && stored.targetAccuracy === targetAccuracy && stored.confidenceLevel === confidenceLevel) {
+      return byClass(stored);
+    }
+    if (!kept.heldOut) return null;
+    const key = `${keyOf(model)}\u0000${targetAccuracy}\u0000${confidenceLevel}`;
+    let again = this.recertified.get(key);
+    if (again === undefined) {
+      const certified = certifyHeldOut(kept.heldOut, { targetAccuracy, confidenceLevel });
+      again = byClass(certified);
+      this.recertified.set(key, again);
+      this.log.info(
+        {
+          model,
+          targetAccuracy,
+          confidenceLevel,
+          storedFor: stored && {
+            targetAccuracy: stored.targetAccuracy,
+            confidenceLevel: stored.confidenceLevel,
+          },
+          thresholds: again,
+        },
+        "certified the version's thresholds again for the policy's target",
+      );
+    }
+    return again;
+  }
+}
