@@ -1,1 +1,2 @@
 export * from './spam-assassin';
+export * from './first-names';

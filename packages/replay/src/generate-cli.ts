@@ -1,10 +1,11 @@
-// `pnpm dataset numeric|short-text [options] --out FILE`: writes a generated labelled data set for
+// `pnpm dataset numeric|short-text|first-names [options] --out FILE`: writes a generated labelled data set for
 // `pnpm replay --file`. This file is the command's entry point.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { firstNames } from '@hitl/datasets';
 import { numericSet, shortTextSet, toFile } from './generate';
 
-const HELP = `pnpm dataset numeric|short-text [options] --out FILE
+const HELP = `pnpm dataset numeric|short-text|first-names [options] --out FILE
 
 numeric      Gaussian classes over numeric columns (CSV: id, label, f1..fN)
   --rows N (300)  --classes N (3)  --features N (13)  --informative N (all)
@@ -12,10 +13,13 @@ numeric      Gaussian classes over numeric columns (CSV: id, label, f1..fN)
 short-text   items of a few words (JSONL: id, label, text)
   --rows N (2000)  --classes N (5)  --min-words N (2)  --max-words N (6)
   --own X (0.5: share of an item's words from its own class)  --other X (0.15: from another class)
-both         --seed N (1)  --out FILE
+first-names  English first names labelled female or male, from npm (JSONL: id, label, text;
+             8,003 items of one word: a text model of whole words cannot learn it)
+all          --seed N (1)  --out FILE
 
 Replay it with:  pnpm replay --file FILE --feature-columns f1,...,fN   (numeric)
-                 pnpm replay --file FILE --text text                   (short-text)
+                 pnpm replay --file FILE --text text                   (short-text, first-names)
+                 (add --limit N for a smaller set)
 `;
 
 function fail(message: string): never {
@@ -83,8 +87,12 @@ function main(argv: string[]): Promise<void> {
       otherWordShare: other,
       seed,
     });
+  } else if (kind === 'first-names') {
+    items = firstNames().map(({ name, label }) => ({ id: name, label, input: { text: name } }));
   } else {
-    fail(`the first argument is numeric or short-text, got ${kind === undefined ? 'none' : `"${kind}"`}`);
+    fail(
+      `the first argument is numeric, short-text or first-names, got ${kind === undefined ? 'none' : `"${kind}"`}`,
+    );
   }
   const file = toFile(items);
   return writeFile(out, file.content).then(() => {
