@@ -336,14 +336,11 @@ export async function runTrainingRound(
     const championScored = champion
       ? { version: champion.version, ...(await scoreChampion(champion, set, opts.loadClassifier)) }
       : null;
-    const championScore = championScored
-      ? { version: championScored.version, evaluation: championScored.evaluation }
-      : null;
     const candidatePredicted = predictedLabels(set.classes, trained.probabilities);
     const decision = promotionDecision(
       {
         candidate,
-        champion: championScore,
+        champion: championScored,
         examples: set.eval.labels.map((truth, i) => ({
           truth,
           candidate: candidatePredicted[i]!,
@@ -369,11 +366,11 @@ export async function runTrainingRound(
           }
         : {}),
       ...gateMetrics(decision),
-      ...(championScore
+      ...(championScored
         ? {
-            championVersion: championScore.version,
-            championMacroF1: macroF1(championScore.evaluation),
-            championAccuracy: championScore.evaluation.accuracy,
+            championVersion: championScored.version,
+            championMacroF1: macroF1(championScored.evaluation),
+            championAccuracy: championScored.evaluation.accuracy,
           }
         : {}),
     };
@@ -392,7 +389,7 @@ export async function runTrainingRound(
       candidate,
       calibration,
       certification,
-      champion: championScore,
+      champion: championScored,
       decision,
       gate: opts.gate,
       runId,
@@ -457,7 +454,7 @@ export async function runTrainingRound(
     opts.onOutbox?.();
     const championF1 = decision.promote
       ? macroF1(candidate)
-      : championScore && macroF1(championScore.evaluation);
+      : championScored && macroF1(championScored.evaluation);
     if (championF1 !== null) metrics.championMacroF1.set({ model: modelId }, championF1);
     return finish({ runId, outcome, version: registered.version, reason: decision.reason });
   } catch (error) {
