@@ -9,11 +9,12 @@ import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
+import { HELP, UsageError, parseReplayArgs, type Args } from './args';
 import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
 import { runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
-import { renderMarkdown, renderSvg } from './report';
+import { renderMarkdown, renderReliabilitySvg, renderRiskCoverageSvg, renderSvg } from './report';
 import {
   DEFAULT_HEALTH_PORTS,
   SERVICE_NAMES,
@@ -22,156 +23,8 @@ import {
   answers,
 } from './services';
 
-const HELP = `pnpm replay [options]
-
-Streams a labelled data set through the system, from a cold start, with simulated reviewers
-answering through the review API; prints progress and writes a report (JSON, SVG, markdown).
-Starts the local stack (deploy/local/stack.sh) unless KAFKA_BROKERS and DATABASE_URL are set, and
-each of the four services that does not answer on its health port (8081-8084).
-
-Data (default: the SpamAssassin public corpus, 6,046 emails, ham or spam):
-  --file PATH              a JSONL or CSV file of labelled items
-  --label FIELD            the label field (default: label)
-  --text FIELD             the text to classify, or
-  --features FIELD         (JSONL) a field holding an array of numbers, or
-  --feature-columns A,B,…  numeric fields in this order
-  --id FIELD               the item id (default: the line number)
-  --limit N                only the first N items after the shuffle
-  --seed N                 the shuffle's and the reviewers' seed (default 1)
-Pace:
-  --window N               at most N events produced and not yet decided (default 50), or
-  --rate N                 N events per second
-Reviewers:
-  --reviewers N            simulated reviewers (default 1)
-  --reviewers-per-task N   answers that decide a task (default 1)
-  --error-rate X           chance that an answer is wrong (default 0)
-  --review-delay-ms N      time each reviewer reads a task (default 0)
-System:
-  --model-id ID            serve and train this model (default: a new one for the run, i.e. a
-                           cold start; with services already running, "default")
-  --keep-services          leave the services started here running at the end
-  --stall-seconds N        stop waiting when nothing is decided for N s (default 120)
-Output:
-  --out DIR                the report's directory (default reports/<run id>)
-  --json                   print the final summary as one JSON object on stdout
-`;
-
 const REPO_ROOT = resolve(__dirname, '../../..');
 const REVIEW_API_PORT = 8080;
-
-class UsageError extends Error {
-  readonly code = 'HITL_ERR_USAGE';
-}
-
-interface Args {
-  file?: string;
-  label: string;
-  text?: string;
-  features?: string;
-  featureColumns?: string[];
-  id?: string;
-  limit?: number;
-  seed: number;
-  window?: number;
-  rate?: number;
-  reviewers: number;
-  reviewersPerTask: number;
-  errorRate: number;
-  reviewDelayMs: number;
-  modelId?: string;
-  keepServices: boolean;
-  stallSeconds: number;
-  out?: string;
-  json: boolean;
-  help: boolean;
-}
-
-function number(
-  value: string | undefined,
-  name: string,
-  opts: { min: number; max?: number; integer?: boolean },
-) {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (
-    !Number.isFinite(n) ||
-    n < opts.min ||
-    (opts.max !== undefined && n > opts.max) ||
-    (opts.integer && !Number.isInteger(n))
-  ) {
-    throw new UsageError(
-      `--${name} must be ${opts.integer ? 'an integer' : 'a number'} ≥ ${opts.min}${opts.max === undefined ? '' : ` and ≤ ${opts.max}`}, got "${value}"`,
-    );
-  }
-  return n;
-}
-
-function parse(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      file: { type: 'string' },
-      label: { type: 'string' },
-      text: { type: 'string' },
-      features: { type: 'string' },
-      'feature-columns': { type: 'string' },
-      id: { type: 'string' },
-      limit: { type: 'string' },
-      seed: { type: 'string' },
-      window: { type: 'string' },
-      rate: { type: 'string' },
-      reviewers: { type: 'string' },
-      'reviewers-per-task': { type: 'string' },
-      'error-rate': { type: 'string' },
-      'review-delay-ms': { type: 'string' },
-      'model-id': { type: 'string' },
-      'keep-services': { type: 'boolean' },
-      'stall-seconds': { type: 'string' },
-      out: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.window !== undefined && values.rate !== undefined) {
-    throw new UsageError('give --window or --rate, not both');
-  }
-  const args: Args = {
-    file: values.file,
-    label: values.label ?? 'label',
-    text: values.text,
-    features: values.features,
-    featureColumns: values['feature-columns']
-      ?.split(',')
-      .map((c) => c.trim())
-      .filter(Boolean),
-    id: values.id,
-    limit: number(values.limit, 'limit', { min: 1, integer: true }),
-    seed: number(values.seed, 'seed', { min: 0, integer: true }) ?? 1,
-    window: number(values.window, 'window', { min: 1, integer: true }),
-    rate: number(values.rate, 'rate', { min: 0.001 }),
-    reviewers: number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ?? 1,
-    reviewersPerTask:
-      number(values['reviewers-per-task'], 'reviewers-per-task', { min: 1, max: 25, integer: true }) ?? 1,
-    errorRate: number(values['error-rate'], 'error-rate', { min: 0, max: 1 }) ?? 0,
-    reviewDelayMs: number(values['review-delay-ms'], 'review-delay-ms', { min: 0, integer: true }) ?? 0,
-    modelId: values['model-id'],
-    keepServices: values['keep-services'] ?? false,
-    stallSeconds: number(values['stall-seconds'], 'stall-seconds', { min: 1 }) ?? 120,
-    out: values.out,
-    json: values.json ?? false,
-    help: values.help ?? false,
-  };
-  if (args.reviewersPerTask > args.reviewers) {
-    throw new UsageError(
-      `--reviewers-per-task ${args.reviewersPerTask} needs at least that many --reviewers (got ${args.reviewers})`,
-    );
-  }
-  if (!args.file && (args.text || args.features || args.featureColumns || args.id)) {
-    throw new UsageError('--text, --features, --feature-columns and --id describe a --file');
-  }
-  return args;
-}
 
 async function loadItems(args: Args, cwd: string): Promise<LabelledItem[]> {
   if (!args.file) return loadSpamAssassin();
@@ -230,7 +83,7 @@ function runIdNow(): string {
 }
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const args = parse(argv);
+  const args = parseReplayArgs(argv);
   if (args.help) {
     process.stdout.write(HELP);
     return 0;
@@ -269,10 +122,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const target = {
+    targetAccuracy: args.targetAccuracy,
+    ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
+  };
   let result: ReplayResult;
   try {
     // Before any router starts: no event is routed under a policy without the data set's classes.
-    await setReplayPolicy(pool, modelId, classes, args.reviewersPerTask, runId);
+    await setReplayPolicy(pool, modelId, classes, args.reviewersPerTask, runId, target);
     const how = await Promise.all(
       SERVICE_NAMES.map((name) =>
         supervisor.ensure(name, {
@@ -307,6 +164,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       reviewApiUrl: `http://127.0.0.1:${REVIEW_API_PORT}`,
       reviewers: args.reviewers,
       reviewersPerTask: args.reviewersPerTask,
+      ...target,
       errorRate: args.errorRate,
       reviewDelayMs: args.reviewDelayMs,
       seed: args.seed,
@@ -330,6 +188,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     'reviewer error rate': args.errorRate,
     'review delay (ms)': args.reviewDelayMs,
     model: modelId,
+    'target accuracy': result.summary.targetAccuracy,
+    'confidence level': result.summary.confidenceLevel,
     'cold start': result.coldStart,
     'stopped waiting (stalled)': result.stalled,
   };
@@ -337,7 +197,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   await writeFile(
     join(outDir, 'report.json'),
     JSON.stringify(
-      { settings, summary: result.summary, curve: result.curve, reviewers: result.reviewers },
+      {
+        settings,
+        summary: result.summary,
+        curve: result.curve,
+        classes: result.classes,
+        heldOut: result.heldOut,
+        reviewers: result.reviewers,
+      },
       null,
       2,
     ) + '\n',
@@ -346,15 +213,32 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     join(outDir, 'curve.svg'),
     renderSvg(result.curve, `Replay ${runId}: ${items.length} events`),
   );
-  await writeFile(join(outDir, 'summary.md'), renderMarkdown(result.summary, result.curve, settings));
+  const { heldOut } = result;
+  if (heldOut) {
+    const on = `model v${heldOut.modelVersion} on ${heldOut.examples} held-out labels`;
+    await writeFile(join(outDir, 'reliability.svg'), renderReliabilitySvg(heldOut, `Reliability: ${on}`));
+    await writeFile(
+      join(outDir, 'risk-coverage.svg'),
+      renderRiskCoverageSvg(heldOut, `Risk–coverage: ${on}`, result.summary.targetAccuracy),
+    );
+  }
+  await writeFile(
+    join(outDir, 'summary.md'),
+    renderMarkdown(result.summary, result.curve, settings, { classes: result.classes, heldOut }),
+  );
   const s = result.summary;
   log(
     `[replay] done in ${s.seconds}s: ${s.events} events, ${s.decisions} decided, missing ${s.missing}, duplicates ${s.duplicates}; ` +
       `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}); model decisions correct ${pct(s.modelAccuracy)} ` +
       `(last quarter ${pct(s.modelAccuracyLastQuarter)}); all decisions correct ${pct(s.overallAccuracy)}; ${s.modelVersions} model versions promoted, ` +
-      `the first model scoring event ${s.firstModelAtEvent ?? '–'}`,
+      `the first model scoring event ${s.firstModelAtEvent ?? '–'}` +
+      (s.targetAccuracy === null
+        ? ''
+        : `; target accuracy ${s.targetAccuracy} met in every class the model decided: ${s.targetMet ? 'yes' : 'no'}`),
   );
-  log(`[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg)`);
+  log(
+    `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
+  );
   if (args.json) process.stdout.write(`${JSON.stringify({ run: runId, ...s })}\n`);
   return s.missing === 0 && s.duplicates === 0 ? 0 : 1;
 }

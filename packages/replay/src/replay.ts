@@ -6,6 +6,7 @@ import { topics as catalog, type InputEvent } from '@hitl/contracts';
 import {
   createApiKey,
   createReviewer,
+  getCertification,
   getCurrentPolicy,
   getPromotedVersion,
   revokeApiKey,
@@ -15,7 +16,19 @@ import { TypedProducer } from '@hitl/kafka';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { LabelledItem } from './dataset';
-import { learningCurve, summarize, type CurvePoint, type EventOutcome, type ReplaySummary } from './report';
+import {
+  classAccuracy,
+  heldOutReport,
+  learningCurve,
+  resolveTarget,
+  summarize,
+  type ClassAccuracy,
+  type CurvePoint,
+  type EventOutcome,
+  type HeldOutReport,
+  type ReplaySummary,
+  type ReplayTarget,
+} from './report';
 import { runSimulatedReviewers, type ReviewerCounts } from './reviewers';
 import { Tracker, type TrackerTopics } from './tracker';
 
@@ -49,6 +62,13 @@ export interface ReplayOptions {
   reviewers?: number;
   /** Reviewers whose answers decide a task (default 1). */
   reviewersPerTask?: number;
+  /**
+   * An accuracy the model's decisions must reach, set in the policy, which then routes by the
+   * thresholds certified for each model version; null or absent: none (the policy's thresholds).
+   */
+  targetAccuracy?: number | null;
+  /** How sure the certification must be (default 0.95); only with a target. */
+  confidenceLevel?: number;
   /** Chance that a reviewer's answer is wrong (default 0). */
   errorRate?: number;
   /** How long a reviewer reads a task before answering (default 0 ms). */
@@ -85,6 +105,10 @@ export interface ReplayProgress {
 export interface ReplayResult {
   summary: ReplaySummary;
   curve: CurvePoint[];
+  /** The model's decisions per decided class, against the target. */
+  classes: ClassAccuracy[];
+  /** The final model version on its held-out labels; null without one or when it keeps none. */
+  heldOut: HeldOutReport | null;
   outcomes: EventOutcome[];
   reviewers: ReviewerCounts[];
   /** True when the replay stopped waiting for decisions that did not come. */
@@ -102,7 +126,11 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
   const signal = opts.signal ?? new AbortController().signal;
 
-  await setReplayPolicy(opts.pool, opts.policyName, classes, opts.reviewersPerTask ?? 1, opts.runId);
+  const target: ReplayTarget = {
+    targetAccuracy: opts.targetAccuracy ?? null,
+    ...(opts.confidenceLevel !== undefined ? { confidenceLevel: opts.confidenceLevel } : {}),
+  };
+  await setReplayPolicy(opts.pool, opts.policyName, classes, opts.reviewersPerTask ?? 1, opts.runId, target);
   const promoted = await getPromotedVersion(opts.pool, opts.modelId);
 
   const keys: { key: string; id: string }[] = [];
@@ -210,14 +238,23 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   // Only the events produced count: an aborted replay reports on what it sent.
   const sent = outcomes.slice(0, produced);
   const seconds = Math.round((performance.now() - started) / 100) / 10;
+  const finalModelVersion = tracker.modelVersion ?? promoted?.version ?? null;
   const summary = summarize(sent, {
     seconds,
     modelVersions: new Set(tracker.promotions).size,
-    finalModelVersion: tracker.modelVersion ?? promoted?.version ?? null,
+    finalModelVersion,
+    ...target,
   });
+  const certification =
+    finalModelVersion === null ? null : await getCertification(opts.pool, opts.modelId, finalModelVersion);
   return {
     summary,
     curve: learningCurve(sent),
+    classes: classAccuracy(sent, resolveTarget(target)),
+    heldOut:
+      certification === null || finalModelVersion === null
+        ? null
+        : heldOutReport(finalModelVersion, certification, resolveTarget(target)),
     outcomes: sent,
     reviewers: await reviewing.catch(() => []),
     stalled,
@@ -226,9 +263,11 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
 }
 
 /**
- * Gives the routing policy the data set's classes (tasks made before any model offer them) and
- * the reviewers per task, as a new version unless the current one has both already. Call it
- * before the router starts, so that no event is routed under an older version.
+ * Gives the routing policy the data set's classes (tasks made before any model offer them), the
+ * reviewers per task and the target accuracy (none unless given: the replay routes as its flags
+ * say, whatever an earlier run left), as a new version unless the current one has them already.
+ * Without a target the confidence level is left as it is: it means nothing then. Call it before
+ * the router starts, so that no event is routed under an older version.
  */
 export async function setReplayPolicy(
   pool: Pool,
@@ -236,23 +275,37 @@ export async function setReplayPolicy(
   classes: readonly string[],
   reviewersPerTask: number,
   runId: string,
+  target: ReplayTarget = { targetAccuracy: null },
 ): Promise<void> {
   const current = await getCurrentPolicy(pool, policyName);
   const sorted = [...classes].sort();
+  const { targetAccuracy, confidenceLevel } = resolveTarget(target);
   if (
     current &&
     current.requiredReviewers === reviewersPerTask &&
-    JSON.stringify([...current.classes].sort()) === JSON.stringify(sorted)
+    JSON.stringify([...current.classes].sort()) === JSON.stringify(sorted) &&
+    current.targetAccuracy === targetAccuracy &&
+    (confidenceLevel === null || current.confidenceLevel === confidenceLevel)
   ) {
     return;
   }
   await updatePolicy(
     pool,
     policyName,
-    (spec) => ({ ...spec, classes: sorted, requiredReviewers: reviewersPerTask }),
+    (spec) => ({
+      ...spec,
+      classes: sorted,
+      requiredReviewers: reviewersPerTask,
+      targetAccuracy,
+      confidenceLevel: confidenceLevel ?? spec.confidenceLevel,
+    }),
     {
       actor: 'replay',
-      reason: `replay ${runId}: the data set's classes, ${reviewersPerTask} reviewer(s) per task`,
+      reason:
+        `replay ${runId}: the data set's classes, ${reviewersPerTask} reviewer(s) per task, ` +
+        (targetAccuracy === null
+          ? 'no target accuracy'
+          : `target accuracy ${targetAccuracy} at confidence ${confidenceLevel}`),
     },
   );
 }

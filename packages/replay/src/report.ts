@@ -1,11 +1,22 @@
-// The replay's figures: the final summary, the learning curve per window of events, and the
-// report files made from them (an SVG chart and a markdown summary). Pure: no I/O.
+// The replay's figures: the final summary, the learning curve per window of events, the model's
+// accuracy per class against a target, the final model's calibration and risk–coverage on its
+// held-out labels, and the report files made from them (SVG charts and a markdown summary). Pure:
+// no I/O.
+import {
+  certifyHeldOut,
+  clopperPearsonLower,
+  DEFAULT_POLICY_SPEC,
+  type CertifiedThresholds,
+  type HeldOutDecisions,
+} from '@hitl/policy';
 
 export interface DecisionSeen {
   label: string;
   decidedBy: 'model' | 'human';
   /** The model version whose prediction the decision followed or reviewed; null before any model. */
   modelVersion: number | null;
+  /** The model's confidence in a decision it made; null for a human decision. */
+  confidence: number | null;
 }
 
 /** One event of the replay, in the order it was produced, with every decision seen for it. */
@@ -46,6 +57,18 @@ export interface ReplaySummary {
    * version, whoever decided it); null when no model scored any.
    */
   firstModelAtEvent: number | null;
+  /** The accuracy the policy asked of the model's decisions; null when the replay set none. */
+  targetAccuracy: number | null;
+  /** How sure the certification of the target had to be; null without a target. */
+  confidenceLevel: number | null;
+  /**
+   * With a target: true when every class the model decided at least once has an observed accuracy
+   * (of those decisions, by the decided label) at or above it; null without a target. A class the
+   * model never decided cannot fail it, since people decided all of it, so a run in which the model
+   * decided nothing meets it (decidedByModel says so). It compares the observed share, not a bound:
+   * on a few decisions it says little (see the per-class lower bounds).
+   */
+  targetMet: boolean | null;
   seconds: number;
 }
 
@@ -104,11 +127,32 @@ function tally(outcomes: readonly EventOutcome[]): Tally {
   return t;
 }
 
+/** The target a replay routed by: none, or an accuracy and how sure its certification must be. */
+export interface ReplayTarget {
+  targetAccuracy: number | null;
+  /** Default: the policy's (0.95). */
+  confidenceLevel?: number;
+}
+
+/** The target with its confidence level filled in; the level is null without a target. */
+export function resolveTarget(target: Partial<ReplayTarget> | undefined): {
+  targetAccuracy: number | null;
+  confidenceLevel: number | null;
+} {
+  const targetAccuracy = target?.targetAccuracy ?? null;
+  return {
+    targetAccuracy,
+    confidenceLevel:
+      targetAccuracy === null ? null : (target?.confidenceLevel ?? DEFAULT_POLICY_SPEC.confidenceLevel),
+  };
+}
+
 /** The final figures of a replay. */
 export function summarize(
   outcomes: readonly EventOutcome[],
-  run: { seconds: number; modelVersions: number; finalModelVersion: number | null },
+  run: { seconds: number; modelVersions: number; finalModelVersion: number | null } & Partial<ReplayTarget>,
 ): ReplaySummary {
+  const target = resolveTarget(run);
   const all = tally(outcomes);
   const last = tally(outcomes.slice(Math.floor((outcomes.length * 3) / 4)));
   const duplicates = outcomes.reduce((n, o) => n + Math.max(0, o.decisions.length - 1), 0);
@@ -128,6 +172,8 @@ export function summarize(
     modelVersions: run.modelVersions,
     finalModelVersion: run.finalModelVersion,
     firstModelAtEvent: firstModelAt(outcomes),
+    ...target,
+    targetMet: targetMet(classAccuracy(outcomes, target), target.targetAccuracy),
     seconds: run.seconds,
   };
 }
@@ -160,7 +206,253 @@ export function learningCurve(outcomes: readonly EventOutcome[], windows = 20): 
   return points;
 }
 
+/** The model's own decisions in the replay of one class (the label it decided), against the truth. */
+export interface ClassAccuracy {
+  label: string;
+  /** First decisions the model made with this label. */
+  decided: number;
+  /** How many of them match the true label. */
+  correct: number;
+  /** correct / decided; null when the model decided none (people decided the class). */
+  accuracy: number | null;
+  /**
+   * One-sided Clopper–Pearson lower bound of that accuracy at the replay's confidence level (the
+   * policy's default, 0.95, without a target); null when the model decided none.
+   */
+  lowerBound: number | null;
+  /** The lowest confidence at which the model decided it; null when it decided none. */
+  lowestConfidence: number | null;
+  /** accuracy ≥ target; null without a target or without decisions (which cannot fail it). */
+  meetsTarget: boolean | null;
+}
+
+/**
+ * Accuracy of the model's decisions per decided label, for every class of the data set and any
+ * other the model decided, sorted by name. By the decided label, not the true one, because a
+ * target is a claim about the decisions of each class: "when it says spam, it is right 99% of
+ * the time". Only the first decision of an event counts, as in the summary.
+ */
+export function classAccuracy(
+  outcomes: readonly EventOutcome[],
+  target: { targetAccuracy: number | null; confidenceLevel: number | null },
+): ClassAccuracy[] {
+  const byLabel = new Map<string, { decided: number; correct: number; lowest: number | null }>();
+  const of = (label: string) => {
+    let entry = byLabel.get(label);
+    if (!entry) byLabel.set(label, (entry = { decided: 0, correct: 0, lowest: null }));
+    return entry;
+  };
+  for (const o of outcomes) {
+    of(o.truth);
+    const d = o.decisions[0];
+    if (d?.decidedBy !== 'model') continue;
+    const entry = of(d.label);
+    entry.decided++;
+    if (d.label === o.truth) entry.correct++;
+    if (d.confidence !== null) entry.lowest = Math.min(entry.lowest ?? Infinity, d.confidence);
+  }
+  const level = target.confidenceLevel ?? DEFAULT_POLICY_SPEC.confidenceLevel;
+  return [...byLabel.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([label, { decided, correct, lowest }]) => {
+      const accuracy = share(correct, decided);
+      return {
+        label,
+        decided,
+        correct,
+        accuracy,
+        lowerBound: decided === 0 ? null : clopperPearsonLower(correct, decided, level),
+        lowestConfidence: lowest,
+        meetsTarget:
+          accuracy === null || target.targetAccuracy === null ? null : accuracy >= target.targetAccuracy,
+      };
+    });
+}
+
+/** Whether the model's decisions met the target in every class it decided (see ReplaySummary). */
+export function targetMet(classes: readonly ClassAccuracy[], targetAccuracy: number | null): boolean | null {
+  if (targetAccuracy === null) return null;
+  return classes.every((c) => c.accuracy === null || c.accuracy >= targetAccuracy);
+}
+
+/** One bin of the reliability diagram: held-out predictions whose confidence is in [from, to). */
+export interface ReliabilityBin {
+  from: number;
+  /** Exclusive, but for the last bin, which holds confidence 1. */
+  to: number;
+  examples: number;
+  /** Mean confidence of the bin's predictions; null when it has none. */
+  meanConfidence: number | null;
+  /** Share of them that were right; null when it has none. */
+  accuracy: number | null;
+}
+
+/**
+ * The reliability diagram: held-out predictions in `bins` equal bins of confidence over
+ * [1/classes, 1] (the top class's probability is never below 1/classes, so a wider range would
+ * leave bins empty by construction). A calibrated model's accuracy in each bin is its mean
+ * confidence.
+ */
+export function reliabilityBins(heldOut: HeldOutDecisions, bins = 10): ReliabilityBin[] {
+  const lo = 1 / Math.max(1, heldOut.classes.length);
+  // The edges are computed once and compared against, so that a bin holds exactly what its shown
+  // edges say (dividing by the bin width instead misplaces confidences that sit on an edge).
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? 1 : lo + (i * (1 - lo)) / bins));
+  const sums = Array.from({ length: bins }, () => ({ examples: 0, confidence: 0, right: 0 }));
+  for (const [, confidence, right] of heldOut.decisions) {
+    let b = 0;
+    while (b < bins - 1 && confidence >= edges[b + 1]!) b++;
+    const sum = sums[b]!;
+    sum.examples++;
+    sum.confidence += confidence;
+    sum.right += right;
+  }
+  return sums.map((sum, b) => ({
+    from: edges[b]!,
+    to: edges[b + 1]!,
+    examples: sum.examples,
+    meanConfidence: share(sum.confidence, sum.examples),
+    accuracy: share(sum.right, sum.examples),
+  }));
+}
+
+/**
+ * Expected calibration error: the mean over predictions of |accuracy − mean confidence| of their
+ * bin, i.e. Σ (examples_b / N) · |accuracy_b − meanConfidence_b|; null without predictions.
+ */
+export function calibrationError(bins: readonly ReliabilityBin[]): number | null {
+  const total = bins.reduce((n, b) => n + b.examples, 0);
+  if (total === 0) return null;
+  return bins.reduce(
+    (sum, b) =>
+      b.accuracy === null || b.meanConfidence === null
+        ? sum
+        : sum + (b.examples / total) * Math.abs(b.accuracy - b.meanConfidence),
+    0,
+  );
+}
+
+/** A point of the risk–coverage curve: the model deciding every prediction at or above `threshold`. */
+export interface RiskCoveragePoint {
+  /** The confidence threshold. */
+  threshold: number;
+  /** Held-out predictions at or above it. */
+  decided: number;
+  /** decided / all held-out predictions. */
+  coverage: number;
+  /** Share of those that were right. */
+  accuracy: number;
+}
+
+/**
+ * The risk–coverage curve: held-out predictions sorted by confidence, highest first, and at each
+ * distinct confidence the share of them decided and the accuracy of those decisions. Predictions
+ * with equal confidence come in together, since no threshold can split them.
+ */
+export function riskCoverage(heldOut: HeldOutDecisions): RiskCoveragePoint[] {
+  const sorted = [...heldOut.decisions].sort((a, b) => b[1] - a[1]);
+  const points: RiskCoveragePoint[] = [];
+  let right = 0;
+  sorted.forEach(([, confidence, r], i) => {
+    right += r;
+    if (sorted[i + 1]?.[1] === confidence) return;
+    const decided = i + 1;
+    points.push({
+      threshold: confidence,
+      decided,
+      coverage: decided / sorted.length,
+      accuracy: right / decided,
+    });
+  });
+  return points;
+}
+
+/**
+ * Points of a risk–coverage curve, thinned for a table or a file: the first point, and for each
+ * k of 1..steps the first point whose coverage reaches k / steps. Every point kept is one of the
+ * curve's own, none is interpolated.
+ */
+export function sampleCurve(points: readonly RiskCoveragePoint[], steps: number): RiskCoveragePoint[] {
+  const kept = new Set<RiskCoveragePoint>(points.slice(0, 1));
+  let i = 0;
+  for (let k = 1; k <= steps; k++) {
+    // The last point has coverage 1, so the search ends there at the latest.
+    while (i < points.length - 1 && points[i]!.coverage < k / steps) i++;
+    if (points[i]) kept.add(points[i]!);
+  }
+  return [...kept];
+}
+
+/** The final model version on its held-out labels, as the report shows it. */
+export interface HeldOutReport {
+  modelVersion: number;
+  /** Held-out predictions it keeps: labels it was neither trained nor calibrated on. */
+  examples: number;
+  reliability: ReliabilityBin[];
+  calibrationError: number | null;
+  /** The risk–coverage curve at each percent of coverage (see sampleCurve). */
+  riskCoverage: RiskCoveragePoint[];
+  /**
+   * Per class, the confidence threshold certified for the replay's target (null: people decide
+   * the class); null without a target.
+   */
+  thresholds: Record<string, number | null> | null;
+}
+
+/**
+ * The held-out figures of the model version in force at the end, from what the registry keeps
+ * for it; null when it keeps no held-out predictions. The thresholds are those stored when it was
+ * trained if they were certified for the same target, else certified again, as the router does.
+ */
+export function heldOutReport(
+  modelVersion: number,
+  certification: { thresholds: CertifiedThresholds | null; heldOut: HeldOutDecisions | null },
+  target: { targetAccuracy: number | null; confidenceLevel: number | null },
+): HeldOutReport | null {
+  const { heldOut } = certification;
+  if (heldOut === null || heldOut.decisions.length === 0) return null;
+  const reliability = reliabilityBins(heldOut);
+  return {
+    modelVersion,
+    examples: heldOut.decisions.length,
+    reliability,
+    calibrationError: calibrationError(reliability),
+    riskCoverage: sampleCurve(riskCoverage(heldOut), 100),
+    thresholds: thresholdsFor(certification.thresholds, heldOut, target),
+  };
+}
+
+function thresholdsFor(
+  stored: CertifiedThresholds | null,
+  heldOut: HeldOutDecisions,
+  { targetAccuracy, confidenceLevel }: { targetAccuracy: number | null; confidenceLevel: number | null },
+): Record<string, number | null> | null {
+  if (targetAccuracy === null || confidenceLevel === null) return null;
+  const certified =
+    stored?.targetAccuracy === targetAccuracy && stored.confidenceLevel === confidenceLevel
+      ? stored
+      : certifyHeldOut(heldOut, { targetAccuracy, confidenceLevel });
+  return Object.fromEntries(Object.entries(certified.perClass).map(([label, c]) => [label, c.threshold]));
+}
+
 const pct = (x: number | null, digits = 1): string => (x === null ? '–' : `${(x * 100).toFixed(digits)}%`);
+
+/**
+ * A confidence rounded down (a threshold or a lowest confidence is then still "at least" what is
+ * shown), to four places, or six above 0.9999, where four would hide how close to 1 it is.
+ */
+const conf4 = (c: number): string => {
+  const places = c >= 0.9999 && c < 1 ? 6 : 4;
+  // The nudge keeps a float product such as 0.57 · 10⁴ = 5699.999… from flooring a whole step down.
+  return (Math.floor(c * 10 ** places + 1e-7) / 10 ** places).toFixed(places);
+};
+
+/** A lower bound as a percentage, rounded down so that it never reads as more than it shows. */
+const pctDown = (x: number | null): string =>
+  x === null ? '–' : `${(Math.floor(x * 1e4 + 1e-7) / 100).toFixed(2)}%`;
+
+/** A setting as a percentage, never rounded (a target of 0.9999 must not read 100.0%). */
+const settingPct = (x: number): string => `${Number((x * 100).toPrecision(12))}%`;
 
 const escapeXml = (s: string): string =>
   s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
@@ -267,11 +559,147 @@ export function renderSvg(curve: readonly CurvePoint[], title: string): string {
   return parts.join('\n') + '\n';
 }
 
+/** Draws a legend's mark between x1 and x2 at height y. */
+type LegendMark = (x1: number, x2: number, y: number) => string;
+
+interface Frame {
+  parts: string[];
+  x: (v: number) => number;
+  y: (v: number) => number;
+  /** Adds a legend line at the plot's top right (row 0, 1, …). */
+  legend: (row: number, name: string, mark: LegendMark) => void;
+}
+
+/** A square chart's frame: title, grid, axes from `lo` to 100% each way; the caller draws in it. */
+function squareChart(title: string, axes: { x: string; xLo: number; y: string; yLo: number }): Frame {
+  const width = 640;
+  const left = 64;
+  const plotW = 400;
+  const plotH = 320;
+  const top = 56;
+  const height = top + plotH + 56;
+  const x = (v: number) => left + ((v - axes.xLo) / (1 - axes.xLo)) * plotW;
+  const y = (v: number) => top + (1 - (v - axes.yLo) / (1 - axes.yLo)) * plotH;
+  const ticks = 5;
+  // Labels to a tenth of a percent where a tick falls between whole ones, never rounded to one.
+  const tick = (lo: number, i: number) => {
+    const v = lo + ((1 - lo) * i) / ticks;
+    return { v, label: `${Number((v * 100).toFixed(1))}%` };
+  };
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${left}" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+  ];
+  for (let i = 0; i <= ticks; i++) {
+    const h = tick(axes.yLo, i);
+    const v = tick(axes.xLo, i);
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${y(h.v).toFixed(1)}" y2="${y(h.v).toFixed(1)}" stroke="#e3e3e3"/>`,
+      `<text x="${left - 6}" y="${(y(h.v) + 4).toFixed(1)}" text-anchor="end">${h.label}</text>`,
+      `<line x1="${x(v.v).toFixed(1)}" x2="${x(v.v).toFixed(1)}" y1="${top}" y2="${top + plotH}" stroke="#e3e3e3"/>`,
+      `<text x="${x(v.v).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${v.label}</text>`,
+    );
+  }
+  parts.push(
+    `<line x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333"/>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#333"/>`,
+    `<text x="${left + plotW / 2}" y="${height - 12}" text-anchor="middle">${escapeXml(axes.x)}</text>`,
+    `<text x="16" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})">${escapeXml(axes.y)}</text>`,
+  );
+  const legend = (row: number, name: string, mark: LegendMark) => {
+    const ly = top + 14 + row * 20;
+    const lx = left + plotW + 12;
+    parts.push(mark(lx, lx + 20, ly - 4), `<text x="${lx + 24}" y="${ly}">${escapeXml(name)}</text>`);
+  };
+  return { parts, x, y, legend };
+}
+
+const legendLine =
+  (color: string, dash = ''): LegendMark =>
+  (x1, x2, y) =>
+    `<line x1="${x1}" x2="${x2}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`;
+
+/**
+ * The reliability diagram as an SVG: per confidence bin, a bar over the bin's range up to its
+ * held-out accuracy, a dot at (mean confidence, accuracy) with the bin's count above it, and the
+ * diagonal where a calibrated model's dots lie.
+ */
+export function renderReliabilitySvg(report: HeldOutReport, title: string): string {
+  const f = squareChart(title, { x: 'confidence', xLo: 0, y: 'accuracy on held-out labels', yLo: 0 });
+  const dots: string[] = [
+    // Over the bars, so that the gap between each bar and calibration shows.
+    `<line x1="${f.x(0)}" x2="${f.x(1)}" y1="${f.y(0)}" y2="${f.y(1)}" stroke="#999" stroke-dasharray="4,4"/>`,
+  ];
+  for (const b of report.reliability) {
+    if (b.accuracy === null || b.meanConfidence === null) continue;
+    const top = f.y(b.accuracy);
+    f.parts.push(
+      `<rect x="${f.x(b.from).toFixed(1)}" y="${top.toFixed(1)}" width="${(f.x(b.to) - f.x(b.from)).toFixed(1)}" height="${(f.y(0) - top).toFixed(1)}" fill="#c6dbef" stroke="#fff"/>`,
+    );
+    const cx = f.x(b.meanConfidence).toFixed(1);
+    dots.push(
+      `<circle cx="${cx}" cy="${top.toFixed(1)}" r="3.5" fill="#1f77b4"/>`,
+      `<text x="${cx}" y="${(top - 7).toFixed(1)}" text-anchor="middle" font-size="10" fill="#333">${b.examples}</text>`,
+    );
+  }
+  f.parts.push(...dots);
+  f.legend(
+    0,
+    'accuracy per bin',
+    (x1, x2, y) => `<rect x="${x1}" y="${y - 4}" width="${x2 - x1}" height="8" fill="#c6dbef"/>`,
+  );
+  f.legend(
+    1,
+    'at mean confidence',
+    (x1, x2, y) => `<circle cx="${(x1 + x2) / 2}" cy="${y}" r="3.5" fill="#1f77b4"/>`,
+  );
+  f.legend(2, 'calibrated', legendLine('#999', '4,4'));
+  f.parts.push('</svg>');
+  return f.parts.join('\n') + '\n';
+}
+
+/**
+ * The risk–coverage curve as an SVG: accuracy of the model's held-out decisions against the share
+ * of predictions it decides, deciding the most confident first; with a target, a line at it. The
+ * accuracy axis starts below the lowest figure (and the target), so that small differences show.
+ */
+export function renderRiskCoverageSvg(
+  report: HeldOutReport,
+  title: string,
+  targetAccuracy: number | null,
+): string {
+  const lowest = Math.min(1, ...report.riskCoverage.map((p) => p.accuracy), targetAccuracy ?? 1);
+  // Down to a multiple of 5%, so that the five ticks fall on whole percents.
+  const yLo = Math.max(0, Math.min(0.95, Math.floor(lowest * 20 - 0.1) / 20));
+  const f = squareChart(title, {
+    x: 'share of held-out predictions decided (most confident first)',
+    xLo: 0,
+    y: 'accuracy of those decisions',
+    yLo,
+  });
+  if (targetAccuracy !== null) {
+    const ty = f.y(targetAccuracy).toFixed(1);
+    f.parts.push(
+      `<line x1="${f.x(0)}" x2="${f.x(1)}" y1="${ty}" y2="${ty}" stroke="#d62728" stroke-dasharray="4,4"/>`,
+    );
+    f.legend(1, `target ${settingPct(targetAccuracy)}`, legendLine('#d62728', '4,4'));
+  }
+  const points = report.riskCoverage.map(
+    (p) => `${f.x(p.coverage).toFixed(1)},${f.y(p.accuracy).toFixed(1)}`,
+  );
+  f.parts.push(`<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${points.join(' ')}"/>`);
+  f.legend(0, 'held-out accuracy', legendLine('#1f77b4'));
+  f.parts.push('</svg>');
+  return f.parts.join('\n') + '\n';
+}
+
 /** A short markdown account of the run: settings, the summary's figures, the curve as a table. */
 export function renderMarkdown(
   summary: ReplaySummary,
   curve: readonly CurvePoint[],
   settings: Record<string, string | number | boolean | null>,
+  more: { classes?: readonly ClassAccuracy[]; heldOut?: HeldOutReport | null } = {},
 ): string {
   const lines = [
     '# Replay report',
@@ -307,6 +735,92 @@ export function renderMarkdown(
         `| ${p.from + 1}–${p.to} | ${pct(p.humanShare)} | ${pct(p.modelAccuracy, 2)} | ${pct(p.overallAccuracy, 2)} | ${p.modelVersion === null ? '–' : `v${p.modelVersion}`} |`,
     ),
     '',
+    ...(more.classes ? classLines(summary, more.classes, more.heldOut?.thresholds ?? null) : []),
+    ...(more.heldOut === undefined ? [] : heldOutLines(summary, more.heldOut)),
   ];
   return lines.join('\n');
+}
+
+const yesNo = (b: boolean | null) => (b === null ? '–' : b ? 'yes' : 'no');
+
+function classLines(
+  summary: ReplaySummary,
+  classes: readonly ClassAccuracy[],
+  thresholds: Record<string, number | null> | null,
+): string[] {
+  const target = summary.targetAccuracy;
+  const level = settingPct(summary.confidenceLevel ?? DEFAULT_POLICY_SPEC.confidenceLevel);
+  const verdict = (c: ClassAccuracy) =>
+    target === null ? '–' : c.meetsTarget === null ? 'people decided it' : c.meetsTarget ? 'met' : 'missed';
+  const threshold = (label: string) => {
+    const t = thresholds?.[label];
+    return t === undefined ? '–' : t === null ? 'none' : conf4(t);
+  };
+  const withThresholds = thresholds !== null;
+  return [
+    '## Model decisions by class',
+    '',
+    target === null
+      ? "No target accuracy: the policy's confidence thresholds routed."
+      : `Target: ${settingPct(target)} of the model's decisions of each class right, thresholds certified with ${level} confidence. ` +
+        `Met: ${yesNo(summary.targetMet)} (every class the model decided at or above the target; a class it never decided does not count).`,
+    '',
+    `By the label the model decided; percentages rounded down, so that none reads as reaching the target when it does not. ` +
+      `The lower bound is Clopper–Pearson at ${level}.` +
+      (withThresholds
+        ? ` The threshold is the one certified for v${summary.finalModelVersion}, the final version (none: no threshold qualified, people decide the class).`
+        : ''),
+    '',
+    `| class | model decisions | right | accuracy | lower bound | lowest confidence |${withThresholds ? ' threshold |' : ''} target |`,
+    `| --- | --- | --- | --- | --- | --- |${withThresholds ? ' --- |' : ''} --- |`,
+    ...classes.map(
+      (c) =>
+        `| ${c.label} | ${c.decided} | ${c.correct} | ${pctDown(c.accuracy)} | ${pctDown(c.lowerBound)} | ` +
+        `${c.lowestConfidence === null ? '–' : conf4(c.lowestConfidence)} |${withThresholds ? ` ${threshold(c.label)} |` : ''} ${verdict(c)} |`,
+    ),
+    '',
+  ];
+}
+
+function heldOutLines(summary: ReplaySummary, report: HeldOutReport | null): string[] {
+  const heading = ['## The final model on its held-out labels', ''];
+  if (report === null) {
+    return [
+      ...heading,
+      summary.finalModelVersion === null
+        ? 'No model version was in force at the end: no held-out predictions.'
+        : `Model v${summary.finalModelVersion} keeps no held-out predictions: no reliability diagram or risk–coverage curve.`,
+      '',
+    ];
+  }
+  return [
+    ...heading,
+    `Model v${report.modelVersion} on ${report.examples} held-out labels (labels it was neither trained nor calibrated on). ` +
+      `Expected calibration error: ${pct(report.calibrationError, 2)}.`,
+    '',
+    '### Reliability',
+    '',
+    '![reliability diagram](reliability.svg)',
+    '',
+    '| confidence | predictions | mean confidence | accuracy |',
+    '| --- | --- | --- | --- |',
+    ...report.reliability.map(
+      (b, i, all) =>
+        `| [${b.from.toFixed(3)}, ${b.to.toFixed(3)}${i === all.length - 1 ? ']' : ')'} | ${b.examples} | ` +
+        `${b.meanConfidence === null ? '–' : b.meanConfidence.toFixed(3)} | ${pct(b.accuracy, 2)} |`,
+    ),
+    '',
+    '### Risk–coverage',
+    '',
+    '![risk–coverage curve](risk-coverage.svg)',
+    '',
+    "Deciding the most confident predictions first: the curve's first point, then at each tenth of the held-out predictions the first point that reaches it (accuracy rounded down).",
+    '',
+    '| share decided | confidence at least | decisions | accuracy |',
+    '| --- | --- | --- | --- |',
+    ...sampleCurve(report.riskCoverage, 10).map(
+      (p) => `| ${pct(p.coverage)} | ${conf4(p.threshold)} | ${p.decided} | ${pctDown(p.accuracy)} |`,
+    ),
+    '',
+  ];
 }

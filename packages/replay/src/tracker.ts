@@ -90,7 +90,12 @@ export class Tracker {
       this.decisions.set(d.eventId, seen);
       this.decidedCount++;
     }
-    seen.push({ label: d.label, decidedBy: d.decidedBy, modelVersion: d.model?.version ?? null });
+    seen.push({
+      label: d.label,
+      decidedBy: d.decidedBy,
+      modelVersion: d.model?.version ?? null,
+      confidence: d.decidedBy === 'model' ? d.confidence : null,
+    });
     this.pending.delete(d.eventId);
     for (const listener of this.listeners) listener();
   }

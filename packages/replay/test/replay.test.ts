@@ -170,6 +170,23 @@ describe('a short replay on the running system', () => {
     expect(result.reviewers[0]!.wrong).toBe(0);
   });
 
+  it('reports the model’s decisions by class and, when it keeps them, the final version’s held-out figures', () => {
+    expect(result.summary).toMatchObject({ targetAccuracy: null, confidenceLevel: null, targetMet: null });
+    expect(result.classes.map((c) => c.label)).toEqual(['ham', 'spam']);
+    expect(result.classes.reduce((n, c) => n + c.decided, 0)).toBe(result.summary.decidedByModel);
+    // Model decisions carry the model's confidence.
+    for (const c of result.classes.filter((c) => c.decided > 0)) expect(c.lowestConfidence).not.toBeNull();
+    // Null while the version keeps no held-out predictions (versions registered before the trainer kept them).
+    if (result.heldOut !== null) {
+      expect(result.heldOut.modelVersion).toBe(result.summary.finalModelVersion);
+      expect(result.heldOut.reliability.reduce((n, b) => n + b.examples, 0)).toBe(result.heldOut.examples);
+      expect(result.heldOut.riskCoverage.at(-1)).toMatchObject({
+        coverage: 1,
+        decided: result.heldOut.examples,
+      });
+    }
+  });
+
   it('reported progress while it ran', () => {
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.at(-1)).toMatchObject({ produced: EVENTS, decided: EVENTS, queueDepth: 0 });

@@ -1,0 +1,194 @@
+// The arguments of `pnpm replay`: parsed and checked here, apart from the command's entry point
+// (cli.ts, which runs on import), so that tests can call the parser.
+import { parseArgs } from 'node:util';
+
+export const HELP = `pnpm replay [options]
+
+Streams a labelled data set through the system, from a cold start, with simulated reviewers
+answering through the review API; prints progress and writes a report (JSON, SVG, markdown).
+Starts the local stack (deploy/local/stack.sh) unless KAFKA_BROKERS and DATABASE_URL are set, and
+each of the four services that does not answer on its health port (8081-8084).
+
+Data (default: the SpamAssassin public corpus, 6,046 emails, ham or spam):
+  --file PATH              a JSONL or CSV file of labelled items
+  --label FIELD            the label field (default: label)
+  --text FIELD             the text to classify, or
+  --features FIELD         (JSONL) a field holding an array of numbers, or
+  --feature-columns A,B,…  numeric fields in this order
+  --id FIELD               the item id (default: the line number)
+  --limit N                only the first N items after the shuffle
+  --seed N                 the shuffle's and the reviewers' seed (default 1)
+Pace:
+  --window N               at most N events produced and not yet decided (default 50), or
+  --rate N                 N events per second
+Reviewers:
+  --reviewers N            simulated reviewers (default 1)
+  --reviewers-per-task N   answers that decide a task (default 1)
+  --error-rate X           chance that an answer is wrong (default 0)
+  --review-delay-ms N      time each reviewer reads a task (default 0)
+Routing:
+  --target-accuracy X      the model decides a class only above the confidence threshold
+                           certified for X (above 0, below 1) for the version that predicted it;
+                           people decide the rest (default: none, the policy's thresholds)
+  --confidence-level Y     how sure that certification must be (above 0, below 1; default 0.95;
+                           only with --target-accuracy)
+System:
+  --model-id ID            serve and train this model (default: a new one for the run, i.e. a
+                           cold start; with services already running, "default")
+  --keep-services          leave the services started here running at the end
+  --stall-seconds N        stop waiting when nothing is decided for N s (default 120)
+Output:
+  --out DIR                the report's directory (default reports/<run id>)
+  --json                   print the final summary as one JSON object on stdout
+`;
+
+export class UsageError extends Error {
+  readonly code = 'HITL_ERR_USAGE';
+}
+
+export interface Args {
+  file?: string;
+  label: string;
+  text?: string;
+  features?: string;
+  featureColumns?: string[];
+  id?: string;
+  limit?: number;
+  seed: number;
+  window?: number;
+  rate?: number;
+  reviewers: number;
+  reviewersPerTask: number;
+  errorRate: number;
+  reviewDelayMs: number;
+  targetAccuracy: number | null;
+  /** Only with a target. */
+  confidenceLevel?: number;
+  modelId?: string;
+  keepServices: boolean;
+  stallSeconds: number;
+  out?: string;
+  json: boolean;
+  help: boolean;
+}
+
+function number(
+  value: string | undefined,
+  name: string,
+  opts: { min: number; max?: number; integer?: boolean },
+) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (
+    !Number.isFinite(n) ||
+    n < opts.min ||
+    (opts.max !== undefined && n > opts.max) ||
+    (opts.integer && !Number.isInteger(n))
+  ) {
+    throw new UsageError(
+      `--${name} must be ${opts.integer ? 'an integer' : 'a number'} ≥ ${opts.min}${opts.max === undefined ? '' : ` and ≤ ${opts.max}`}, got "${value}"`,
+    );
+  }
+  return n;
+}
+
+/** A number strictly between 0 and 1 (a target of 1 can never be certified, nor 0 be missed). */
+function fraction(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0 && n < 1)) {
+    throw new UsageError(`--${name} must be a number above 0 and below 1, got "${value}"`);
+  }
+  return n;
+}
+
+/** The command's options from argv; throws UsageError for what does not parse or fit together. */
+export function parseReplayArgs(argv: string[]): Args {
+  try {
+    return checked(parsed(argv));
+  } catch (error) {
+    // node:util's own (an unknown option, a missing value) are usage errors too.
+    // (Duck-typed: they come from node's realm, which `instanceof` in a test's sandbox does not see.)
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(String(message));
+    throw error;
+  }
+}
+
+function parsed(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      file: { type: 'string' },
+      label: { type: 'string' },
+      text: { type: 'string' },
+      features: { type: 'string' },
+      'feature-columns': { type: 'string' },
+      id: { type: 'string' },
+      limit: { type: 'string' },
+      seed: { type: 'string' },
+      window: { type: 'string' },
+      rate: { type: 'string' },
+      reviewers: { type: 'string' },
+      'reviewers-per-task': { type: 'string' },
+      'error-rate': { type: 'string' },
+      'review-delay-ms': { type: 'string' },
+      'target-accuracy': { type: 'string' },
+      'confidence-level': { type: 'string' },
+      'model-id': { type: 'string' },
+      'keep-services': { type: 'boolean' },
+      'stall-seconds': { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+}
+
+function checked(values: ReturnType<typeof parsed>): Args {
+  if (values.window !== undefined && values.rate !== undefined) {
+    throw new UsageError('give --window or --rate, not both');
+  }
+  if (values['confidence-level'] !== undefined && values['target-accuracy'] === undefined) {
+    throw new UsageError('--confidence-level is the confidence of a --target-accuracy: give both');
+  }
+  const confidenceLevel = fraction(values['confidence-level'], 'confidence-level');
+  const args: Args = {
+    file: values.file,
+    label: values.label ?? 'label',
+    text: values.text,
+    features: values.features,
+    featureColumns: values['feature-columns']
+      ?.split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+    id: values.id,
+    limit: number(values.limit, 'limit', { min: 1, integer: true }),
+    seed: number(values.seed, 'seed', { min: 0, integer: true }) ?? 1,
+    window: number(values.window, 'window', { min: 1, integer: true }),
+    rate: number(values.rate, 'rate', { min: 0.001 }),
+    reviewers: number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ?? 1,
+    reviewersPerTask:
+      number(values['reviewers-per-task'], 'reviewers-per-task', { min: 1, max: 25, integer: true }) ?? 1,
+    errorRate: number(values['error-rate'], 'error-rate', { min: 0, max: 1 }) ?? 0,
+    reviewDelayMs: number(values['review-delay-ms'], 'review-delay-ms', { min: 0, integer: true }) ?? 0,
+    targetAccuracy: fraction(values['target-accuracy'], 'target-accuracy') ?? null,
+    ...(confidenceLevel !== undefined ? { confidenceLevel } : {}),
+    modelId: values['model-id'],
+    keepServices: values['keep-services'] ?? false,
+    stallSeconds: number(values['stall-seconds'], 'stall-seconds', { min: 1 }) ?? 120,
+    out: values.out,
+    json: values.json ?? false,
+    help: values.help ?? false,
+  };
+  if (args.reviewersPerTask > args.reviewers) {
+    throw new UsageError(
+      `--reviewers-per-task ${args.reviewersPerTask} needs at least that many --reviewers (got ${args.reviewers})`,
+    );
+  }
+  if (!args.file && (args.text || args.features || args.featureColumns || args.id)) {
+    throw new UsageError('--text, --features, --feature-columns and --id describe a --file');
+  }
+  return args;
+}

@@ -1,0 +1,69 @@
+// The replay command's flags: the parser on its own, and once through the command itself, whose
+// usage errors exit 64 before it connects to anything.
+import { describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { HELP, UsageError, parseReplayArgs } from '../src/args';
+
+const usage = (argv: string[]) => () => parseReplayArgs(argv);
+
+describe('pnpm replay --target-accuracy and --confidence-level', () => {
+  it('has no target unless given', () => {
+    const args = parseReplayArgs([]);
+    expect(args.targetAccuracy).toBeNull();
+    expect(args.confidenceLevel).toBeUndefined();
+  });
+
+  it('takes a target, with or without a confidence level', () => {
+    expect(parseReplayArgs(['--target-accuracy', '0.99'])).toMatchObject({ targetAccuracy: 0.99 });
+    expect(parseReplayArgs(['--target-accuracy', '0.99']).confidenceLevel).toBeUndefined();
+    expect(parseReplayArgs(['--target-accuracy', '0.95', '--confidence-level', '0.9'])).toMatchObject({
+      targetAccuracy: 0.95,
+      confidenceLevel: 0.9,
+    });
+  });
+
+  it.each(['0', '1', '1.5', '-0.1', 'abc', '', 'NaN', 'Infinity'])(
+    'refuses %p: both must lie above 0 and below 1',
+    (value) => {
+      // With `=`, as a value that starts with a dash must be given.
+      expect(usage([`--target-accuracy=${value}`])).toThrow(UsageError);
+      expect(usage([`--target-accuracy=${value}`])).toThrow(
+        '--target-accuracy must be a number above 0 and below 1',
+      );
+      expect(usage(['--target-accuracy', '0.9', `--confidence-level=${value}`])).toThrow(
+        '--confidence-level must be a number above 0 and below 1',
+      );
+    },
+  );
+
+  it('refuses a confidence level without a target', () => {
+    expect(usage(['--confidence-level', '0.9'])).toThrow(UsageError);
+    expect(usage(['--confidence-level', '0.9'])).toThrow('give both');
+  });
+
+  it('counts a flag without its value, or an unknown flag, as a usage error', () => {
+    expect(usage(['--target-accuracy'])).toThrow(UsageError);
+    expect(usage(['--target-acuracy', '0.9'])).toThrow(UsageError);
+  });
+
+  it('lists both in the help', () => {
+    expect(HELP).toContain('--target-accuracy X');
+    expect(HELP).toContain('--confidence-level Y');
+  });
+
+  it('makes the command exit 64 with the usage error and the help', async () => {
+    const tsx = join(__dirname, '../node_modules/.bin/tsx');
+    // Were the flags let through, the unreadable --file would still stop the command (with another
+    // message) before it starts or connects to anything.
+    const argv = ['--confidence-level', '0.9', '--file', join(__dirname, 'no-such-file.csv')];
+    const run = promisify(execFile)(tsx, [join(__dirname, '../src/cli.ts'), ...argv]);
+    await expect(run).rejects.toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining(
+        'HITL_ERR_USAGE: --confidence-level is the confidence of a --target-accuracy',
+      ),
+    });
+  }, 30_000);
+});
