@@ -6,8 +6,8 @@ import type { PolicyChanges } from './policy-changes';
 export const USAGE = `usage: hitl <command> [options]
 
   hitl models import --model <id> --file <path.onnx> [--classes a,b,c] [--input-kind text|features]
-                     [--feature-width N] [--parent N] [--metrics <json object>] [--promote]
-                     [--actor <name>] [--reason <text>]
+                     [--feature-width N] [--parent N] [--metrics <json object>]
+                     [--temperature T] [--promote] [--actor <name>] [--reason <text>]
   hitl models promote --model <id> --version N [--actor <name>] [--reason <text>]
   hitl models rollback --model <id> [--actor <name>] [--reason <text>]
   hitl models list --model <id>
@@ -18,6 +18,7 @@ export const USAGE = `usage: hitl <command> [options]
   hitl policy set --name <policy> [--file <spec.json>] [--classes a,b,c] [--threshold X]
                   [--class-threshold <class>=X]... [--clear-class-threshold <class>]...
                   [--always-review a,b] [--audit-rate X] [--reviewers N]
+                  [--target-accuracy X|none] [--confidence-level X]
                   [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
@@ -32,7 +33,11 @@ left in the outbox) to Kafka before they exit; \`hitl outbox relay\` does only t
 \`hitl policy set\` stores a new version of the routing policy: the current version's spec (or
 the defaults), replaced by --file's if given, then changed by the other options; repeat
 --class-threshold and --clear-class-threshold once per class; an empty --classes or
---always-review clears the list.
+--always-review clears the list. With --target-accuracy, the thresholds certified (at
+--confidence-level, default 0.95) for the model version that made a prediction replace
+--threshold and --class-threshold, and a class without one goes to people; --target-accuracy none
+goes back to the policy's own thresholds. \`hitl policy show\` also shows the thresholds certified
+for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
 \`hitl status\` prints what an operator asks first: each consumer group's lag per topic (committed
@@ -70,6 +75,8 @@ export type HitlCommand =
       featureWidth?: number;
       parentVersion?: number;
       metrics?: Record<string, unknown>;
+      /** A calibration temperature inference applies to the file's probabilities. */
+      temperature?: number;
       promote: boolean;
     } & Lifecycle)
   | ({ name: 'models promote'; modelId: string; version: number } & Lifecycle)
@@ -110,6 +117,7 @@ const OPTIONS = {
     'feature-width': text,
     parent: text,
     metrics: text,
+    temperature: text,
     promote: { type: 'boolean' },
     ...lifecycleOptions,
   },
@@ -130,6 +138,8 @@ const OPTIONS = {
     'always-review': text,
     'audit-rate': text,
     reviewers: text,
+    'target-accuracy': text,
+    'confidence-level': text,
     ...lifecycleOptions,
   },
   'policy history': { name: text },
@@ -191,6 +201,18 @@ function optionalDecimal(values: Values, name: string): number | undefined {
   return Number(raw);
 }
 
+// `none` clears the target; a number's range is the policy's to check, as for optionalDecimal.
+function targetAccuracy(values: Values): number | null | undefined {
+  const name = 'target-accuracy';
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  if (raw === 'none') return null;
+  if (!DECIMAL.test(raw)) {
+    throw new UsageError(`--${name} must be a number or none, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
 function optionalInteger(values: Values, name: string): number | undefined {
   const raw = optional(values, name);
   if (raw === undefined) return undefined;
@@ -246,6 +268,8 @@ function policySetCommand(values: Values): HitlCommand {
       alwaysReview: labelList(values, 'always-review'),
       auditRate: optionalDecimal(values, 'audit-rate'),
       requiredReviewers: optionalInteger(values, 'reviewers'),
+      targetAccuracy: targetAccuracy(values),
+      confidenceLevel: optionalDecimal(values, 'confidence-level'),
     },
     ...lifecycle(values),
   };
@@ -270,6 +294,14 @@ function metricsOf(values: Values): Record<string, unknown> | undefined {
   return metrics as Record<string, unknown>;
 }
 
+function temperatureOf(values: Values): number | undefined {
+  const temperature = optionalDecimal(values, 'temperature');
+  if (temperature !== undefined && !(temperature > 0)) {
+    throw new UsageError(`--temperature must be a number above 0, got ${temperature}`);
+  }
+  return temperature;
+}
+
 function importCommand(values: Values): HitlCommand {
   const inputKind = optional(values, 'input-kind');
   if (inputKind !== undefined && inputKind !== 'text' && inputKind !== 'features') {
@@ -284,6 +316,7 @@ function importCommand(values: Values): HitlCommand {
     featureWidth: positiveInteger(values, 'feature-width'),
     parentVersion: positiveInteger(values, 'parent'),
     metrics: metricsOf(values),
+    temperature: temperatureOf(values),
     promote: values.promote === true,
     ...lifecycle(values),
   };

@@ -10,6 +10,7 @@ import {
   DbError,
   DbErrorCode,
   generateApiKey,
+  getCertification,
   getCurrentPolicy,
   getPolicyVersion,
   listModelVersions,
@@ -35,6 +36,7 @@ import { ConfigError, createLogger, type Logger } from '@hitl/service-kit';
 import { KafkaJSError, type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
+import { certifiedLine, promotedCertification } from './certification';
 import { checkServableModel } from './check-model';
 import { loadHitlConfig, type HitlConfig } from './config';
 import { CliError, CliErrorCode, ExitCode } from './errors';
@@ -78,6 +80,8 @@ function versionLine(v: ModelVersionSummary) {
     status: v.status,
     parentVersion: v.parentVersion,
     metrics: v.metrics,
+    certified: certifiedLine(v),
+    temperature: v.temperature,
     createdAt: v.createdAt,
     promotedAt: v.promotedAt,
   };
@@ -129,6 +133,7 @@ async function importModel(cmd: Extract<HitlCommand, { name: 'models import' }>,
         opsets: description.opsets,
       },
       parentVersion: cmd.parentVersion,
+      temperature: cmd.temperature,
       createdBy: cmd.actor,
     });
     return cmd.promote ? promoteModelVersion(client, cmd.modelId, registered.version, lifecycle) : registered;
@@ -248,7 +253,13 @@ async function execute(
             : `policy ${name} has no version ${version}`,
         );
       }
-      ctx.print(policy);
+      // The policy routes the model it is named after.
+      const promoted = (await listModelVersions(ctx.pool, name)).find((v) => v.status === 'promoted');
+      const heldOut = promoted && (await getCertification(ctx.pool, name, promoted.version))?.heldOut;
+      ctx.print({
+        ...policy,
+        promoted: promoted ? promotedCertification(policy, promoted, heldOut ?? null) : null,
+      });
       return;
     }
     case 'policy set':

@@ -1,4 +1,10 @@
 export { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
+export {
+  certifiedLine,
+  compactThresholds,
+  promotedCertification,
+  type PromotedCertification,
+} from './certification';
 export { checkServableModel } from './check-model';
 export { runHitl, type HitlIo } from './commands';
 export { loadHitlConfig, type HitlConfig, type LoadHitlConfigOptions } from './config';

@@ -13,6 +13,9 @@ export interface PolicyChanges {
   alwaysReview?: string[];
   auditRate?: number;
   requiredReviewers?: number;
+  /** A target accuracy, or null for none (the policy's own thresholds again). */
+  targetAccuracy?: number | null;
+  confidenceLevel?: number;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -27,7 +30,16 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
   if (!isRecord(base)) return base;
   const spec: Record<string, unknown> = { ...base };
   const { classes, threshold, alwaysReview, auditRate, requiredReviewers } = changes;
-  const replaced = { classes, threshold, alwaysReview, auditRate, requiredReviewers };
+  const { targetAccuracy, confidenceLevel } = changes;
+  const replaced = {
+    classes,
+    threshold,
+    alwaysReview,
+    auditRate,
+    requiredReviewers,
+    targetAccuracy,
+    confidenceLevel,
+  };
   for (const [field, value] of Object.entries(replaced)) if (value !== undefined) spec[field] = value;
 
   const clear = changes.clearClassThresholds ?? [];

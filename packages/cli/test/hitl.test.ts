@@ -82,6 +82,8 @@ describe('hitl models import', () => {
         textModel,
         '--metrics',
         '{"macroF1":0.93,"perClass":{"spam":0.9}}',
+        '--temperature',
+        '2',
         '--promote',
         '--actor',
         'alice',
@@ -103,6 +105,8 @@ describe('hitl models import', () => {
       inputKind: 'text',
       featureWidth: null,
       status: 'promoted',
+      // Kept with the version, for inference to apply: the file carries no calibration.
+      temperature: 2,
     });
 
     const records = await tail.read(modelId, 1);
@@ -308,6 +312,33 @@ describe('hitl models promote, rollback, list', () => {
     expect(refused.code).toBe(65);
     expect(refused.stderr).toMatch(/^error HITL_ERR_MODEL_NO_PREVIOUS: /);
     expect(await outboxRowsOf(modelId)).toBe(4);
+  });
+
+  it('lists each version’s certified thresholds in short, null for a version without', async () => {
+    const modelId = newModelId();
+    const figures = { predicted: 300, correct: 0, decisions: 0, lowerBound: null, reason: 'r' };
+    const model = { modelId, classes: ['spam', 'ham'], inputKind: 'text' as const };
+    await registerModelVersion(pool, {
+      ...model,
+      onnx: textModelOnnx(1),
+      thresholds: {
+        targetAccuracy: 0.99,
+        confidenceLevel: 0.95,
+        examples: 900,
+        perClass: {
+          ham: { ...figures, threshold: 0.93, decisions: 412, correct: 412, lowerBound: 0.9928 },
+          spam: { ...figures, threshold: null },
+        },
+      },
+    });
+    await registerModelVersion(pool, { ...model, onnx: textModelOnnx(2) });
+    const list = await runCli(['models', 'list', '--model', modelId], env);
+    expect(list).toMatchObject({ code: 0, stderr: '' });
+    expect(list.lines.map((l) => [l.version, l.certified])).toEqual([
+      // In the model's order of classes.
+      [1, { targetAccuracy: 0.99, confidenceLevel: 0.95, thresholds: 'spam:people ham≥0.93' }],
+      [2, null],
+    ]);
   });
 
   it('reports registry errors with their code and exit 65', async () => {

@@ -37,6 +37,10 @@ describe('parseHitlArgs: policy', () => {
         '--audit-rate=-0.1',
         '--reviewers',
         '2',
+        '--target-accuracy',
+        '0.99',
+        '--confidence-level',
+        '.9',
         '--actor',
         'alice',
         '--reason',
@@ -55,6 +59,8 @@ describe('parseHitlArgs: policy', () => {
         // Out of range, but a number: the policy's validation refuses it, not the parser.
         auditRate: -0.1,
         requiredReviewers: 2,
+        targetAccuracy: 0.99,
+        confidenceLevel: 0.9,
       },
       actor: 'alice',
       reason: 'fewer reviews',
@@ -91,6 +97,17 @@ describe('parseHitlArgs: policy', () => {
     });
   });
 
+  it('takes none for no target accuracy, and leaves the range of either figure to the policy', () => {
+    expect(parseHitlArgs(['policy', 'set', '--name', 'p', '--target-accuracy', 'none'])).toEqual({
+      name: 'policy set',
+      policyName: 'p',
+      changes: { targetAccuracy: null },
+    });
+    expect(
+      parseHitlArgs(['policy', 'set', '--name', 'p', '--target-accuracy=1', '--confidence-level', '1.5']),
+    ).toMatchObject({ changes: { targetAccuracy: 1, confidenceLevel: 1.5 } });
+  });
+
   it.each([
     [['policy'], 'hitl policy needs one of: show, set, history'],
     [['policy', 'show'], '--name is required'],
@@ -101,6 +118,17 @@ describe('parseHitlArgs: policy', () => {
     [['policy', 'set', '--name', 'p', '--threshold', ''], '--threshold must be a number'],
     [['policy', 'set', '--name', 'p', '--audit-rate', 'Infinity'], '--audit-rate must be a number'],
     [['policy', 'set', '--name', 'p', '--reviewers', '1.5'], '--reviewers must be an integer'],
+    [
+      ['policy', 'set', '--name', 'p', '--target-accuracy', '99%'],
+      '--target-accuracy must be a number or none, got "99%"',
+    ],
+    [
+      ['policy', 'set', '--name', 'p', '--target-accuracy', 'None'],
+      '--target-accuracy must be a number or none',
+    ],
+    [['policy', 'set', '--name', 'p', '--target-accuracy', ''], '--target-accuracy must be a number or none'],
+    [['policy', 'set', '--name', 'p', '--confidence-level', 'high'], '--confidence-level must be a number'],
+    [['policy', 'set', '--name', 'p', '--confidence-level', 'none'], '--confidence-level must be a number'],
     [
       ['policy', 'set', '--name', 'p', '--class-threshold', 'spam'],
       '--class-threshold must be <class>=<number>',
@@ -162,6 +190,19 @@ describe('applyPolicyChanges', () => {
     expect(() => applyPolicyChanges(base, { clearClassThresholds: ['ham'] })).toThrow(
       'classThresholds.ham: is not set',
     );
+  });
+
+  it('sets and clears a target accuracy and sets the confidence level', () => {
+    const targeted = applyPolicyChanges(base, { targetAccuracy: 0.99, confidenceLevel: 0.9 });
+    expect(targeted).toEqual({ ...base, targetAccuracy: 0.99, confidenceLevel: 0.9 });
+    expect(applyPolicyChanges(targeted, { targetAccuracy: null })).toEqual({
+      ...base,
+      targetAccuracy: null,
+      confidenceLevel: 0.9,
+    });
+    // A file without them stays without them: validation gives the defaults.
+    const { targetAccuracy: _t, confidenceLevel: _c, ...older } = base;
+    expect(applyPolicyChanges(older, { threshold: 0.5 })).toEqual({ ...older, threshold: 0.5 });
   });
 
   it('leaves a base that is not an object for validation to refuse', () => {

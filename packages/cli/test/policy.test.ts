@@ -2,8 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createPool, listPolicyVersions, migrate } from '@hitl/db';
-import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
+import { createPool, listPolicyVersions, migrate, promoteModelVersion, registerModelVersion } from '@hitl/db';
+import {
+  certifyHeldOut,
+  DEFAULT_POLICY_SPEC,
+  type CertifiedThresholds,
+  type HeldOutDecisions,
+} from '@hitl/policy';
 import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
 import type { Pool } from 'pg';
 import { runCli } from './helpers';
@@ -100,11 +105,12 @@ describe('hitl policy set, show, history', () => {
       alwaysReview: [],
     });
 
+    // show adds the promoted version of the model the policy is named after: none here.
     const current = await runCli(['policy', 'show', '--name', name], env);
     expect(current.code).toBe(0);
-    expect(current.lines).toEqual(third.lines);
+    expect(current.lines).toEqual([{ ...third.lines[0], promoted: null }]);
     const older = await runCli(['policy', 'show', '--name', name, '--version', '2'], env);
-    expect(older.lines).toEqual(second.lines);
+    expect(older.lines).toEqual([{ ...second.lines[0], promoted: null }]);
 
     const history = await runCli(['policy', 'history', '--name', name], env);
     expect(history.code).toBe(0);
@@ -160,6 +166,105 @@ describe('hitl policy set, show, history', () => {
   });
 });
 
+describe('target accuracy', () => {
+  // 600 right ham predictions from 0.94 up, and 100 spam ones: too few for spam to reach 0.99.
+  const heldOut: HeldOutDecisions = {
+    classes: ['ham', 'spam'],
+    decisions: [
+      ...Array.from({ length: 600 }, (_, i): [number, number, 0 | 1] => [0, 0.94 + i / 10_000, 1]),
+      ...Array.from({ length: 100 }, (): [number, number, 0 | 1] => [1, 0.99, 1]),
+    ],
+  };
+  const certified = certifyHeldOut(heldOut, { targetAccuracy: 0.99, confidenceLevel: 0.95 });
+  const figures = (c: CertifiedThresholds) =>
+    Object.fromEntries(
+      Object.entries(c.perClass).map(([label, { threshold, decisions, correct, lowerBound }]) => [
+        label,
+        { threshold, decisions, correct, lowerBound },
+      ]),
+    );
+
+  it('sets, changes and clears it, keeping the rest of the policy', async () => {
+    const name = newPolicyName();
+    const set = async (...options: string[]) => {
+      const run = await runCli(['policy', 'set', '--name', name, ...options], env);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      return run.lines[0];
+    };
+    expect(await set('--classes', 'ham,spam')).toMatchObject({ targetAccuracy: null, confidenceLevel: 0.95 });
+    expect(await set('--target-accuracy', '0.99')).toMatchObject({
+      version: 2,
+      classes: ['ham', 'spam'],
+      targetAccuracy: 0.99,
+      confidenceLevel: 0.95,
+    });
+    expect(await set('--confidence-level', '0.9', '--threshold', '0.8')).toMatchObject({
+      version: 3,
+      threshold: 0.8,
+      targetAccuracy: 0.99,
+      confidenceLevel: 0.9,
+    });
+    expect(await set('--target-accuracy', 'none')).toMatchObject({
+      version: 4,
+      targetAccuracy: null,
+      confidenceLevel: 0.9,
+    });
+  });
+
+  it('shows the promoted version’s certified thresholds, and says when they are not for the policy’s target', async () => {
+    // The policy is named after the model it routes.
+    const name = newPolicyName();
+    const model = { modelId: name, classes: ['ham', 'spam'], inputKind: 'text' as const };
+    await registerModelVersion(pool, { ...model, onnx: new Uint8Array([1]), thresholds: certified, heldOut });
+    await registerModelVersion(pool, { ...model, onnx: new Uint8Array([2]) });
+    await promoteModelVersion(pool, name, 1);
+    const target = ['--classes', 'ham,spam', '--target-accuracy', '0.99'];
+    expect((await runCli(['policy', 'set', '--name', name, ...target], env)).code).toBe(0);
+    const ham = certified.perClass.ham!.threshold!;
+    expect(certified.perClass.spam!.threshold).toBeNull();
+
+    const shown = await runCli(['policy', 'show', '--name', name], env);
+    expect(shown).toMatchObject({ code: 0, stderr: '' });
+    expect(shown.lines).toEqual([
+      expect.objectContaining({
+        version: 1,
+        targetAccuracy: 0.99,
+        confidenceLevel: 0.95,
+        promoted: {
+          modelId: name,
+          version: 1,
+          certifiedFor: { targetAccuracy: 0.99, confidenceLevel: 0.95, examples: 700 },
+          perClass: figures(certified),
+          note: `${name} version 1, the promoted one, is certified for the policy's accuracy 0.99 with 95% confidence on 700 held-out examples: the model decides ham at ${ham} or above; people decide spam`,
+        },
+      }),
+    ]);
+
+    // Another confidence level: the router certifies the version again from what it keeps.
+    expect((await runCli(['policy', 'set', '--name', name, '--confidence-level', '0.99'], env)).code).toBe(0);
+    const again = certifyHeldOut(heldOut, { targetAccuracy: 0.99, confidenceLevel: 0.99 });
+    expect(again.perClass.ham!.lowerBound).toBeLessThan(certified.perClass.ham!.lowerBound!);
+    const other = (await runCli(['policy', 'show', '--name', name], env)).lines[0]!;
+    expect(other.promoted).toEqual({
+      modelId: name,
+      version: 1,
+      certifiedFor: { targetAccuracy: 0.99, confidenceLevel: 0.95, examples: 700 },
+      perClass: figures(again),
+      note: `${name} version 1, the promoted one, was certified for accuracy 0.99 with 95% confidence, not for the policy's accuracy 0.99 with 99% confidence; the router certifies it for the policy's target from the 700 held-out predictions it keeps: the model decides ham at ${again.perClass.ham!.threshold} or above; people decide spam`,
+    });
+
+    await promoteModelVersion(pool, name, 2);
+    const uncertified = (await runCli(['policy', 'show', '--name', name], env)).lines[0]!;
+    expect(uncertified.promoted).toEqual({
+      modelId: name,
+      version: 2,
+      certifiedFor: null,
+      perClass: {},
+      note: `${name} version 2, the promoted one, has no certified thresholds, and keeps no held-out predictions to certify it from: people decide everything it predicts`,
+    });
+  });
+});
+
 describe('refused values', () => {
   it.each([
     ['a threshold above 1', ['--threshold', '1.5'], 'threshold: must be a number in [0, 1], got 1.5'],
@@ -168,6 +273,16 @@ describe('refused values', () => {
     ['a class threshold for an undeclared class', ['--class-threshold', 'scam=0.9'], 'classThresholds.scam'],
     ['a rule for an undeclared class', ['--always-review', 'scam'], 'alwaysReview: names class "scam"'],
     ['clearing a threshold never set', ['--clear-class-threshold', 'ham'], 'classThresholds.ham: is not set'],
+    [
+      'a target accuracy of 1',
+      ['--target-accuracy', '1'],
+      'targetAccuracy: must be a number above 0 and below 1, got 1',
+    ],
+    [
+      'a confidence level of 0',
+      ['--confidence-level', '0'],
+      'confidenceLevel: must be a number above 0 and below 1, got 0',
+    ],
   ])('refuses %s with exit 65, keeping the current version', async (_case, options, problem) => {
     const name = newPolicyName();
     expect((await runCli(['policy', 'set', '--name', name, '--classes', 'ham,spam'], env)).code).toBe(0);
@@ -222,6 +337,10 @@ describe('usage and setup errors', () => {
       '--class-threshold must be <class>=<number>',
     ],
     [['policy', 'set', '--name', 'p', '--reviewers', 'two'], '--reviewers must be an integer'],
+    [
+      ['policy', 'set', '--name', 'p', '--target-accuracy', '99%'],
+      '--target-accuracy must be a number or none, got "99%"',
+    ],
     [['policy', 'show', '--name', 'p', '--version', 'latest'], '--version must be a positive integer'],
     [['policy', 'history'], '--name is required'],
     [['policy', 'drop', '--name', 'p'], 'unknown command: hitl policy drop'],

@@ -17,9 +17,13 @@ export type ApiKeyInfo = Static<typeof schemas.ApiKeyInfo>;
 export type TrainingRequested = Static<typeof schemas.TrainingRequested>;
 export type TrainingRun = Static<typeof schemas.TrainingRun>;
 export type CreatedKey = Static<typeof schemas.CreatedKey>;
-export type PolicySpec = Static<typeof schemas.PolicySpecSchema>;
+type FullPolicySpec = Static<typeof schemas.PolicySpecSchema>;
+type DefaultedField = 'targetAccuracy' | 'confidenceLevel';
+/** A policy as setPolicy sends it: without targetAccuracy and confidenceLevel, no target and 0.95. */
+export type PolicySpec = Omit<FullPolicySpec, DefaultedField> & Partial<Pick<FullPolicySpec, DefaultedField>>;
 export type StoredPolicy = Static<typeof schemas.StoredPolicy>;
 export type ModelVersionSummary = Static<typeof schemas.ModelVersionSummary>;
+export type CertifiedThresholds = Static<typeof schemas.CertifiedThresholds>;
 export type ErrorBody = ServerErrorBody;
 /** Filters and paging of listTasks; limit defaults to 50 (at most 500). */
 export type TaskListQuery = Partial<Static<typeof schemas.TaskListQuery>>;

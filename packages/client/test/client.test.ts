@@ -386,12 +386,15 @@ describe('admin methods', () => {
     const first = await admin.client.setPolicy(spec, 'spam costs more when wrong');
     expect(first).toMatchObject({
       ...spec,
+      // Left out, so the defaults.
+      targetAccuracy: null,
+      confidenceLevel: 0.95,
       version: 1,
       createdBy: admin.id,
       reason: 'spam costs more when wrong',
     });
-    const second = await admin.client.setPolicy({ ...spec, threshold: 0.8 });
-    expect(second).toMatchObject({ version: 2, threshold: 0.8, reason: null });
+    const second = await admin.client.setPolicy({ ...spec, threshold: 0.8, targetAccuracy: 0.99 });
+    expect(second).toMatchObject({ version: 2, threshold: 0.8, targetAccuracy: 0.99, reason: null });
     expect(await admin.client.getPolicy()).toEqual(second);
     expect((await admin.client.policyHistory()).map((p) => p.version)).toEqual([1, 2]);
 
@@ -418,7 +421,13 @@ describe('admin methods', () => {
       });
     }
     expect(await admin.client.listModelVersions(modelId)).toEqual([
-      expect.objectContaining({ modelId, version: 1, status: 'candidate', classes: ['ham', 'spam'] }),
+      expect.objectContaining({
+        modelId,
+        version: 1,
+        status: 'candidate',
+        classes: ['ham', 'spam'],
+        thresholds: null,
+      }),
       expect.objectContaining({ modelId, version: 2, status: 'candidate', metrics: { f1: 0.9 } }),
     ]);
 

@@ -480,3 +480,31 @@ export function lowerBoundsAtThresholds(input: ThresholdCheckInput): Record<stri
     }),
   );
 }
+
+/** What a model version keeps about its certification (the registry's thresholds and held_out). */
+export interface KeptCertification {
+  thresholds: CertifiedThresholds | null;
+  heldOut: HeldOutDecisions | null;
+}
+
+/**
+ * The thresholds that apply to a version under a target accuracy and confidence level: those it
+ * was certified with when they are for the same, else certified again from the held-out
+ * predictions it keeps; null when it keeps neither (people decide all it predicts). The router
+ * routes by these, and `hitl policy show` shows them.
+ */
+export function thresholdsForTarget(
+  kept: KeptCertification,
+  target: { targetAccuracy: number; confidenceLevel: number },
+): { source: 'stored' | 'recertified'; certified: CertifiedThresholds } | null {
+  const stored = kept.thresholds;
+  if (
+    stored &&
+    stored.targetAccuracy === target.targetAccuracy &&
+    stored.confidenceLevel === target.confidenceLevel
+  ) {
+    return { source: 'stored', certified: stored };
+  }
+  if (!kept.heldOut) return null;
+  return { source: 'recertified', certified: certifyHeldOut(kept.heldOut, target) };
+}

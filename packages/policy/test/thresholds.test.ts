@@ -8,6 +8,7 @@ import {
   fewestDecisionsToCertify,
   heldOutDecisions,
   lowerBoundsAtThresholds,
+  thresholdsForTarget,
   type HeldOutDecisions,
 } from '../src/thresholds';
 
@@ -453,5 +454,31 @@ describe('certifyHeldOut', () => {
         { targetAccuracy: 0.9, confidenceLevel: 0.9 },
       ),
     ).toThrow(/names class 2 of 2/);
+  });
+});
+
+describe('thresholdsForTarget', () => {
+  const heldOut: HeldOutDecisions = {
+    classes: ['a', 'b'],
+    decisions: Array.from({ length: 600 }, (_, i): [number, number, 0 | 1] => [i % 2, 0.5 + i / 1200, 1]),
+  };
+  const target = { targetAccuracy: 0.95, confidenceLevel: 0.9 };
+  const stored = certifyHeldOut(heldOut, target);
+
+  it('applies the stored thresholds when they were certified for the same target and confidence', () => {
+    expect(thresholdsForTarget({ thresholds: stored, heldOut: null }, target)).toEqual({
+      source: 'stored',
+      certified: stored,
+    });
+  });
+
+  it('certifies again from the held-out predictions for another target, or gives none without them', () => {
+    const other = { targetAccuracy: 0.99, confidenceLevel: 0.95 };
+    expect(thresholdsForTarget({ thresholds: stored, heldOut }, other)).toEqual({
+      source: 'recertified',
+      certified: certifyHeldOut(heldOut, other),
+    });
+    expect(thresholdsForTarget({ thresholds: stored, heldOut: null }, other)).toBeNull();
+    expect(thresholdsForTarget({ thresholds: null, heldOut: null }, target)).toBeNull();
   });
 });

@@ -75,6 +75,8 @@ const modelView = (m: ModelSummary) => ({
   inputKind: m.inputKind,
   featureWidth: m.featureWidth,
   metrics: m.metrics,
+  thresholds: m.thresholds,
+  temperature: m.temperature,
   parentVersion: m.parentVersion,
   createdAt: m.createdAt.toISOString(),
   promotedAt: iso(m.promotedAt),

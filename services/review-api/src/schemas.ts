@@ -137,6 +137,14 @@ export const PolicySpecSchema = Type.Object(
     alwaysReview: Type.Array(Type.String()),
     auditRate: Type.Number(),
     requiredReviewers: Type.Integer(),
+    targetAccuracy: Type.Union([Type.Number(), Type.Null()], {
+      description:
+        'An accuracy the model’s own decisions must reach, above 0 and below 1; with one, the thresholds certified for the model version that made a prediction replace threshold and classThresholds, and a class without one goes to people. null (the default): no target.',
+    }),
+    confidenceLevel: Type.Number({
+      description:
+        'How sure the certification of targetAccuracy must be, above 0 and below 1 (default 0.95).',
+    }),
   },
   { description: 'Checked in full by the policy rules; problems come back as HITL_ERR_POLICY_INVALID.' },
 );
@@ -154,10 +162,39 @@ export const StoredPolicy = Type.Composite([
 
 export const PolicyChangeBody = Type.Object(
   {
-    spec: Type.Unknown({ description: 'The whole new policy (see PolicySpec).' }),
+    // Untyped here: the policy rules check it and list every problem, where this schema would
+    // stop at the first and, coercing types, take "0.99" for 0.99.
+    spec: Type.Unknown({
+      description:
+        'The whole new policy (see PolicySpec); targetAccuracy and confidenceLevel may be left out (no target, 0.95). Problems come back as HITL_ERR_POLICY_INVALID.',
+    }),
     reason: Type.Optional(Type.String({ maxLength: 2_000 })),
   },
   { additionalProperties: false },
+);
+
+export const ClassThreshold = Type.Object({
+  threshold: Type.Union([Type.Number(), Type.Null()], {
+    description: 'The model decides this class at confidences at or above it; null: people decide it.',
+  }),
+  predicted: Type.Integer({ description: 'Held-out examples predicted as this class, at any confidence.' }),
+  decisions: Type.Integer({ description: 'Held-out decisions at or above the threshold (0 without one).' }),
+  correct: Type.Integer({ description: 'How many of those were right.' }),
+  lowerBound: Type.Union([Type.Number(), Type.Null()], {
+    description:
+      'Clopper–Pearson lower bound of their accuracy at the confidence level; null without a threshold.',
+  }),
+  reason: Type.String({ description: 'What happened, with the figures, as one sentence.' }),
+});
+
+export const CertifiedThresholds = Type.Object(
+  {
+    targetAccuracy: Type.Number(),
+    confidenceLevel: Type.Number(),
+    examples: Type.Integer({ description: 'Held-out examples used.' }),
+    perClass: Type.Record(Type.String(), ClassThreshold),
+  },
+  { description: 'Per-class thresholds certified, on held-out labels, for a target accuracy.' },
 );
 
 export const ModelVersionSummary = Type.Object({
@@ -168,6 +205,14 @@ export const ModelVersionSummary = Type.Object({
   inputKind: Type.String(),
   featureWidth: Type.Union([Type.Integer(), Type.Null()]),
   metrics: Type.Record(Type.String(), Type.Unknown()),
+  thresholds: Type.Union([CertifiedThresholds, Type.Null()], {
+    description:
+      'The thresholds certified when the version was trained, for the target and confidence level they name (for another, the router certifies the version again from the held-out predictions it keeps); null when it was not certified.',
+  }),
+  temperature: Type.Union([Type.Number(), Type.Null()], {
+    description:
+      'A calibration temperature inference applies to what the ONNX file gives (an imported model); null when the file is calibrated itself.',
+  }),
   parentVersion: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   promotedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),

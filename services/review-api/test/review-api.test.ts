@@ -1,7 +1,9 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { createHash } from 'node:crypto';
-import type { Correction, Decision } from '@hitl/contracts';
-import { createPolicyVersion, getReviewer } from '@hitl/db';
+import { topics, type Correction, type Decision } from '@hitl/contracts';
+import { createPolicyVersion, getReviewer, registerModelVersion } from '@hitl/db';
+import { ensureTopics } from '@hitl/kafka';
+import type { CertifiedThresholds } from '@hitl/policy';
 import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
@@ -9,6 +11,7 @@ import type { ReviewApi } from '../src';
 import type { ReviewStats } from '../src/queries';
 import {
   client,
+  logger,
   person,
   reviewRequest,
   reviewTopics,
@@ -228,6 +231,22 @@ describe('authorisation', () => {
   });
 });
 
+interface OpenApiSchema {
+  properties?: Record<string, unknown>;
+  items?: OpenApiSchema;
+}
+
+/** The 200 response schema the OpenAPI document gives a route. */
+async function responseSchema(api: ReviewApi, path: string, method: string): Promise<OpenApiSchema> {
+  const doc = (await client(api.url())('GET', '/openapi.json')).body as {
+    paths: Record<
+      string,
+      Record<string, { responses: Record<string, { content: Record<string, { schema: OpenApiSchema }> }> }>
+    >;
+  };
+  return doc.paths[path]![method]!.responses['200']!.content['application/json']!.schema;
+}
+
 describe('admin', () => {
   it('asks the trainer for a training and lists training runs', async () => {
     const { api } = await setup();
@@ -243,6 +262,111 @@ describe('admin', () => {
     );
     expect(rows).toEqual([{ requested_by: admin.id, handled_at: null }]);
     expect((await call('GET', `/v1/admin/models/${modelId}/trainings`)).body).toEqual([]);
+  });
+
+  it('keeps a policy’s target accuracy and confidence level, with defaults, and refuses bad ones with HITL_ERR_POLICY_INVALID', async () => {
+    const { api } = await setup();
+    const call = client(api.url(), (await person(pool, 'admin')).key);
+    const spec = {
+      classes: ['ham', 'spam'],
+      threshold: 0.9,
+      classThresholds: {},
+      alwaysReview: [],
+      auditRate: 0.02,
+      requiredReviewers: 1,
+    };
+    const plain = await call('PUT', '/v1/admin/policy', { spec });
+    expect(plain.status).toBe(200);
+    expect(plain.body).toMatchObject({ version: 1, targetAccuracy: null, confidenceLevel: 0.95 });
+    const targeted = await call('PUT', '/v1/admin/policy', {
+      spec: { ...spec, targetAccuracy: 0.99, confidenceLevel: 0.9 },
+    });
+    expect(targeted.status).toBe(200);
+    expect(targeted.body).toMatchObject({ version: 2, targetAccuracy: 0.99, confidenceLevel: 0.9 });
+    expect((await call('GET', '/v1/admin/policy')).body).toEqual(targeted.body);
+    const cleared = await call('PUT', '/v1/admin/policy', { spec: { ...spec, targetAccuracy: null } });
+    expect(cleared.body).toMatchObject({ version: 3, targetAccuracy: null, confidenceLevel: 0.95 });
+    const history = (await call('GET', '/v1/admin/policy/history')).body as unknown as Record<
+      string,
+      unknown
+    >[];
+    expect(history.map((p) => [p.version, p.targetAccuracy, p.confidenceLevel])).toEqual([
+      [1, null, 0.95],
+      [2, 0.99, 0.9],
+      [3, null, 0.95],
+    ]);
+
+    // The policy's own code (not the schema's HITL_ERR_VALIDATION), and no coercion of "0.99".
+    for (const [field, value] of [
+      ['targetAccuracy', 1],
+      ['targetAccuracy', '0.99'],
+      ['targetAccuracy', 0],
+      ['confidenceLevel', 1],
+      ['confidenceLevel', null],
+    ] as const) {
+      const refused = await call('PUT', '/v1/admin/policy', { spec: { ...spec, [field]: value } });
+      expect({ field, value, status: refused.status, body: refused.body }).toMatchObject({
+        status: 422,
+        body: { error: { code: 'HITL_ERR_POLICY_INVALID', details: { problems: [{ field }] } } },
+      });
+    }
+    expect((await call('GET', '/v1/admin/policy')).body).toMatchObject({ version: 3 });
+
+    const documented = (await responseSchema(api, '/v1/admin/policy', 'get')).properties;
+    expect(documented).toMatchObject({
+      targetAccuracy: { type: 'number', nullable: true },
+      confidenceLevel: { type: 'number' },
+    });
+  });
+
+  it('shows the thresholds certified for each model version, null for one without', async () => {
+    await ensureTopics({ kafka: testKafka(), logger, topics: [topics.models] });
+    const { api } = await setup();
+    const call = client(api.url(), (await person(pool, 'admin')).key);
+    const modelId = uniqueName('model');
+    const thresholds: CertifiedThresholds = {
+      targetAccuracy: 0.99,
+      confidenceLevel: 0.95,
+      examples: 900,
+      perClass: {
+        ham: {
+          threshold: 0.93,
+          predicted: 600,
+          decisions: 412,
+          correct: 412,
+          lowerBound: 0.9928,
+          reason: '"ham": 412 of 412 held-out decisions at or above 0.93 right',
+        },
+        spam: {
+          threshold: null,
+          predicted: 300,
+          decisions: 0,
+          correct: 0,
+          lowerBound: null,
+          reason: '"spam": no threshold qualifies, people decide it',
+        },
+      },
+    };
+    const version = { modelId, classes: ['ham', 'spam'], inputKind: 'text' as const };
+    await registerModelVersion(pool, { ...version, onnx: new Uint8Array([1]), thresholds });
+    await registerModelVersion(pool, { ...version, onnx: new Uint8Array([2]), temperature: 1.5 });
+    expect((await call('GET', `/v1/admin/models/${modelId}`)).body).toEqual([
+      expect.objectContaining({ version: 1, thresholds, temperature: null }),
+      expect.objectContaining({ version: 2, thresholds: null, temperature: 1.5 }),
+    ]);
+    const promoted = await call('POST', `/v1/admin/models/${modelId}/versions/1/promote`, {});
+    expect(promoted.body).toMatchObject({ version: 1, status: 'promoted', thresholds });
+
+    const documented = (await responseSchema(api, '/v1/admin/models/{modelId}', 'get')).items!.properties!
+      .thresholds as { anyOf: { properties?: { perClass: { additionalProperties: OpenApiSchema } } }[] };
+    expect(Object.keys(documented.anyOf[0]!.properties!.perClass.additionalProperties.properties!)).toEqual([
+      'threshold',
+      'predicted',
+      'decisions',
+      'correct',
+      'lowerBound',
+      'reason',
+    ]);
   });
 });
 

@@ -3,16 +3,16 @@
 // for as long as the router runs; a router sees a handful of versions over its life.
 import type { ModelRef } from '@hitl/contracts';
 import { getCertification } from '@hitl/db';
-import { certifyHeldOut, type CertifiedThresholds, type HeldOutDecisions, type Policy } from '@hitl/policy';
+import {
+  thresholdsForTarget,
+  type CertifiedThresholds,
+  type KeptCertification,
+  type Policy,
+} from '@hitl/policy';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 
 type ByClass = Readonly<Record<string, number | null>>;
-
-interface Kept {
-  thresholds: CertifiedThresholds | null;
-  heldOut: HeldOutDecisions | null;
-}
 
 const keyOf = (model: ModelRef) => `${model.id}\u0000${model.version}`;
 
@@ -21,8 +21,9 @@ function byClass(certified: CertifiedThresholds): ByClass {
 }
 
 export class CertifiedThresholdCache {
-  private readonly kept = new Map<string, Kept | null>();
-  private readonly recertified = new Map<string, ByClass>();
+  private readonly kept = new Map<string, KeptCertification | null>();
+  /** By version, target and confidence level: the thresholds routing applies. */
+  private readonly applied = new Map<string, ByClass | null>();
 
   constructor(
     private readonly pool: Pool,
@@ -38,40 +39,25 @@ export class CertifiedThresholdCache {
   }
 
   /**
-   * The version's thresholds by class for the policy's target and confidence level: those stored
-   * when it was trained when they were certified for the same, else certified again from the
-   * held-out predictions it keeps. Null when it keeps neither (people decide all it predicts).
-   * Only for versions load() has read.
+   * The version's thresholds by class for the policy's target and confidence level (see
+   * thresholdsForTarget); null when it has none (people decide all it predicts). Only for
+   * versions load() has read.
    */
   thresholds(model: ModelRef, policy: Policy): ByClass | null {
     const { targetAccuracy, confidenceLevel } = policy;
     const kept = this.kept.get(keyOf(model));
     if (!kept || targetAccuracy === null) return null;
-    const stored = kept.thresholds;
-    if (stored && stored.targetAccuracy === targetAccuracy && stored.confidenceLevel === confidenceLevel) {
-      return byClass(stored);
-    }
-    if (!kept.heldOut) return null;
     const key = `${keyOf(model)}\u0000${targetAccuracy}\u0000${confidenceLevel}`;
-    let again = this.recertified.get(key);
-    if (again === undefined) {
-      const certified = certifyHeldOut(kept.heldOut, { targetAccuracy, confidenceLevel });
-      again = byClass(certified);
-      this.recertified.set(key, again);
-      this.log.info(
-        {
-          model,
-          targetAccuracy,
-          confidenceLevel,
-          storedFor: stored && {
-            targetAccuracy: stored.targetAccuracy,
-            confidenceLevel: stored.confidenceLevel,
-          },
-          thresholds: again,
-        },
-        "certified the version's thresholds again for the policy's target",
-      );
+    if (!this.applied.has(key)) {
+      const applying = thresholdsForTarget(kept, { targetAccuracy, confidenceLevel });
+      this.applied.set(key, applying && byClass(applying.certified));
+      if (applying?.source === 'recertified') {
+        this.log.info(
+          { model, targetAccuracy, confidenceLevel, thresholds: this.applied.get(key) },
+          "certified the version's thresholds again for the policy's target from its held-out predictions",
+        );
+      }
     }
-    return again;
+    return this.applied.get(key)!;
   }
 }
