@@ -63,6 +63,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
       retrainEvery: config.retrainEvery,
       minLabelsPerClass: config.minLabelsPerClass,
       minEvalExamples: config.minEvalExamples,
+      gateAlpha: config.gateAlpha,
       retrainAfterMs: config.retrainAfterMs,
     },
     checkIntervalMs: config.checkIntervalMs,

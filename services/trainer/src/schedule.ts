@@ -4,7 +4,9 @@
 // young model far too rarely while each label still moves it a lot. So:
 // - the first training comes as soon as the labels can support a model: at least two classes,
 //   each with MIN_LABELS_PER_CLASS training labels, and an evaluation split of MIN_EVAL_EXAMPLES
-//   to judge it by;
+//   large enough that the gate could promote a first version: one that got every example right
+//   must be significantly better than always answering the commonest label (p = share^n <=
+//   GATE_ALPHA), so an imbalanced split waits for more examples than a balanced one;
 // - then each time the labels double (25, 50, 100, ...), until the step reaches RETRAIN_EVERY,
 //   then every RETRAIN_EVERY labels;
 // - labels that have waited RETRAIN_AFTER_MS start a training whatever the step, so a quiet stream
@@ -23,6 +25,8 @@ export interface ScheduleOptions {
   minLabelsPerClass: number;
   /** Evaluation examples needed before a label-started training. */
   minEvalExamples: number;
+  /** The gate's significance level (GATE_ALPHA): the evaluation split must be able to reach it. */
+  gateAlpha: number;
   /** Labels waiting longer than this start a training. */
   retrainAfterMs: number;
 }
@@ -109,6 +113,15 @@ export function notReadyBecause(counts: ClassCounts, options: ScheduleOptions): 
   const evalExamples = Object.values(counts.eval).reduce((sum, n) => sum + n, 0);
   if (evalExamples < options.minEvalExamples) {
     return `the evaluation split has ${evalExamples} examples; judging a model needs ${options.minEvalExamples}`;
+  }
+  const [commonest, most] = Object.entries(counts.eval).reduce((a, b) => (b[1] > a[1] ? b : a));
+  const pAllRight = (most / evalExamples) ** evalExamples;
+  if (pAllRight > options.gateAlpha) {
+    return (
+      `the evaluation split has ${evalExamples} examples, ${most} of them "${commonest}": even all right, ` +
+      `a model could not be shown better than always answering "${commonest}" ` +
+      `(p = ${pAllRight.toFixed(3)} > GATE_ALPHA ${options.gateAlpha})`
+    );
   }
   return null;
 }

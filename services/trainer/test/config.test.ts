@@ -15,7 +15,7 @@ describe('loadTrainerConfig', () => {
       retrainAfterMs: 900_000,
       checkIntervalMs: 500,
       gateAlpha: 0.05,
-      minEvalExamples: 10,
+      minEvalExamples: 5,
       maxFeatures: 20_000,
       regularizationC: 10,
       calibrationMinTemperature: 1,

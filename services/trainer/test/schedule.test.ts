@@ -11,6 +11,7 @@ const options: ScheduleOptions = {
   retrainEvery: 200,
   minLabelsPerClass: 5,
   minEvalExamples: 10,
+  gateAlpha: 0.05,
   retrainAfterMs: 900_000,
 };
 
@@ -95,5 +96,24 @@ describe('notReadyBecause', () => {
       'the evaluation split has 9 examples; judging a model needs 10',
     );
     expect(notReadyBecause({ train: { a: 9, b: 5 }, eval: { a: 5, b: 5 } }, options)).toBeNull();
+  });
+
+  it('waits until a first version right on every evaluation example could beat the commonest label', () => {
+    const few = { ...options, minEvalExamples: 1 };
+    // Balanced: 0.5^5 = 0.031 can pass at 0.05, 0.5^4 = 0.0625 cannot.
+    expect(notReadyBecause({ train: { a: 9, b: 5 }, eval: { a: 2, b: 2 } }, few)).toBe(
+      'the evaluation split has 4 examples, 2 of them "a": even all right, a model could not be shown ' +
+        'better than always answering "a" (p = 0.063 > GATE_ALPHA 0.05)',
+    );
+    expect(notReadyBecause({ train: { a: 9, b: 5 }, eval: { a: 3, b: 2 } }, few)).toMatch(/p = 0\.078/);
+    expect(notReadyBecause({ train: { a: 9, b: 5 }, eval: { a: 3, b: 3 } }, few)).toBeNull();
+    // Three classes: 0.4^5 = 0.010 can pass with five examples; 0.5^4 cannot with four.
+    expect(notReadyBecause({ train: { a: 5, b: 5, c: 5 }, eval: { a: 2, b: 2, c: 1 } }, few)).toBeNull();
+    expect(notReadyBecause({ train: { a: 5, b: 5, c: 5 }, eval: { a: 2, b: 1, c: 1 } }, few)).toMatch(
+      /p = 0\.063/,
+    );
+    // Imbalanced: nine in ten of one label needs 29 examples (0.9^29 = 0.047).
+    expect(notReadyBecause({ train: { a: 50, b: 5 }, eval: { a: 18, b: 2 } }, few)).toMatch(/p = 0\.122/);
+    expect(notReadyBecause({ train: { a: 50, b: 5 }, eval: { a: 27, b: 3 } }, few)).toBeNull();
   });
 });
