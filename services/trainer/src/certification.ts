@@ -1,8 +1,9 @@
 // Certified thresholds, when a version is trained and after it is promoted. A routing policy with
 // a target accuracy lets each version decide a class only above the threshold that labels it never
 // learned from certify (@hitl/policy thresholds.ts). The trainer certifies every version it
-// trains, on the half of the evaluation split that did not fit its calibration, and keeps those
-// held-out predictions with it; after promotion, the audit sample's labels keep checking the claim.
+// trains on evaluation labels its calibration cannot have biased (dataset.ts certificationRows),
+// and keeps those held-out predictions with it; after promotion, the audit sample's labels keep
+// checking the claim.
 import { clopperPearsonLower, heldOutDecisions, certifyThresholds } from '@hitl/policy';
 import type { CertifiedThresholds, HeldOutDecisions } from '@hitl/policy';
 import type { TrainerMetrics } from './metrics';

@@ -169,6 +169,24 @@ export function calibrationHalves(rows: SplitRows): { calibration: number[]; hol
   return { calibration, holdout };
 }
 
+/**
+ * The evaluation rows that certify a version's thresholds: those that did not fit its calibration,
+ * except with two classes, where all of them do. With two classes the temperature maps every
+ * example's confidence through the same increasing function (the top probability is
+ * sigmoid(|logit| / T)), so it changes no set the certification tests ("predicted c with
+ * confidence at or above t", in order from the top) and no count of right answers in one: the
+ * outcome is the one the uncalibrated model's confidences give, which no evaluation label fitted.
+ * With more classes the temperature can reorder examples of different shapes, so the labels that
+ * fitted it stay out.
+ */
+export function certificationRows(
+  classes: readonly string[],
+  evalRows: SplitRows,
+  halves: { holdout: readonly number[] },
+): number[] {
+  return classes.length === 2 ? evalRows.labels.map((_, i) => i) : [...halves.holdout];
+}
+
 /** The inputs at the given positions. */
 export function pickInputs(inputs: ModelInputs, positions: readonly number[]): ModelInputs {
   return inputs.kind === 'text'

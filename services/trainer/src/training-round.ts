@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import {
   buildTrainingSet,
   calibrationHalves,
+  certificationRows,
   labelDistribution,
   pickRows,
   type ModelInputs,
@@ -321,13 +322,14 @@ export async function runTrainingRound(
     );
     const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
     const calibration = calibrationFigures(set, halves.holdout, trained);
-    // The half that did not fit the calibration certifies the thresholds, for the target the
-    // policy states now; the held-out predictions are kept to certify again for another.
+    // Held-out rows the calibration cannot have biased certify the thresholds, for the target the
+    // policy states now; their predictions are kept to certify again for another.
     const policy = await getCurrentPolicy(pool, modelId);
+    const certifying = certificationRows(set.classes, set.eval, halves);
     const certification = certify({
       classes: set.classes,
-      probabilities: halves.holdout.map((i) => trained.probabilities[i]!),
-      truth: halves.holdout.map((i) => set.eval.labels[i]!),
+      probabilities: certifying.map((i) => trained.probabilities[i]!),
+      truth: certifying.map((i) => set.eval.labels[i]!),
       target:
         policy?.targetAccuracy == null
           ? null

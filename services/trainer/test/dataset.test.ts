@@ -1,5 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import { buildTrainingSet, chooseInputShape, classesFor, type TrainingExample } from '../src/dataset';
+import { applyTemperature } from '@hitl/model';
+import { mulberry32 } from '@hitl/model/random';
+import { certifyThresholds } from '@hitl/policy';
+import {
+  buildTrainingSet,
+  calibrationHalves,
+  certificationRows,
+  chooseInputShape,
+  classesFor,
+  type SplitRows,
+  type TrainingExample,
+} from '../src/dataset';
 
 const text = (eventId: string, label: string, split: 'train' | 'eval' = 'train'): TrainingExample => ({
   eventId,
@@ -67,5 +78,52 @@ describe('buildTrainingSet', () => {
       skip: 'the training split has 1 examples with text and 1 distinct label(s); a model needs two',
     });
     expect(buildTrainingSet([], null)).toEqual({ skip: 'there are no labelled examples yet' });
+  });
+});
+
+describe('certificationRows', () => {
+  const rows = (n: number): SplitRows => ({
+    eventIds: Array.from({ length: n }, (_, i) => `e-${i}`),
+    inputs: { kind: 'text', texts: Array.from({ length: n }, () => 'x') },
+    labels: Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 'a' : 'b')),
+  });
+
+  it('takes the whole evaluation split with two classes, and the half calibration did not fit with more', () => {
+    const evalRows = rows(40);
+    const halves = calibrationHalves(evalRows);
+    expect(certificationRows(['a', 'b'], evalRows, halves)).toEqual(evalRows.labels.map((_, i) => i));
+    expect(certificationRows(['a', 'b', 'c'], evalRows, halves)).toEqual(halves.holdout);
+  });
+
+  it('rests on a fact: with two classes a temperature changes nothing the certification counts', () => {
+    const random = mulberry32(4);
+    const classes = ['a', 'b'];
+    const raw = Array.from({ length: 2_000 }, () => {
+      const p = random();
+      return [p, 1 - p];
+    });
+    // Right more often where the model is surer, as a real model is.
+    const truth = raw.map((row) => {
+      const predicted = row[0]! >= row[1]! ? 0 : 1;
+      return random() < Math.max(...row) + 0.05 ? classes[predicted]! : classes[1 - predicted]!;
+    });
+    const counts = (probabilities: number[][]) =>
+      Object.values(
+        certifyThresholds({ classes, probabilities, truth, targetAccuracy: 0.9, confidenceLevel: 0.9 })
+          .perClass,
+      ).map(({ decisions, correct, predicted }) => ({ decisions, correct, predicted }));
+    const uncalibrated = counts(raw);
+    expect(uncalibrated.some((c) => c.decisions > 0)).toBe(true);
+    for (const temperature of [0.5, 1.7, 4]) {
+      expect(counts(applyTemperature(raw, temperature))).toEqual(uncalibrated);
+    }
+  });
+
+  it('and that with three classes a temperature can reorder two predictions', () => {
+    // The first is the surer before, the second after: their rest is spread differently.
+    const flat = [0.61, 0.195, 0.195];
+    const peaked = [0.6, 0.39, 0.01];
+    const [flatHot, peakedHot] = applyTemperature([flat, peaked], 3).map((row) => Math.max(...row));
+    expect(flatHot).toBeLessThan(peakedHot!);
   });
 });
