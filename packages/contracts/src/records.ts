@@ -246,6 +246,12 @@ export const DeadLetterData = Type.Object(
       { additionalProperties: false },
     ),
     attempts: Type.Integer({ minimum: 0 }),
+    /**
+     * What the dead letter left out of the record's key and headers to stay sendable, one
+     * sentence each (absent when nothing was): a record can carry a key and headers far larger
+     * than a dead letter may be.
+     */
+    truncated: Type.Optional(Type.Array(Type.String({ maxLength: 500 }), { maxItems: 10 })),
   },
   { additionalProperties: false },
 );

@@ -135,18 +135,66 @@ function mergeEncoded(into: EncodedOutputs, from: EncodedOutputs): void {
 }
 
 const MAX_DEAD_LETTER_PAYLOAD = 512 * 1024;
+// A dead letter keeps at most this much of the record's key and headers (in UTF-16 units, each at
+// most 3 bytes of UTF-8): with the payload's base64 and the error message, it stays well under
+// the broker's 1 MB message.max.bytes whatever the record carried.
+const MAX_DEAD_LETTER_KEY = 1_024;
+const MAX_DEAD_LETTER_HEADERS = 64;
+const MAX_DEAD_LETTER_HEADER_NAME = 256;
+const MAX_DEAD_LETTER_HEADER_VALUE = 1_024;
+
+/**
+ * The key and headers of a record as a dead letter carries them: bounded, with a sentence for
+ * each thing left out.
+ */
+export function boundedKeyAndHeaders(message: Pick<KafkaMessage, 'key' | 'headers'>): {
+  key: string | null;
+  headers: Record<string, string>;
+  truncated: string[];
+} {
+  const truncated: string[] = [];
+  let key = message.key?.toString('utf8') ?? null;
+  if (key !== null && key.length > MAX_DEAD_LETTER_KEY) {
+    truncated.push(`key: ${message.key!.length} bytes, kept the first ${MAX_DEAD_LETTER_KEY} characters`);
+    key = key.slice(0, MAX_DEAD_LETTER_KEY);
+  }
+  const all = Object.entries(headersOf(message));
+  if (all.length > MAX_DEAD_LETTER_HEADERS) {
+    truncated.push(`headers: ${all.length}, kept the first ${MAX_DEAD_LETTER_HEADERS}`);
+  }
+  let cutNames = 0;
+  let cutValues = 0;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of all.slice(0, MAX_DEAD_LETTER_HEADERS)) {
+    if (name.length > MAX_DEAD_LETTER_HEADER_NAME) cutNames++;
+    if (value.length > MAX_DEAD_LETTER_HEADER_VALUE) cutValues++;
+    setOwn(headers, name.slice(0, MAX_DEAD_LETTER_HEADER_NAME), value.slice(0, MAX_DEAD_LETTER_HEADER_VALUE));
+  }
+  if (cutNames > 0) {
+    truncated.push(`header names: ${cutNames} longer than ${MAX_DEAD_LETTER_HEADER_NAME} characters, cut`);
+  }
+  if (cutValues > 0) {
+    truncated.push(`header values: ${cutValues} longer than ${MAX_DEAD_LETTER_HEADER_VALUE} characters, cut`);
+  }
+  return { key, headers, truncated };
+}
 
 // Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the previous commit completes;
 // kafkajs' default first retry of 300 ms would then cost every transaction 300 ms.
 const FAST_RETRY: RetryOptions = { initialRetryTime: 3, maxRetryTime: 5_000, retries: 12 };
 
-function headersOf(message: KafkaMessage): Record<string, string> {
+function headersOf(message: Pick<KafkaMessage, 'headers'>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     if (value === undefined) continue;
-    out[name] = Array.isArray(value) ? value.map((v) => v.toString()).join(',') : value.toString();
+    setOwn(out, name, Array.isArray(value) ? value.map((v) => v.toString()).join(',') : value.toString());
   }
   return out;
+}
+
+// defineProperty, not assignment: a header named __proto__ is just a header.
+function setOwn(target: Record<string, string>, name: string, value: string): void {
+  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function resultOutputs(result: HandlerResult): Output[] {
@@ -561,6 +609,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
   ): Output {
     this.log.warn({ partition, offset: message.offset, code, reason }, 'record rejected');
     const size = message.value?.length ?? 0;
+    const { key, headers, truncated } = boundedKeyAndHeaders(message);
     return output(this.deadLetterTopic, {
       type: 'record.dead_lettered',
       version: 1,
@@ -570,7 +619,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
           topic,
           partition,
           offset: message.offset,
-          key: message.key?.toString('utf8') ?? null,
+          key,
           timestamp: message.timestamp,
         },
         consumerGroup: this.options.groupId,
@@ -580,9 +629,10 @@ export class ValidatingConsumer<T extends TopicSpec> {
           : null,
         payloadBytes: size,
         payloadTruncated: size > MAX_DEAD_LETTER_PAYLOAD,
-        headers: headersOf(message),
+        headers,
         error: { code, message: reason.slice(0, 10_000) },
         attempts,
+        ...(truncated.length > 0 ? { truncated } : {}),
       },
     });
   }

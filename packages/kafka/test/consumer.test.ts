@@ -1,7 +1,7 @@
 import { exampleRecords, topics, type InputEvent, type TopicName, type TopicSpec } from '@hitl/contracts';
 import { waitFor } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Kafka } from 'kafkajs';
+import { CompressionTypes, type Kafka } from 'kafkajs';
 import { Client } from 'pg';
 import { Registry } from 'prom-client';
 import {
@@ -160,6 +160,56 @@ describe('dead-lettering', () => {
     });
     const metrics = await registry.getSingleMetricAsString('hitl_consumer_dead_letters_total');
     expect(metrics).toMatch(/code="HITL_ERR_OVERSIZE"[^\n]* 1/);
+  });
+
+  it('dead-letters a record with a huge key and headers in a bounded dead letter that says what it cut, and goes on', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const headers: Record<string, string> = { big: 'h'.repeat(700_000), ['n'.repeat(5_000)]: 'long name' };
+    for (let i = 0; i < 200; i++) headers[`h${i}`] = 'v';
+    // 1.4 MB in all, which gzip lets past the broker's 1 MB limit, as an attacker would send it.
+    await withProducer(kafka, (p) =>
+      p.send({
+        topic: topic.name,
+        compression: CompressionTypes.GZIP,
+        messages: [
+          { key: 'e-1', value: JSON.stringify(inputEvent('e-1')) },
+          { key: 'k'.repeat(100_000), value: 'x'.repeat(600_000), headers },
+          { key: 'e-2', value: JSON.stringify(inputEvent('e-2')) },
+        ],
+      }),
+    );
+    const handled: string[] = [];
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
+        ...fast,
+        handleBatch: async (records) => {
+          handled.push(...records.map((r) => r.value.data.eventId));
+        },
+      },
+    );
+    await waitFor(() => handled.length === 2, { message: 'the records on either side of it' });
+    expect(handled).toEqual(['e-1', 'e-2']);
+    // Kept whole, the key, headers and payload would make a dead letter over the broker's 1 MB, which
+    // no send can deliver: the partition stalled on it.
+    const [raw] = await readTopic(deadLetterTopic.name, 1);
+    expect(raw!.value!.length).toBeLessThan(800_000);
+    const [dead] = await readDeadLetters(deadLetterTopic.name, 1);
+    expect(dead!.data).toMatchObject({
+      source: { offset: '1' },
+      error: { code: 'HITL_ERR_DECODE' },
+      payloadBytes: 600_000,
+      payloadTruncated: true,
+    });
+    expect(dead!.data.source.key).toBe('k'.repeat(1_024));
+    expect(Object.keys(dead!.data.headers)).toHaveLength(64);
+    expect(dead!.data.headers['big']).toBe('h'.repeat(1_024));
+    expect(dead!.data.truncated).toEqual([
+      'key: 100000 bytes, kept the first 1024 characters',
+      'headers: 202, kept the first 64',
+      'header names: 1 longer than 256 characters, cut',
+      'header values: 1 longer than 1024 characters, cut',
+    ]);
   });
 
   it('dead-letters a record whose handler always fails after the bounded tries, and goes on', async () => {
