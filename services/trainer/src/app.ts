@@ -74,9 +74,9 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
         lastPromotionAt(pool, config.modelId),
       ]);
       metrics.stored.set({ model: config.modelId, split: 'train' }, counts.train);
-      await certificationGauges.update();
       metrics.stored.set({ model: config.modelId, split: 'eval' }, counts.eval);
       if (promotedAt) metrics.lastPromotion.set({ model: config.modelId }, promotedAt.getTime() / 1000);
+      await certificationGauges.update();
     },
     runRound: (due, start, signal) =>
       runTrainingRound(

@@ -4,7 +4,7 @@
 // trains on evaluation labels its calibration cannot have biased (dataset.ts certificationRows),
 // and keeps those held-out predictions with it; after promotion, the audit sample's labels keep
 // checking the claim.
-import { clopperPearsonLower, heldOutDecisions, certifyThresholds } from '@hitl/policy';
+import { certifyHeldOut, clopperPearsonLower, heldOutDecisions } from '@hitl/policy';
 import type { CertifiedThresholds, HeldOutDecisions } from '@hitl/policy';
 import type { TrainerMetrics } from './metrics';
 import type { Queryable } from './store';
@@ -23,11 +23,9 @@ export function certify(args: {
   truth: readonly string[];
   target: { targetAccuracy: number; confidenceLevel: number } | null;
 }): Certification {
-  const { classes, probabilities, truth, target } = args;
-  return {
-    heldOut: heldOutDecisions(classes, probabilities, truth),
-    thresholds: target && certifyThresholds({ classes, probabilities, truth, ...target }),
-  };
+  const heldOut = heldOutDecisions(args.classes, args.probabilities, args.truth);
+  // From the kept decisions, so that what is stored is exactly what certifying them again gives.
+  return { heldOut, thresholds: args.target && certifyHeldOut(heldOut, args.target) };
 }
 
 /** One class's certified claim, counted again with the audit labels gathered since promotion. */
