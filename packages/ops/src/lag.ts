@@ -81,15 +81,15 @@ export async function consumerGroupLag(
     const { groups } = await admin.describeGroups(groupIds.slice(i, i + 100));
     for (const group of groups) descriptions.set(group.groupId, group);
   }
-  const topics = opts.topics ?? (await admin.listTopics()).filter((t) => !t.startsWith('__'));
+  const listTopics = async () => (await admin.listTopics()).filter((t) => !t.startsWith('__'));
+  let topics = opts.topics ?? (await listTopics());
 
   // Committed offsets of each group (only the partitions where it committed one, or is assigned).
   const committed = await mapLimit(groupIds, concurrency, async (groupId) => {
     const description = descriptions.get(groupId);
     const assigned = description ? assignedTopics(description) : new Set<string>();
-    const wanted = [...new Set([...topics, ...assigned])];
     try {
-      const fetched = wanted.length > 0 ? await admin.fetchOffsets({ groupId, topics: wanted }) : [];
+      const fetched = await fetchCommitted(groupId, assigned);
       const byTopic = fetched
         .map(({ topic, partitions }) => ({
           topic,
@@ -103,6 +103,21 @@ export async function consumerGroupLag(
       return { groupId, byTopic: [], error: error instanceof Error ? error.message : String(error) };
     }
   });
+
+  // A topic found by listing can be deleted before its offsets are fetched, and the broker then
+  // refuses the whole request: list again and retry, a few times, before reporting the error.
+  async function fetchCommitted(groupId: string, assigned: ReadonlySet<string>) {
+    for (let attempt = 1; ; attempt++) {
+      const wanted = [...new Set([...topics, ...assigned])];
+      try {
+        return wanted.length > 0 ? await admin.fetchOffsets({ groupId, topics: wanted }) : [];
+      } catch (error) {
+        const deleted = (error as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+        if (!deleted || opts.topics !== undefined || attempt >= 3) throw error;
+        topics = await listTopics();
+      }
+    }
+  }
 
   // Log ends of the topics some group committed on, one read per topic.
   const needed = [...new Set(committed.flatMap((g) => g.byTopic.map((t) => t.topic)))];
