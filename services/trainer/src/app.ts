@@ -89,6 +89,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
           maxFeatures: config.maxFeatures,
           regularizationC: config.regularizationC,
           calibrationMinTemperature: config.calibrationMinTemperature,
+          certifyFolds: config.certifyFolds,
           seed: config.trainSeed,
           train: (input, abort) =>
             config.trainingWorker ? trainInWorker(input, abort) : trainExportVerify(input),

@@ -67,6 +67,13 @@ export const trainerConfigSpec = {
    * region it decides alone, which those labels never checked. 0.2 lets it fit freely.
    */
   calibrationMinTemperature: num('CALIBRATION_MIN_TEMPERATURE', { default: 1, min: 0.2, max: 5 }),
+  /**
+   * While the policy states a target accuracy, the training split is also cut in this many folds
+   * and each training label gets the prediction of a model trained the same way without its fold;
+   * those predictions certify thresholds beside the evaluation split's, several times the labels.
+   * 0 or 1: only the evaluation split certifies. Each fold costs one more training.
+   */
+  certifyFolds: int('CERTIFY_FOLDS', { default: 3, min: 0, max: 20 }),
   /** Seed of the training's initialisation and shuffling: the same examples give the same model. */
   trainSeed: int('TRAIN_SEED', { default: 1, min: 0 }),
   /**

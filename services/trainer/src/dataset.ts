@@ -187,6 +187,18 @@ export function certificationRows(
   return classes.length === 2 ? evalRows.labels.map((_, i) => i) : [...halves.holdout];
 }
 
+/** The salt of the cross-fitting folds: the same event is in the same fold every run. */
+export const CROSS_FIT_SALT = 'hitl.crossfit';
+
+/** Each row's cross-fitting fold (0 to folds − 1), by a hash of its event id. */
+export function crossFitFolds(rows: SplitRows, folds: number): number[] {
+  if (!Number.isInteger(folds) || folds < 2)
+    throw new RangeError(`cross-fitting needs 2 folds or more, not ${folds}`);
+  return rows.eventIds.map((id) =>
+    Math.min(folds - 1, Math.floor(stableFraction(id, CROSS_FIT_SALT) * folds)),
+  );
+}
+
 /** The inputs at the given positions. */
 export function pickInputs(inputs: ModelInputs, positions: readonly number[]): ModelInputs {
   return inputs.kind === 'text'

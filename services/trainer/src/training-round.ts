@@ -25,6 +25,7 @@ import {
   buildTrainingSet,
   calibrationHalves,
   certificationRows,
+  crossFitFolds,
   labelDistribution,
   pickRows,
   type ModelInputs,
@@ -69,6 +70,8 @@ export interface TrainingRoundOptions {
   regularizationC: number;
   /** The lowest temperature calibration may fit (CALIBRATION_MIN_TEMPERATURE). */
   calibrationMinTemperature: number;
+  /** Cross-fitting folds of the training split while a target is set (CERTIFY_FOLDS); < 2: none. */
+  certifyFolds?: number;
   seed: number;
   /** trainExportVerify, in a worker thread or in-process. */
   train: (input: TrainExportVerifyInput, signal: AbortSignal) => Promise<TrainedModel>;
@@ -168,6 +171,8 @@ function modelCard(args: {
   candidate: Evaluation;
   calibration: CalibrationFigures | null;
   certification: Certification;
+  /** Training rows that certified through a model of the other folds. */
+  crossFitted: number;
   champion: { version: number; evaluation: Evaluation } | null;
   decision: GateDecision;
   gate: GateOptions;
@@ -211,6 +216,7 @@ function modelCard(args: {
     calibration: args.calibration,
     certification: {
       heldOutExamples: args.certification.heldOut.decisions.length,
+      crossFittedExamples: args.crossFitted,
       thresholds: args.certification.thresholds,
     },
     champion: champion
@@ -303,6 +309,13 @@ export async function runTrainingRound(
 
     const halves = calibrationHalves(set.eval);
     const calibrationRows = pickRows(set.eval, halves.calibration);
+    const policy = await getCurrentPolicy(pool, modelId);
+    const target =
+      policy?.targetAccuracy == null
+        ? null
+        : { targetAccuracy: policy.targetAccuracy, confidenceLevel: policy.confidenceLevel };
+    const folds =
+      target && (opts.certifyFolds ?? 0) >= 2 ? crossFitFolds(set.train, opts.certifyFolds!) : null;
     const trained = await opts.train(
       {
         modelId,
@@ -317,23 +330,27 @@ export async function runTrainingRound(
         maxFeatures: opts.maxFeatures,
         regularizationC: opts.regularizationC,
         seed: opts.seed,
+        ...(folds ? { crossFit: { folds } } : {}),
       },
       signal,
     );
     const candidate = evaluate(set.classes, trained.probabilities, set.eval.labels);
     const calibration = calibrationFigures(set, halves.holdout, trained);
     // Held-out rows the calibration cannot have biased certify the thresholds, for the target the
-    // policy states now; their predictions are kept to certify again for another.
-    const policy = await getCurrentPolicy(pool, modelId);
+    // policy states now, with the cross-fitted training rows; their predictions are kept to
+    // certify again for another.
     const certifying = certificationRows(set.classes, set.eval, halves);
+    const crossFitted = (trained.outOfFold ?? []).flatMap((p, i) =>
+      p ? [{ probabilities: p, truth: set.train.labels[i]! }] : [],
+    );
     const certification = certify({
       classes: set.classes,
-      probabilities: certifying.map((i) => trained.probabilities[i]!),
-      truth: certifying.map((i) => set.eval.labels[i]!),
-      target:
-        policy?.targetAccuracy == null
-          ? null
-          : { targetAccuracy: policy.targetAccuracy, confidenceLevel: policy.confidenceLevel },
+      probabilities: [
+        ...certifying.map((i) => trained.probabilities[i]!),
+        ...crossFitted.map((r) => r.probabilities),
+      ],
+      truth: [...certifying.map((i) => set.eval.labels[i]!), ...crossFitted.map((r) => r.truth)],
+      target,
     });
     const championScored = champion
       ? { version: champion.version, ...(await scoreChampion(champion, set, opts.loadClassifier)) }
@@ -391,6 +408,7 @@ export async function runTrainingRound(
       candidate,
       calibration,
       certification,
+      crossFitted: crossFitted.length,
       champion: championScored,
       decision,
       gate: opts.gate,

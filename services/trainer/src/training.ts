@@ -43,6 +43,12 @@ export interface TrainExportVerifyInput {
   epochs?: number;
   /** The L2 penalty's C (see regularization()); default DEFAULT_REGULARIZATION_C. */
   regularizationC?: number;
+  /**
+   * Cross-fitting: each training row's fold (0 to folds − 1). For every fold a model is trained the
+   * same way on the other folds, given the fitted temperature, and scores the fold's rows, so each
+   * training row gets probabilities from a model that never saw it (TrainedModel.outOfFold).
+   */
+  crossFit?: { folds: readonly number[] };
 }
 
 export interface TrainedModel {
@@ -57,6 +63,11 @@ export interface TrainedModel {
   probabilities: number[][];
   /** The temperature fit, when calibration rows were given (temperature 1 when too few). */
   calibration: TemperatureFit | null;
+  /**
+   * With crossFit: each training row's probabilities from the model of the folds it is not in
+   * (columns in `classes` order); null without, or for a row whose fold left too few to train on.
+   */
+  outOfFold: (number[] | null)[] | null;
   /** Largest |ONNX − TypeScript| over the rows checked. */
   maxAbsDiff: number;
   checkedRows: number;
@@ -115,6 +126,49 @@ function calibrated(
   return { model: calibration.fitted ? withTemperature(model, calibration.temperature) : model, calibration };
 }
 
+/** A model trained on some rows, as trainExportVerify trains (input gives the settings). */
+function fitModel(
+  input: TrainExportVerifyInput,
+  rows: { inputs: ModelInputs; labels: readonly string[] },
+  epochs = input.epochs ?? epochsFor(rows.labels.length),
+): Classifier {
+  const l2 = regularization(rows.labels.length, input.regularizationC);
+  const common = { labels: rows.labels, classes: input.classes, epochs, seed: input.seed ?? 1, l2 };
+  return rows.inputs.kind === 'text'
+    ? trainTextClassifier({ ...common, texts: rows.inputs.texts, maxFeatures: input.maxFeatures ?? 20_000 })
+    : trainLinearClassifier({ ...common, features: rows.inputs.features });
+}
+
+/**
+ * Each training row's probabilities from a model trained the same way on the other folds (with
+ * the temperature fitted for the full model, so that confidences of different folds compare). A
+ * fold whose complement has fewer than two labels gets null rows.
+ */
+function crossFitted(
+  input: TrainExportVerifyInput,
+  folds: readonly number[],
+  temperature: number | null,
+): (number[] | null)[] {
+  const { train } = input;
+  if (folds.length !== train.labels.length) {
+    throw new RangeError(`${folds.length} folds given for ${train.labels.length} training rows`);
+  }
+  const out: (number[] | null)[] = train.labels.map(() => null);
+  for (const fold of [...new Set(folds)].sort((a, b) => a - b)) {
+    const inside: number[] = [];
+    const outside: number[] = [];
+    folds.forEach((f, i) => (f === fold ? inside : outside).push(i));
+    const labels = outside.map((i) => train.labels[i]!);
+    if (new Set(labels).size < 2) continue;
+    const fitted = fitModel(input, { inputs: pickInputs(train.inputs, outside), labels });
+    const model = temperature === null ? fitted : withTemperature(fitted, temperature);
+    tsProbabilities(model, pickInputs(train.inputs, inside)).forEach((row, j) => {
+      out[inside[j]!] = row;
+    });
+  }
+  return out;
+}
+
 /**
  * Trains a text model (TF-IDF over unigrams and bigrams, then softmax regression) on text or a
  * linear model on numeric features, exports it to ONNX, opens the export in onnxruntime and checks
@@ -127,18 +181,11 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
     throw new TypeError(`training rows are ${train.inputs.kind} but verify rows are ${verify.kind}`);
   }
   const epochs = input.epochs ?? epochsFor(train.labels.length);
-  const l2 = regularization(train.labels.length, input.regularizationC);
-  const common = { labels: train.labels, classes: input.classes, epochs, seed: input.seed ?? 1, l2 };
   const started = performance.now();
-  const trainedModel: Classifier =
-    train.inputs.kind === 'text'
-      ? trainTextClassifier({
-          ...common,
-          texts: train.inputs.texts,
-          maxFeatures: input.maxFeatures ?? 20_000,
-        })
-      : trainLinearClassifier({ ...common, features: train.inputs.features });
-  const { model, calibration } = calibrated(trainedModel, input.calibrate);
+  const { model, calibration } = calibrated(fitModel(input, train, epochs), input.calibrate);
+  const outOfFold = input.crossFit
+    ? crossFitted(input, input.crossFit.folds, calibration?.fitted ? calibration.temperature : null)
+    : null;
   const trained = performance.now();
   const onnx = toOnnx(model, { modelId: input.modelId });
   const exported = performance.now();
@@ -174,6 +221,7 @@ export async function trainExportVerify(input: TrainExportVerifyInput): Promise<
     vocabularySize: model.kind === 'text' ? model.vocabulary.length : model.featureWidth,
     epochs,
     calibration,
+    outOfFold,
     probabilities: check === verify ? fromOnnx : [],
     maxAbsDiff,
     checkedRows: fromOnnx.length,

@@ -5,6 +5,7 @@ import { certifyThresholds } from '@hitl/policy';
 import {
   buildTrainingSet,
   calibrationHalves,
+  crossFitFolds,
   certificationRows,
   chooseInputShape,
   classesFor,
@@ -125,5 +126,29 @@ describe('certificationRows', () => {
     const peaked = [0.6, 0.39, 0.01];
     const [flatHot, peakedHot] = applyTemperature([flat, peaked], 3).map((row) => Math.max(...row));
     expect(flatHot).toBeLessThan(peakedHot!);
+  });
+});
+
+describe('crossFitFolds', () => {
+  const rows = (n: number) => ({
+    eventIds: Array.from({ length: n }, (_, i) => `event-${i}`),
+    inputs: { kind: 'text' as const, texts: [] },
+    labels: [],
+  });
+
+  it('puts each event in one of the folds by its id, about evenly and the same every time', () => {
+    const folds = crossFitFolds(rows(3_000), 3);
+    expect(folds).toEqual(crossFitFolds(rows(3_000), 3));
+    for (const fold of [0, 1, 2]) {
+      const share = folds.filter((f) => f === fold).length / folds.length;
+      expect(share).toBeGreaterThan(0.3);
+      expect(share).toBeLessThan(0.37);
+    }
+    expect(folds.every((f) => Number.isInteger(f) && f >= 0 && f < 3)).toBe(true);
+  });
+
+  it('needs two folds or more', () => {
+    expect(() => crossFitFolds(rows(10), 1)).toThrow('cross-fitting needs 2 folds or more, not 1');
+    expect(() => crossFitFolds(rows(10), 2.5)).toThrow(RangeError);
   });
 });

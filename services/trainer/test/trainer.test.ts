@@ -327,11 +327,12 @@ describe('trainer', () => {
     });
     expect(await trainer.checkNow()).toMatchObject({ kind: 'trained' });
 
-    // Two classes: certified on the whole evaluation split (see certificationRows).
+    // Two classes: certified on the whole evaluation split (see certificationRows), and with a
+    // target, on every training row too, each scored by a model of the other folds.
     const version = (await getModelVersion(pool, modelId, 1))!;
     const set = buildTrainingSet((await loadTrainingExamples(pool, modelId)).examples, null);
     if ('skip' in set) throw new Error(set.skip);
-    const held = set.eval.labels.length;
+    const held = set.eval.labels.length + set.train.labels.length;
     const kept = (await getCertification(pool, modelId, 1))!;
     expect(kept.heldOut!.decisions).toHaveLength(held);
     expect(kept.heldOut!.classes).toEqual(['ham', 'spam']);
@@ -343,6 +344,7 @@ describe('trainer', () => {
     expect(spam.lowerBound).toBeGreaterThanOrEqual(0.9);
     expect(version.modelCard['certification']).toEqual({
       heldOutExamples: held,
+      crossFittedExamples: set.train.labels.length,
       thresholds: version.thresholds,
     });
 

@@ -56,6 +56,55 @@ describe('trainExportVerify', () => {
     }
   });
 
+  it('cross-fits: each training row is scored by a model trained without its fold', async () => {
+    const input = textInput();
+    const { texts, labels } =
+      input.train.inputs.kind === 'text'
+        ? { texts: input.train.inputs.texts, labels: [...input.train.labels] }
+        : { texts: [], labels: [] };
+    // Row 0 is ham, but its words are spam words and one word no other row has, labelled ham
+    // eight times over in its own fold only: what the full model learned from it, a model
+    // that never saw the fold cannot know.
+    const marked = texts.map((t, i) => (i % 3 === 0 && i < 48 ? 'qqmarker winner prize free cash' : t));
+    const markedLabels = labels.map((l, i) => (i % 3 === 0 && i < 48 ? 'ham' : l));
+    const folds = marked.map((_, i) => (i % 3 === 0 && i < 48 ? 0 : 1 + (Math.floor(i / 2) % 2)));
+    const trained = await trainExportVerify({
+      ...input,
+      train: { inputs: { kind: 'text', texts: marked }, labels: markedLabels },
+      verify: { kind: 'text', texts: ['qqmarker winner prize free cash'] },
+      crossFit: { folds },
+    });
+    const outOfFold = trained.outOfFold!;
+    expect(outOfFold).toHaveLength(marked.length);
+    for (const row of outOfFold) {
+      expect(row).toHaveLength(2);
+      expect(row![0]! + row![1]!).toBeCloseTo(1, 9);
+    }
+    // The full model trained on the marked rows calls them ham; the model without their fold, spam.
+    expect(trained.probabilities[0]![0]).toBeGreaterThan(0.5);
+    expect(outOfFold[0]![1]).toBeGreaterThan(0.5);
+    // The other folds' rows are ordinary: mostly right out of fold.
+    const right = outOfFold.filter(
+      (p, i) => folds[i] !== 0 && (p![0]! > p![1]! ? 'ham' : 'spam') === markedLabels[i],
+    );
+    expect(right.length).toBeGreaterThan(0.9 * folds.filter((f) => f !== 0).length);
+    expect((await trainExportVerify(input)).outOfFold).toBeNull();
+  });
+
+  it('leaves a row unscored when its fold leaves one class to train on', async () => {
+    const input = textInput();
+    const labels = input.train.labels;
+    // Fold 0 holds every spam row: the rest is all ham, and no model can be trained without it.
+    const folds = labels.map((l, i) => (l === 'spam' ? 0 : 1 + (Math.floor(i / 2) % 2)));
+    const trained = await trainExportVerify({ ...input, crossFit: { folds } });
+    labels.forEach((l, i) =>
+      l === 'spam' ? expect(trained.outOfFold![i]).toBeNull() : expect(trained.outOfFold![i]).toHaveLength(2),
+    );
+    await expect(trainExportVerify({ ...input, crossFit: { folds: [0, 1] } })).rejects.toThrow(
+      '2 folds given for 120 training rows',
+    );
+  });
+
   it('folds the temperature fitted on the calibration rows into the exported model', async () => {
     const input = textInput();
     const plain = await trainExportVerify(input);
