@@ -210,7 +210,8 @@ function resultOutputs(result: HandlerResult): Output[] {
  */
 export class ValidatingConsumer<T extends TopicSpec> {
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  /** The at-least-once mode's producer (null in exactly-once mode: the batcher has its own). */
+  private readonly producer: Producer | null;
   /** Group commit of concurrently handled partitions (exactly-once mode only). */
   private readonly transactions: TransactionBatcher | undefined;
   private readonly validator: Validator<T['schema']>;
@@ -254,18 +255,21 @@ export class ValidatingConsumer<T extends TopicSpec> {
       groupId,
       readUncommitted: false,
     });
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      retry: options.producerRetry ?? FAST_RETRY,
-      // A transaction left open by a replica that never comes back blocks read_committed readers
-      // of its partitions until this runs out (a restarted one aborts it at once).
-      transactionTimeout: 30_000,
-      ...(transactionalId ? { transactionalId } : {}),
-    });
+    const createProducer = () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        retry: options.producerRetry ?? FAST_RETRY,
+        // A transaction left open by a replica that never comes back blocks read_committed readers
+        // of its partitions until this runs out (a restarted one aborts it at once).
+        transactionTimeout: 30_000,
+        ...(transactionalId ? { transactionalId } : {}),
+      });
+    // In exactly-once mode the batcher owns the producer (it replaces one that gets stuck).
     this.transactions = transactionalId
-      ? new TransactionBatcher(this.producer, groupId, this.log)
+      ? new TransactionBatcher(createProducer, groupId, this.log)
       : undefined;
+    this.producer = this.transactions ? null : createProducer();
     this.metrics = consumerMetrics(options.registry ?? new Registry());
     const lagIntervalMs = options.lagIntervalMs ?? 10_000;
     this.lagMonitor =
@@ -289,7 +293,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`consumer already ${this.state}`);
     this.state = 'running';
-    await this.producer.connect();
+    await (this.transactions ? this.transactions.connect() : this.producer!.connect());
     await this.consumer.connect();
     await this.consumer.subscribe({
       topic: this.options.topic.name,
@@ -352,7 +356,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
                     ]);
                     await this.transactions.commit(encoded, offsets);
                   } else {
-                    await sendEncoded(this.producer, encoded);
+                    await sendEncoded(this.producer!, encoded);
                     // Commit now rather than on a timer: an idle consumer fetches no further batch
                     // that would carry the commit, and its lag would never read zero.
                     await commitOffsetsIfNecessary({
@@ -646,7 +650,8 @@ export class ValidatingConsumer<T extends TopicSpec> {
     try {
       if (wasStarted) await this.consumer.disconnect();
       await this.lagMonitor?.stop();
-      if (wasStarted) await this.producer.disconnect();
+      if (wasStarted)
+        await (this.transactions ? this.transactions.disconnect() : this.producer!.disconnect());
     } finally {
       this.state = 'stopped';
       this.log.info('consumer stopped');

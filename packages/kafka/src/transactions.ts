@@ -1,5 +1,6 @@
 import type { Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { isFencedError } from './errors';
 import { sendEncoded, type EncodedOutputs } from './producer';
 
 /** Where a consumer group's offsets move to: next offset to read per topic and partition. */
@@ -19,16 +20,45 @@ interface Pending {
  * the number of transactions adapts to the load instead of one per partition batch. Each caller
  * learns the outcome of the transaction that carried its part; when that one fails, all its
  * parts fail (and are tried again by their callers).
+ *
+ * The batcher owns its transactional producer. When a transaction fails and cannot be aborted, or
+ * the producer cannot begin one, the producer may be stuck in a state it never leaves (a broker
+ * crash during a commit leaves kafkajs' producer "COMMITTING" with its transaction ended). So
+ * before the next transaction it is replaced by a new one with the same transactional id, whose
+ * registration with the coordinator aborts whatever the old one left open. A fenced producer is
+ * never replaced: another instance owns the id, and the caller must stop.
  */
 export class TransactionBatcher {
   private queue: Pending[] = [];
   private draining = false;
+  private producer: Producer;
+  private connected = false;
+  /** Set when the producer must be replaced before the next transaction. */
+  private broken = false;
+  private replacements = 0;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly createProducer: () => Producer,
     private readonly groupId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.producer = createProducer();
+  }
+
+  /** How many times the producer was replaced after a failure it could not recover from. */
+  get producerReplacements(): number {
+    return this.replacements;
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  async disconnect(): Promise<void> {
+    this.connected = false;
+    await this.producer.disconnect();
+  }
 
   commit(encoded: EncodedOutputs, offsets: OffsetCommit): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -70,7 +100,14 @@ export class TransactionBatcher {
         offsets.set(topic, merged);
       }
     }
-    const transaction = await this.producer.transaction();
+    if (this.broken) await this.replaceProducer();
+    let transaction: Awaited<ReturnType<Producer['transaction']>>;
+    try {
+      transaction = await this.producer.transaction();
+    } catch (error) {
+      if (!isFencedError(error)) this.broken = true;
+      throw error;
+    }
     try {
       await sendEncoded(transaction, encoded);
       await transaction.sendOffsets({
@@ -83,9 +120,28 @@ export class TransactionBatcher {
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch((abortError: unknown) => {
-        this.log.warn({ err: abortError }, 'transaction abort failed');
+        if (!isFencedError(error) && !isFencedError(abortError)) this.broken = true;
+        this.log.warn({ err: abortError }, 'transaction abort failed; the producer will be replaced');
       });
       throw error;
     }
+  }
+
+  /** A new producer in place of one left in a state it cannot leave (see the class comment). */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.createProducer();
+    await old.disconnect().catch((error: unknown) => {
+      this.log.warn({ err: error }, 'disconnecting the replaced producer failed');
+    });
+    this.replacements++;
+    this.log.warn(
+      { replacements: this.replacements },
+      'transactional producer replaced after a failed transaction',
+    );
+    // Still broken until the new one is connected: a broker that is down fails this, and the next
+    // transaction tries again.
+    if (this.connected) await this.producer.connect();
+    this.broken = false;
   }
 }
