@@ -107,7 +107,16 @@ export interface ValidatingConsumerOptions<T extends TopicSpec> {
   consumerConfig?: Omit<ConsumerConfig, 'groupId'>;
   /** Retry settings of the producer; the default retries quickly, see below. */
   producerRetry?: RetryOptions;
+  /**
+   * A partition whose record or commit has kept failing (a dependency down, a transaction that
+   * cannot begin, the consumer crashing on it) for this long makes the consumer not ready and shows
+   * in hitl_consumer_stalled_seconds (default 60 s).
+   */
+  stallAfterMs?: number;
 }
+
+/** The consumer-level key of failingSince: kafkajs crashed and restarted the consumer. */
+const CRASHED = -1;
 
 type Decoded<T> =
   { ok: true; record: ConsumedRecord<T> } | { ok: false; code: DeadLetterCode; reason: string };
@@ -227,6 +236,9 @@ export class ValidatingConsumer<T extends TopicSpec> {
     >
   >;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Since when each partition (or the consumer, CRASHED) has been failing without progress. */
+  private readonly failingSince = new Map<number, number>();
+  private removeStallSource = (): void => {};
 
   constructor(private readonly options: ValidatingConsumerOptions<T>) {
     if (!options.handleBatch === !options.handleRecord) {
@@ -290,6 +302,22 @@ export class ValidatingConsumer<T extends TopicSpec> {
     return this.state === 'running';
   }
 
+  /** How long the longest-failing partition (or a crash loop) has gone without progress; 0: none. */
+  stalledForMs(now = performance.now()): number {
+    let since = now;
+    for (const t of this.failingSince.values()) since = Math.min(since, t);
+    return now - since;
+  }
+
+  /** Running, and no partition stalled for stallAfterMs or longer: what /readyz should say. */
+  get ready(): boolean {
+    return this.running && this.stalledForMs() < (this.options.stallAfterMs ?? 60_000);
+  }
+
+  private failing(key: number): void {
+    if (!this.failingSince.has(key)) this.failingSince.set(key, performance.now());
+  }
+
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`consumer already ${this.state}`);
     this.state = 'running';
@@ -301,8 +329,18 @@ export class ValidatingConsumer<T extends TopicSpec> {
     });
     await this.lagMonitor?.start();
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.failing(CRASHED);
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
     });
+    // A crash loop ends with a batch handled to its end, or a fetch that found nothing to handle.
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, () => this.failingSince.delete(CRASHED));
+    this.consumer.on(this.consumer.events.FETCH, ({ payload }) => {
+      if (payload.numberOfBatches === 0) this.failingSince.delete(CRASHED);
+    });
+    this.removeStallSource = this.metrics.addStallSource(() => ({
+      labels: { topic: this.options.topic.name, group: this.options.groupId },
+      seconds: this.state === 'running' ? this.stalledForMs() / 1000 : null,
+    }));
     const transactional = this.options.transactionalId !== undefined;
     await this.consumer.run({
       // Offsets are committed explicitly below (or inside the transaction); autoCommit only
@@ -349,6 +387,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
               const committable = () =>
                 !isStale() && !heartbeatFailed && (this.state === 'running' || tries++ === 0);
               const committed = await this.attempt(
+                batch.partition,
                 async () => {
                   if (this.transactions) {
                     const offsets: OffsetCommit = new Map([
@@ -452,6 +491,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
     const { handleBatch, handleRecord } = this.options;
     if (handleBatch) {
       const outcome = await this.attempt(
+        partition,
         (context) => encodedResult(handleBatch(valid, { ...context, deadLetter })),
         1,
         live,
@@ -481,6 +521,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
         continue;
       }
       const outcome = await this.attempt(
+        partition,
         (context) => encodedResult(one(d.record, { ...context, deadLetter })),
         this.opts.maxAttempts,
         live,
@@ -549,6 +590,22 @@ export class ValidatingConsumer<T extends TopicSpec> {
    * consumer stops. Transient failures (a dependency is down) are waited out without counting.
    */
   private async attempt<R>(
+    partition: number,
+    fn: (context: Omit<HandlerContext, 'deadLetter'>) => Promise<R>,
+    maxAttempts: number,
+    live: () => boolean,
+    beat: () => Promise<void>,
+  ): Promise<Outcome<R>> {
+    try {
+      return await this.attemptLoop(partition, fn, maxAttempts, live, beat);
+    } finally {
+      // Done, dead-lettered, or handed back: this partition is not stuck on this record any more.
+      this.failingSince.delete(partition);
+    }
+  }
+
+  private async attemptLoop<R>(
+    partition: number,
     fn: (context: Omit<HandlerContext, 'deadLetter'>) => Promise<R>,
     maxAttempts: number,
     live: () => boolean,
@@ -569,6 +626,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
         return { kind: 'done', result };
       } catch (error) {
         if (isFencedError(error)) throw error;
+        this.failing(partition);
         if (error instanceof DeadLetterError) {
           return { kind: 'failed', code: error.code, reason: error.message, attempts: attempt };
         }
@@ -654,6 +712,7 @@ export class ValidatingConsumer<T extends TopicSpec> {
         await (this.transactions ? this.transactions.disconnect() : this.producer!.disconnect());
     } finally {
       this.state = 'stopped';
+      this.removeStallSource();
       this.log.info('consumer stopped');
     }
   }

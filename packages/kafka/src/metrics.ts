@@ -5,10 +5,46 @@ export function getOrCreateMetric<M>(registry: Registry, name: string, create: (
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
 }
 
+/** What a consumer says about itself when the stall gauge is read; seconds null: not running. */
+export type StallSource = () => { labels: { topic: string; group: string }; seconds: number | null };
+
+// The consumers whose stall each registry's gauge reports, read when the registry is collected.
+const stallSources = new WeakMap<Registry, Set<StallSource>>();
+
 /** The metrics every consumer reports; shared by all consumers of one registry. */
 export function consumerMetrics(registry: Registry) {
   const registers = [registry];
+  let sources = stallSources.get(registry);
+  if (!sources) {
+    sources = new Set();
+    stallSources.set(registry, sources);
+  }
+  const mine = sources;
+  const stalled = getOrCreateMetric(
+    registry,
+    'hitl_consumer_stalled_seconds',
+    () =>
+      new Gauge({
+        name: 'hitl_consumer_stalled_seconds',
+        help: 'How long the consumer has gone without progress on a partition whose record or commit keeps failing (0: none).',
+        labelNames: ['topic', 'group'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const source of mine) {
+            const { labels, seconds } = source();
+            if (seconds !== null) this.set(labels, seconds);
+          }
+        },
+      }),
+  );
   return {
+    stalled,
+    /** Reports a consumer's stall in hitl_consumer_stalled_seconds while it runs. */
+    addStallSource(source: StallSource): () => void {
+      mine.add(source);
+      return () => mine.delete(source);
+    },
     records: getOrCreateMetric(
       registry,
       'hitl_consumer_records_total',

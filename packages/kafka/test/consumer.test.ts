@@ -427,7 +427,7 @@ describe('offsets', () => {
     expect(secondRun).toEqual(['e-2', 'e-3']);
   });
 
-  it('holds back, without dead-lettering, while the database is unreachable', async () => {
+  it('holds back, without dead-lettering, while the database is unreachable, and says it is stalled', async () => {
     const { topic, deadLetterTopic, groupId } = await setup(topics.events);
     await sendEvents(topic, ['e-1', 'e-2']);
     // A real connection failure: nothing listens on port 1 until the "outage" ends.
@@ -435,11 +435,16 @@ describe('offsets', () => {
     let refused = 0;
     const stored: string[] = [];
     const registry = new Registry();
-    await consume(
+    const stalledSeconds = async () => {
+      const text = await registry.getSingleMetricAsString('hitl_consumer_stalled_seconds');
+      return Number(new RegExp(`topic="${topic.name}".* (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    const consumer = await consume(
       { topic, deadLetterTopic, groupId },
       {
         registry,
         ...fast,
+        stallAfterMs: 1_000,
         maxAttempts: 2,
         handleRecord: async ({ value }) => {
           const client = new Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -463,9 +468,15 @@ describe('offsets', () => {
     await waitFor(() => refused >= 5, { message: 'several refused connections' });
     expect(stored).toEqual([]);
     expect(await registry.getSingleMetricAsString('hitl_consumer_waiting_on_dependency')).toMatch(/ 1$/m);
+    // Stuck on the same record past stallAfterMs: not ready, and the gauge says for how long.
+    await waitFor(() => !consumer.ready, { message: 'the consumer is not ready once stalled' });
+    expect(consumer.running).toBe(true);
+    expect(await stalledSeconds()).toBeGreaterThanOrEqual(1);
     url = databaseUrl();
     await waitFor(() => stored.length === 2, { message: 'both records once the database is back' });
     expect(stored).toEqual(['e-1', 'e-2']);
+    expect(consumer.ready).toBe(true);
+    expect(await stalledSeconds()).toBe(0);
     expect(await registry.getSingleMetricAsString('hitl_consumer_dead_letters_total')).not.toMatch(
       /HITL_ERR/,
     );

@@ -153,7 +153,7 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
       started = true;
       log.info({ version: slot.version, batchSize: config.batchSize }, 'inference started');
     },
-    ready: () => started && slot.initialized && events.running,
+    ready: () => started && slot.initialized && events.ready && models.ready,
     stop() {
       // Idempotent: a shutdown step and a test's cleanup may both call it.
       stopping ??= (async () => {

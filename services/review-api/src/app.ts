@@ -122,7 +122,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       log.info({ address }, 'review API listening');
     },
     url: () => address,
-    ready: () => started && consumer.running,
+    ready: () => started && consumer.ready,
     stop() {
       stopping ??= (async () => {
         started = false;

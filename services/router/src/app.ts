@@ -87,7 +87,7 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
       started = true;
       log.info({ policyVersion: policy.current.version }, 'router started');
     },
-    ready: () => started && policy.loaded && consumer.running,
+    ready: () => started && policy.loaded && consumer.ready,
     stop() {
       // Idempotent: a shutdown step and a test's cleanup may both call it.
       stopping ??= (async () => {

@@ -138,7 +138,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
         'trainer started',
       );
     },
-    ready: () => started && consumer.running,
+    ready: () => started && consumer.ready,
     checkNow: () => scheduler.check(),
     stop() {
       // Idempotent: a shutdown step and a test's cleanup may both call it.
