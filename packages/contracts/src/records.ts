@@ -226,7 +226,10 @@ export const DeadLetterData = Type.Object(
         topic: Type.String(),
         partition: Type.Integer({ minimum: 0 }),
         offset: Type.String({ pattern: '^[0-9]+$' }),
+        /** The key as UTF-8 text (a key that is not valid UTF-8 also comes as keyBase64). */
         key: Type.Union([Type.String(), Type.Null()]),
+        /** The key's bytes, when they are not valid UTF-8 (key then shows them lossily). */
+        keyBase64: Type.Optional(Type.String()),
         timestamp: Type.String(),
       },
       { additionalProperties: false },
@@ -238,6 +241,8 @@ export const DeadLetterData = Type.Object(
     /** True when payloadBase64 holds only the first part of a very large payload. */
     payloadTruncated: Type.Boolean(),
     headers: Type.Record(Type.String(), Type.String()),
+    /** The bytes of each header value that is not valid UTF-8, by header name. */
+    headersBase64: Type.Optional(Type.Record(Type.String(), Type.String())),
     error: Type.Object(
       {
         code: Type.String({ pattern: '^HITL_ERR_[A-Z0-9_]+$' }),

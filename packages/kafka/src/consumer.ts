@@ -8,6 +8,7 @@ import {
 } from '@hitl/contracts';
 import type { Consumer, ConsumerConfig, Kafka, KafkaMessage, Producer, RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
+import { isUtf8 } from 'node:buffer';
 import { Registry } from 'prom-client';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff';
 import {
@@ -23,6 +24,7 @@ import { consumerMetrics, type ConsumerMetrics } from './metrics';
 import { output, type Output } from './output';
 import { encodeOutputs, sendEncoded, type EncodedOutputs } from './producer';
 import { TransactionBatcher, type OffsetCommit } from './transactions';
+import './codecs';
 
 /** A consumed record whose value passed its topic's schema. */
 export interface ConsumedRecord<T> {
@@ -154,38 +156,85 @@ const MAX_DEAD_LETTER_HEADER_VALUE = 1_024;
 
 /**
  * The key and headers of a record as a dead letter carries them: bounded, with a sentence for
- * each thing left out.
+ * each thing left out. Text is kept as text; a key or header value whose bytes are not valid
+ * UTF-8 also comes as base64 (keyBase64, headersBase64), so binary ones survive intact.
  */
 export function boundedKeyAndHeaders(message: Pick<KafkaMessage, 'key' | 'headers'>): {
   key: string | null;
+  keyBase64?: string;
   headers: Record<string, string>;
+  headersBase64?: Record<string, string>;
   truncated: string[];
 } {
   const truncated: string[] = [];
-  let key = message.key?.toString('utf8') ?? null;
-  if (key !== null && key.length > MAX_DEAD_LETTER_KEY) {
-    truncated.push(`key: ${message.key!.length} bytes, kept the first ${MAX_DEAD_LETTER_KEY} characters`);
-    key = key.slice(0, MAX_DEAD_LETTER_KEY);
-  }
-  const all = Object.entries(headersOf(message));
+  const key = message.key == null ? null : bounded(message.key, MAX_DEAD_LETTER_KEY);
+  if (key?.cut) truncated.push(`key: ${message.key!.length} bytes, kept the first ${key.cut}`);
+  const all = rawHeaders(message);
   if (all.length > MAX_DEAD_LETTER_HEADERS) {
     truncated.push(`headers: ${all.length}, kept the first ${MAX_DEAD_LETTER_HEADERS}`);
   }
   let cutNames = 0;
   let cutValues = 0;
   const headers: Record<string, string> = {};
-  for (const [name, value] of all.slice(0, MAX_DEAD_LETTER_HEADERS)) {
-    if (name.length > MAX_DEAD_LETTER_HEADER_NAME) cutNames++;
-    if (value.length > MAX_DEAD_LETTER_HEADER_VALUE) cutValues++;
-    setOwn(headers, name.slice(0, MAX_DEAD_LETTER_HEADER_NAME), value.slice(0, MAX_DEAD_LETTER_HEADER_VALUE));
+  const headersBase64: Record<string, string> = {};
+  for (const [fullName, bytes] of all.slice(0, MAX_DEAD_LETTER_HEADERS)) {
+    if (fullName.length > MAX_DEAD_LETTER_HEADER_NAME) cutNames++;
+    const name = fullName.slice(0, MAX_DEAD_LETTER_HEADER_NAME);
+    const value = bounded(bytes, MAX_DEAD_LETTER_HEADER_VALUE);
+    if (value.cut) cutValues++;
+    setOwn(headers, name, value.text);
+    if (value.base64 !== undefined) setOwn(headersBase64, name, value.base64);
   }
   if (cutNames > 0) {
     truncated.push(`header names: ${cutNames} longer than ${MAX_DEAD_LETTER_HEADER_NAME} characters, cut`);
   }
   if (cutValues > 0) {
-    truncated.push(`header values: ${cutValues} longer than ${MAX_DEAD_LETTER_HEADER_VALUE} characters, cut`);
+    truncated.push(
+      `header values: ${cutValues} longer than ${MAX_DEAD_LETTER_HEADER_VALUE} characters or bytes, cut`,
+    );
   }
-  return { key, headers, truncated };
+  return {
+    key: key?.text ?? null,
+    ...(key?.base64 !== undefined ? { keyBase64: key.base64 } : {}),
+    headers,
+    ...(Object.keys(headersBase64).length > 0 ? { headersBase64 } : {}),
+    truncated,
+  };
+}
+
+/**
+ * Bytes as a dead letter keeps them: valid UTF-8 as text of at most `max` characters; anything
+ * else as its first `max` bytes, in base64 and (lossily) as text. `cut` says what was kept.
+ */
+function bounded(bytes: Buffer, max: number): { text: string; base64?: string; cut?: string } {
+  if (isUtf8(bytes)) {
+    const text = bytes.toString('utf8');
+    return text.length > max ? { text: text.slice(0, max), cut: `${max} characters` } : { text };
+  }
+  const kept = bytes.subarray(0, max);
+  return {
+    text: kept.toString('utf8'),
+    base64: kept.toString('base64'),
+    ...(bytes.length > max ? { cut: `${max} bytes` } : {}),
+  };
+}
+
+const COMMA = Buffer.from(',');
+
+/** A record's headers as bytes; a header given several times is its values joined by commas. */
+function rawHeaders(message: Pick<KafkaMessage, 'headers'>): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value === undefined) continue;
+    const bytes = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
+    out.push([
+      name,
+      Array.isArray(value)
+        ? Buffer.concat(value.flatMap((v, i) => (i === 0 ? [bytes(v)] : [COMMA, bytes(v)])))
+        : bytes(value),
+    ]);
+  }
+  return out;
 }
 
 // Back-to-back transactions meet CONCURRENT_TRANSACTIONS while the previous commit completes;
@@ -671,32 +720,60 @@ export class ValidatingConsumer<T extends TopicSpec> {
   ): Output {
     this.log.warn({ partition, offset: message.offset, code, reason }, 'record rejected');
     const size = message.value?.length ?? 0;
-    const { key, headers, truncated } = boundedKeyAndHeaders(message);
-    return output(this.deadLetterTopic, {
-      type: 'record.dead_lettered',
-      version: 1,
-      producedAt: new Date().toISOString(),
-      data: {
-        source: {
-          topic,
-          partition,
-          offset: message.offset,
-          key,
-          timestamp: message.timestamp,
-        },
-        consumerGroup: this.options.groupId,
-        // Base64 grows a payload by a third; cut it so the dead letter itself stays sendable.
-        payloadBase64: message.value
-          ? message.value.subarray(0, MAX_DEAD_LETTER_PAYLOAD).toString('base64')
-          : null,
-        payloadBytes: size,
-        payloadTruncated: size > MAX_DEAD_LETTER_PAYLOAD,
-        headers,
-        error: { code, message: reason.slice(0, 10_000) },
-        attempts,
-        ...(truncated.length > 0 ? { truncated } : {}),
-      },
+    const { key, keyBase64, headers, headersBase64, truncated } = boundedKeyAndHeaders(message);
+    const source = {
+      topic,
+      partition,
+      offset: message.offset,
+      key,
+      ...(keyBase64 !== undefined ? { keyBase64 } : {}),
+      timestamp: message.timestamp,
+    };
+    const letter = (data: DeadLetter['data']): Output =>
+      output(this.deadLetterTopic, {
+        type: 'record.dead_lettered',
+        version: 1,
+        producedAt: new Date().toISOString(),
+        data,
+      });
+    const full = letter({
+      source,
+      consumerGroup: this.options.groupId,
+      // Base64 grows a payload by a third; cut it so the dead letter itself stays sendable.
+      payloadBase64: message.value
+        ? message.value.subarray(0, MAX_DEAD_LETTER_PAYLOAD).toString('base64')
+        : null,
+      payloadBytes: size,
+      payloadTruncated: size > MAX_DEAD_LETTER_PAYLOAD,
+      headers,
+      ...(headersBase64 ? { headersBase64 } : {}),
+      error: { code, message: reason.slice(0, 10_000) },
+      attempts,
+      ...(truncated.length > 0 ? { truncated } : {}),
     });
+    try {
+      encodeOutputs([full]);
+      return full;
+    } catch (error) {
+      // Whatever the record held, its coordinates and the reason always make a dead letter.
+      this.log.error(
+        { err: error, partition, offset: message.offset },
+        'full dead letter not sendable, sending a minimal one',
+      );
+      return letter({
+        source: { topic, partition, offset: message.offset, key: null, timestamp: message.timestamp },
+        consumerGroup: this.options.groupId,
+        payloadBase64: null,
+        payloadBytes: size,
+        payloadTruncated: size > 0,
+        headers: {},
+        error: { code, message: reason.slice(0, 1_000) },
+        attempts,
+        truncated: [
+          `everything but the record's coordinates and the reason: ${errorMessage(error).slice(0, 300)}`,
+        ],
+      });
+    }
   }
 
   /** Stops fetching, lets the chunk in hand finish and commit, and disconnects. */

@@ -1,6 +1,7 @@
 export * from './admin';
 export * from './backoff';
 export * from './client';
+export * from './codecs';
 export * from './consumer';
 export * from './errors';
 export * from './lag';

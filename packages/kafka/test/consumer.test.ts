@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { Registry } from 'prom-client';
 import {
   DeadLetterError,
+  boundGzipInflation,
   TypedProducer,
   ValidatingConsumer,
   fetchConsumerLag,
@@ -208,8 +209,88 @@ describe('dead-lettering', () => {
       'key: 100000 bytes, kept the first 1024 characters',
       'headers: 202, kept the first 64',
       'header names: 1 longer than 256 characters, cut',
-      'header values: 1 longer than 1024 characters, cut',
+      'header values: 1 longer than 1024 characters or bytes, cut',
     ]);
+  });
+
+  it('keeps binary keys and headers intact in base64, and sends a minimal dead letter when a full one cannot be sent', async () => {
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    const binary = Buffer.from([0xff, 0x00, 0xfe, 0x80, 0x41]);
+    // 64 headers of 1,024 control characters: valid UTF-8, but 6 bytes each in JSON (\u0001), so
+    // with a 600 kB payload the dead letter, bounded as it is, is over the 1 MB a record may be.
+    const heavy: Record<string, string> = {};
+    for (let i = 0; i < 64; i++) heavy[`h${i}`] = '\u0001'.repeat(1_024);
+    await withProducer(kafka, (p) =>
+      p.send({
+        topic: topic.name,
+        messages: [
+          { key: binary, value: 'not json', headers: { trace: binary, text: 'plain' } },
+          { key: 'e-1', value: 'y'.repeat(600_000), headers: heavy },
+          { key: 'e-2', value: JSON.stringify(inputEvent('e-2')) },
+        ],
+      }),
+    );
+    const handled: string[] = [];
+    await consume(
+      { topic, deadLetterTopic, groupId },
+      {
+        ...fast,
+        maxRecordBytes: 500_000,
+        handleBatch: async (records) => {
+          handled.push(...records.map((r) => r.value.data.eventId));
+        },
+      },
+    );
+    await waitFor(() => handled.length === 1, { message: 'the valid record behind them' });
+    const [binaryLetter, minimal] = await readDeadLetters(deadLetterTopic.name, 2);
+    expect(Buffer.from(binaryLetter!.data.source.keyBase64!, 'base64')).toEqual(binary);
+    expect(Buffer.from(binaryLetter!.data.headersBase64!['trace']!, 'base64')).toEqual(binary);
+    expect(binaryLetter!.data.headers['text']).toBe('plain');
+    expect(binaryLetter!.data.headersBase64!['text']).toBeUndefined();
+    expect(minimal!.data).toMatchObject({
+      source: { offset: '1', key: null },
+      error: { code: 'HITL_ERR_OVERSIZE' },
+      payloadBase64: null,
+      payloadBytes: 600_000,
+      headers: {},
+    });
+    expect(minimal!.data.truncated![0]).toMatch(
+      /^everything but the record's coordinates and the reason: .*bytes serialised/,
+    );
+  });
+
+  it('refuses a gzip batch that inflates past the limit, and turns unready while it stands on it', async () => {
+    boundGzipInflation(2_000_000);
+    cleanups.push(async () => boundGzipInflation());
+    const { topic, deadLetterTopic, groupId } = await setup(topics.events);
+    // 8 MB of one letter is a few kB of gzip: a small record that would inflate four times past it.
+    await withProducer(kafka, (p) =>
+      p.send({
+        topic: topic.name,
+        compression: CompressionTypes.GZIP,
+        messages: [{ key: 'bomb', value: 'x'.repeat(8_000_000) }],
+      }),
+    );
+    const registry = new Registry();
+    const handled: string[] = [];
+    const consumer = await consume(
+      { topic, deadLetterTopic, groupId },
+      {
+        ...fast,
+        registry,
+        stallAfterMs: 1_000,
+        handleBatch: async (records) => {
+          handled.push(...records.map((r) => r.value.data.eventId));
+        },
+      },
+    );
+    // kafkajs fails the whole fetch on it and restarts the consumer, again and again: no record
+    // reaches the handler, nothing is inflated past the limit, and the consumer says it is stuck.
+    await waitFor(() => !consumer.ready, { message: 'the consumer is not ready while the batch is refused' });
+    expect(consumer.running).toBe(true);
+    expect(handled).toEqual([]);
+    const text = await registry.getSingleMetricAsString('hitl_consumer_stalled_seconds');
+    expect(Number(/^hitl_consumer_stalled_seconds\{.*\} (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
   it('dead-letters a record whose handler always fails after the bounded tries, and goes on', async () => {
