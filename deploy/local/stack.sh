@@ -4,7 +4,8 @@
 #
 #   deploy/local/stack.sh up       start both (idempotent), then print the env lines
 #   deploy/local/stack.sh down     stop both (harmless when already down)
-#   deploy/local/stack.sh status   show both; exit 0 only when both are up
+#   deploy/local/stack.sh status   show both; exit 0 only when both are up (each probe waits up
+#                                  to HITL_STATUS_TIMEOUT seconds, default 20)
 #   deploy/local/stack.sh env      print: export KAFKA_BROKERS=... / export DATABASE_URL=...
 #
 #   eval "$(deploy/local/stack.sh env)"
@@ -663,12 +664,16 @@ cmd_down() {
 
 cmd_status() {
   local ok=0 pid info
+  # The probe is a JVM that starts, connects and asks the controller: seconds on a loaded machine,
+  # so a short timeout calls a healthy broker dead.
+  local STATUS_TIMEOUT="${HITL_STATUS_TIMEOUT:-20}"
   if pid="$(kafka_pid)"; then
     if [[ -f "$KAFKA_PROBE_DIR/KafkaReady.class" ]] \
-      && info="$(kafka_tool KafkaReady "127.0.0.1:$KAFKA_PORT" 3 2>/dev/null | tail -n 1)"; then
+      && info="$(kafka_tool KafkaReady "127.0.0.1:$KAFKA_PORT" "$STATUS_TIMEOUT" 2>/dev/null | tail -n 1)"; then
       printf 'kafka:    running, pid %s, 127.0.0.1:%s, ready (%s)\n' "$pid" "$KAFKA_PORT" "$info"
     else
-      printf 'kafka:    process running (pid %s) but not answering on 127.0.0.1:%s\n' "$pid" "$KAFKA_PORT"
+      printf 'kafka:    process running (pid %s) but not answering on 127.0.0.1:%s within %s s\n' \
+        "$pid" "$KAFKA_PORT" "$STATUS_TIMEOUT"
       ok=1
     fi
   else
@@ -677,12 +682,12 @@ cmd_status() {
   fi
   pg_paths
   if pg_find_bin && pg_running; then
-    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HITL_PG_PORT" -t 3; then
+    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HITL_PG_PORT" -t "$STATUS_TIMEOUT"; then
       printf 'postgres: running, pid %s, 127.0.0.1:%s, data %s\n' \
         "$(pg_running_pid)" "$HITL_PG_PORT" "$PG_DATA"
     else
-      printf 'postgres: process running (pid %s, port %s) but not answering on 127.0.0.1:%s\n' \
-        "$(pg_running_pid)" "$(pg_running_port)" "$HITL_PG_PORT"
+      printf 'postgres: process running (pid %s, port %s) but not answering on 127.0.0.1:%s within %s s\n' \
+        "$(pg_running_pid)" "$(pg_running_port)" "$HITL_PG_PORT" "$STATUS_TIMEOUT"
       ok=1
     fi
   else
