@@ -39,6 +39,12 @@ export interface ReviewClientOptions {
   timeoutMs?: number;
   /** The longest wait between tries, whatever Retry-After asks for (default 30 s). */
   maxRetryDelayMs?: number;
+  /**
+   * A connection that cannot be made (refused while the API restarts, no route) is tried again,
+   * about every second, beyond maxRetries until this long after the first try (default 30 s),
+   * as a person would keep reloading; the request cannot have reached the server.
+   */
+  connectDeadlineMs?: number;
 }
 
 export interface AnswerOptions {
@@ -89,6 +95,7 @@ export class ReviewClient {
   private readonly maxRetries: number;
   private readonly timeoutMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly connectDeadlineMs: number;
 
   constructor(opts: ReviewClientOptions) {
     const url = new URL(opts.baseUrl); // throws on a malformed URL, here rather than on the first call
@@ -102,6 +109,7 @@ export class ReviewClient {
     this.maxRetries = opts.maxRetries ?? 4;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30_000;
+    this.connectDeadlineMs = opts.connectDeadlineMs ?? 30_000;
   }
 
   // ---- reviewers ----------------------------------------------------------------------------
@@ -313,6 +321,7 @@ export class ReviewClient {
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     };
+    const started = performance.now();
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.maxRetries;
       const abort = new AbortController();
@@ -332,16 +341,25 @@ export class ReviewClient {
       } catch (error) {
         const failure = classify(error);
         if (!failure) throw error;
-        if (last || failure.kind === 'final' || (failure.kind === 'maybe-sent' && !repeatable)) {
+        const unsent = failure.kind === 'unsent';
+        // Unsent: about a second apart (the API is likely restarting), while the deadline allows.
+        const delay = unsent ? this.backoff(Math.min(attempt, 2)) : this.backoff(attempt);
+        const inDeadline = unsent && performance.now() + delay - started <= this.connectDeadlineMs;
+        if (
+          (last && !inDeadline) ||
+          failure.kind === 'final' ||
+          (failure.kind === 'maybe-sent' && !repeatable)
+        ) {
+          const took = unsent ? ` in ${Math.round(performance.now() - started)} ms` : '';
           throw new ReviewApiError(
             0,
             failure.code,
-            `${method} ${path}: ${failureText(failure)} after ${attempt + 1} ${attempt === 0 ? 'try' : 'tries'}`,
+            `${method} ${path}: ${failureText(failure)} after ${attempt + 1} ${attempt === 0 ? 'try' : 'tries'}${took}`,
             undefined,
             { cause: failure.error },
           );
         }
-        await sleep(this.backoff(attempt));
+        await sleep(delay);
         continue;
       } finally {
         clearTimeout(timer);

@@ -137,13 +137,56 @@ describe('retries', () => {
     };
     const started = Date.now();
     const error = await failure(
-      clientFor(`http://127.0.0.1:${port}`, { fetch: counting, maxRetries: 3 }).rollback('spam'),
+      clientFor(`http://127.0.0.1:${port}`, {
+        fetch: counting,
+        maxRetries: 3,
+        connectDeadlineMs: 0,
+      }).rollback('spam'),
     );
     expect(error).toMatchObject({ status: 0, code: ClientErrorCode.unreachable });
     expect(error.message).toContain('ECONNREFUSED');
     expect(tries).toBe(4);
     // Backoff of about 250 ms, 500 ms and 1 s, each with jitter down to half.
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+  });
+
+  it('keeps trying a refused connection past maxRetries until the API is back, within its deadline', async () => {
+    const { url } = await scripted(json(200, me));
+    const port = Number(new URL(url).port);
+    for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+    let refused = 0;
+    let restarted = false;
+    // The API "restarts": it listens again on the same port after the client was refused 3 times.
+    const counting: typeof fetch = async (input, init) => {
+      try {
+        return await fetch(input, init);
+      } catch (error) {
+        if (++refused === 3 && !restarted) {
+          restarted = true;
+          const server = createServer((_req, res) => json(200, me)(_req, res));
+          servers.push(server);
+          await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+        }
+        throw error;
+      }
+    };
+    expect(await clientFor(`http://127.0.0.1:${port}`, { fetch: counting, maxRetries: 1 }).me()).toEqual(me);
+    expect(refused).toBe(3);
+  });
+
+  it('gives up on a refused connection at its deadline, saying how long it tried', async () => {
+    const { url } = await scripted(json(200, me));
+    const port = new URL(url).port;
+    for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+    const started = Date.now();
+    const error = await failure(
+      clientFor(`http://127.0.0.1:${port}`, { maxRetries: 0, connectDeadlineMs: 1_500 }).me(),
+    );
+    expect(error).toMatchObject({ status: 0, code: ClientErrorCode.unreachable });
+    expect(error.message).toMatch(/ECONNREFUSED.* after \d+ tries in \d+ ms$/);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(500);
+    expect(took).toBeLessThan(1_500 + 2_000);
   });
 
   it('repeats an answer after a broken connection with the same idempotency key', async () => {
