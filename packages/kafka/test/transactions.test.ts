@@ -1,50 +1,16 @@
 import { topics } from '@hitl/contracts';
-import { createTestTopics, deleteTestTopics, readTopic, uniqueName } from '@hitl/testkit';
+import {
+  KafkaApiKeys,
+  createTestTopics,
+  deleteTestTopics,
+  faultyNetwork,
+  readTopic,
+  uniqueName,
+} from '@hitl/testkit';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { ISocketFactory } from 'kafkajs';
-import { connect, type Socket } from 'node:net';
 import { encodeOutputs } from '../src';
 import { TransactionBatcher } from '../src/transactions';
 import { inputEvent, logger, testKafka } from './helpers';
-
-const END_TXN = 26; // the Kafka API key of the request that commits or aborts a transaction
-
-/**
- * Connections to the real broker through sockets the test can cut: while `down`, every
- * connection fails; with `cutAtEndTxn`, the first EndTxn request is never sent, and every
- * connection is cut and refused from then on, as if the broker died during the commit.
- */
-function faultyNetwork() {
-  const sockets = new Set<Socket>();
-  const state = { down: false, cutAtEndTxn: false };
-  const cutAll = () => {
-    state.down = true;
-    for (const s of sockets) s.destroy(new Error('connection cut by the test'));
-  };
-  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-    const socket = connect({ host, port }, onConnect);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    if (state.down) process.nextTick(() => socket.destroy(new Error('connection refused by the test')));
-    const write = socket.write.bind(socket) as (chunk: Buffer, ...rest: unknown[]) => boolean;
-    socket.write = (chunk: Buffer, ...rest: unknown[]) => {
-      // A request: 4 bytes of size, then its 2-byte API key.
-      if (
-        state.cutAtEndTxn &&
-        Buffer.isBuffer(chunk) &&
-        chunk.length >= 6 &&
-        chunk.readInt16BE(4) === END_TXN
-      ) {
-        state.cutAtEndTxn = false;
-        cutAll();
-        return false;
-      }
-      return write(chunk, ...rest);
-    };
-    return socket;
-  };
-  return { socketFactory, state };
-}
 
 const created: string[] = [];
 afterEach(async () => {
@@ -86,7 +52,7 @@ describe('TransactionBatcher', () => {
       await batcher.commit(part(1).encoded, part(1).offsets);
 
       // The broker "dies" while the second transaction commits.
-      network.state.cutAtEndTxn = true;
+      network.state.cutAt = KafkaApiKeys.EndTxn;
       await expect(batcher.commit(part(2).encoded, part(2).offsets)).rejects.toThrow();
       // It comes back. The old producer would now refuse every transaction ("Cannot call
       // beginTransaction in state COMMITTING"); a new one with the same id goes on.

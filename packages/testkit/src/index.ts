@@ -20,4 +20,5 @@ export { TopicReader, jsonValue, readTopic, type ReadRecord } from './reader';
 export { ProcessGroup, type StartProcessOptions } from './process';
 export { testKafka, testLogger } from './clients';
 export { freePort } from './ports';
+export { faultyNetwork, KafkaApiKeys, type FaultyNetwork } from './faulty-network';
 export { classTexts } from './texts';

@@ -116,10 +116,12 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     async start() {
       if (config.adminKey) await ensureAdminKey(pool, config.adminKey);
       await relay.start();
-      await consumer.start();
+      // Reviewers first: joining the group can wait out a dead member's session, and the API
+      // needs nothing from the consumer to serve what is already queued.
       address = await http.listen({ port: config.apiPort, host: config.apiHost });
       started = true;
       log.info({ address }, 'review API listening');
+      await consumer.start();
     },
     url: () => address,
     ready: () => started && consumer.ready,
