@@ -37,7 +37,10 @@ System:
   --model-id ID            serve and train this model (default: a new one for the run, i.e. a
                            cold start; with services already running, "default")
   --keep-services          leave the services started here running at the end
-  --stall-seconds N        stop waiting when nothing is decided for N s (default 120)
+  --lease-seconds N        the review API's lease on a task, for the API started here (default
+                           60; a lost lease holds its task this long)
+  --stall-seconds N        stop waiting when nothing is decided for N s (default twice the
+                           lease, at least 120; the events still pending are listed)
 Output:
   --out DIR                the report's directory (default reports/<run id>)
   --json                   print the final summary as one JSON object on stdout
@@ -67,6 +70,7 @@ export interface Args {
   confidenceLevel?: number;
   modelId?: string;
   keepServices: boolean;
+  leaseSeconds: number;
   stallSeconds: number;
   out?: string;
   json: boolean;
@@ -140,6 +144,7 @@ function parsed(argv: string[]) {
       'model-id': { type: 'string' },
       'keep-services': { type: 'boolean' },
       'stall-seconds': { type: 'string' },
+      'lease-seconds': { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -155,6 +160,8 @@ function checked(values: ReturnType<typeof parsed>): Args {
     throw new UsageError('--confidence-level is the confidence of a --target-accuracy: give both');
   }
   const confidenceLevel = fraction(values['confidence-level'], 'confidence-level');
+  const leaseSeconds =
+    number(values['lease-seconds'], 'lease-seconds', { min: 1, max: 86_400, integer: true }) ?? 60;
   const args: Args = {
     file: values.file,
     label: values.label ?? 'label',
@@ -178,7 +185,9 @@ function checked(values: ReturnType<typeof parsed>): Args {
     ...(confidenceLevel !== undefined ? { confidenceLevel } : {}),
     modelId: values['model-id'],
     keepServices: values['keep-services'] ?? false,
-    stallSeconds: number(values['stall-seconds'], 'stall-seconds', { min: 1 }) ?? 120,
+    leaseSeconds,
+    stallSeconds:
+      number(values['stall-seconds'], 'stall-seconds', { min: 1 }) ?? Math.max(120, 2 * leaseSeconds),
     out: values.out,
     json: values.json ?? false,
     help: values.help ?? false,

@@ -141,6 +141,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
             MODEL_ID: modelId,
             POLICY_NAME: modelId,
             API_PORT: String(REVIEW_API_PORT),
+            LEASE_SECONDS: String(args.leaseSeconds),
             LOG_LEVEL: env.LOG_LEVEL ?? 'info',
           },
         }),
@@ -193,6 +194,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     'confidence level': result.summary.confidenceLevel,
     'cold start': result.coldStart,
     'stopped waiting (stalled)': result.stalled,
+    'lease (s)': args.leaseSeconds,
   };
   await mkdir(outDir, { recursive: true });
   await writeFile(
@@ -205,6 +207,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         classes: result.classes,
         heldOut: result.heldOut,
         reviewers: result.reviewers,
+        pending: result.pending,
       },
       null,
       2,
@@ -237,6 +240,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         ? ''
         : `; target accuracy ${s.targetAccuracy} met in every class the model decided: ${s.targetMet ? 'yes' : 'no'}`),
   );
+  const { inReview, notRouted } = result.pending;
+  if (inReview.length + notRouted.length > 0) {
+    const some = (ids: string[]) =>
+      ids.length === 0 ? '' : ` (${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', …' : ''})`;
+    log(
+      `[replay] undecided when it stopped waiting (all in report.json, pending): ${inReview.length} with people${some(inReview)}; ` +
+        `${notRouted.length} neither decided nor sent to people${some(notRouted)}`,
+    );
+  }
   log(
     `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
   );

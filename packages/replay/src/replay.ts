@@ -92,7 +92,11 @@ export interface ReplayOptions {
   window?: number;
   /** Events per second instead of the window. */
   rate?: number;
-  /** Once everything is produced, give up waiting after this long without a new decision (default 120 s). */
+  /**
+   * Once everything is produced, give up waiting after this long without a new decision (default
+   * 120 s). Keep it above the review API's lease: a task whose lease was lost (its reviewer or the
+   * API died) comes back only when the lease runs out.
+   */
   stallMs?: number;
   /** Called every `progressEveryMs` (default 2 s) while the replay runs, and once at the end. */
   onProgress?: (progress: ReplayProgress) => void;
@@ -127,6 +131,12 @@ export interface ReplayResult {
   reviewers: ReviewerCounts[];
   /** True when the replay stopped waiting for decisions that did not come. */
   stalled: boolean;
+  /**
+   * The events sent and not decided when the replay stopped waiting: those people had been asked
+   * to decide, and those neither decided nor sent to people (inference or the router never got to
+   * them). Empty when every event was decided.
+   */
+  pending: { inReview: string[]; notRouted: string[] };
   coldStart: boolean;
 }
 
@@ -272,7 +282,20 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     outcomes: sent,
     reviewers: await reviewing.catch(() => []),
     stalled,
+    pending: pendingOf(sent, new Set(tracker.inReview())),
     coldStart: promoted === null,
+  };
+}
+
+/** The undecided events of a replay, by where they were when it stopped waiting. */
+export function pendingOf(
+  outcomes: readonly EventOutcome[],
+  inReview: ReadonlySet<string>,
+): ReplayResult['pending'] {
+  const undecided = outcomes.filter((o) => o.decisions.length === 0).map((o) => o.eventId);
+  return {
+    inReview: undecided.filter((id) => inReview.has(id)),
+    notRouted: undecided.filter((id) => !inReview.has(id)),
   };
 }
 

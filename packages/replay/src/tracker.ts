@@ -119,6 +119,11 @@ export class Tracker {
     return this.decidedCount;
   }
 
+  /** Events sent to people and not decided yet. */
+  inReview(): string[] {
+    return [...this.pending.keys()];
+  }
+
   /** Review requests not decided yet, and the age of the oldest in ms (0 when none). */
   queue(now = Date.now()): { depth: number; oldestMs: number } {
     let oldest = Infinity;

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HELP, UsageError, parseReplayArgs } from '../src/args';
-import { defaultWindow } from '../src/replay';
+import { defaultWindow, pendingOf } from '../src/replay';
 
 const usage = (argv: string[]) => () => parseReplayArgs(argv);
 
@@ -76,5 +76,37 @@ describe('defaultWindow', () => {
     expect(defaultWindow(1_797)).toBe(45);
     expect(defaultWindow(2_000)).toBe(50);
     expect(defaultWindow(6_046)).toBe(50);
+  });
+});
+
+describe('pnpm replay --lease-seconds and --stall-seconds', () => {
+  it('waits at least twice the lease for a stalled decision, so a lost lease is not counted missing', () => {
+    expect(parseReplayArgs([])).toMatchObject({ leaseSeconds: 60, stallSeconds: 120 });
+    expect(parseReplayArgs(['--lease-seconds', '300'])).toMatchObject({
+      leaseSeconds: 300,
+      stallSeconds: 600,
+    });
+    expect(parseReplayArgs(['--lease-seconds', '300', '--stall-seconds', '30'])).toMatchObject({
+      stallSeconds: 30,
+    });
+  });
+
+  it.each(['0', '1.5', 'abc', '86401'])('refuses a lease of %p seconds', (value) => {
+    expect(usage([`--lease-seconds=${value}`])).toThrow(UsageError);
+  });
+});
+
+describe('pendingOf', () => {
+  it('sorts the undecided events into those with people and those never routed', () => {
+    const outcome = (eventId: string, decided: boolean) => ({
+      eventId,
+      truth: 'ham',
+      decisions: decided
+        ? [{ label: 'ham', decidedBy: 'human' as const, modelVersion: null, confidence: null }]
+        : [],
+    });
+    const outcomes = [outcome('a', true), outcome('b', false), outcome('c', false), outcome('d', true)];
+    expect(pendingOf(outcomes, new Set(['b', 'd']))).toEqual({ inReview: ['b'], notRouted: ['c'] });
+    expect(pendingOf([outcome('a', true)], new Set())).toEqual({ inReview: [], notRouted: [] });
   });
 });

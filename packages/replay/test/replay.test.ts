@@ -144,6 +144,7 @@ describe('a short replay on the running system', () => {
 
   it('decides every event exactly once', () => {
     expect(result.stalled).toBe(false);
+    expect(result.pending).toEqual({ inReview: [], notRouted: [] });
     expect(result.summary).toMatchObject({ events: EVENTS, decisions: EVENTS, missing: 0, duplicates: 0 });
     expect(result.summary.decidedByModel + result.summary.decidedByHuman).toBe(EVENTS);
   });
