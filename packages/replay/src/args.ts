@@ -41,6 +41,13 @@ System:
                            60; a lost lease holds its task this long)
   --stall-seconds N        stop waiting when nothing is decided for N s (default twice the
                            lease, at least 120; the events still pending are listed)
+Chaos (pnpm chaos):
+  --chaos                  run on a local stack of its own (fresh ports and directory), restart
+                           each service whenever it exits, kill one at random with SIGKILL every
+                           few seconds, kill and restart the broker; end with one JSON line of
+                           kills, broker restarts, missing, duplicates and the longest gap
+  --kill-every A-B         seconds between kills, uniformly from A to B (default 5-10)
+  --broker-restarts N      broker kills and restarts, after the 3rd kill, then every 6th (default 1)
 Output:
   --out DIR                the report's directory (default reports/<run id>)
   --json                   print the final summary as one JSON object on stdout
@@ -72,6 +79,8 @@ export interface Args {
   keepServices: boolean;
   leaseSeconds: number;
   stallSeconds: number;
+  /** Kill services and the broker during the replay (pnpm chaos); null: no chaos. */
+  chaos: { killEverySeconds: [number, number]; brokerRestarts: number } | null;
   out?: string;
   json: boolean;
   help: boolean;
@@ -120,6 +129,18 @@ export function parseReplayArgs(argv: string[]): Args {
   }
 }
 
+/** "A-B" seconds, 0.5 ≤ A ≤ B ≤ 3600. */
+function secondsRange(value: string): [number, number] {
+  const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(value);
+  const [a, b] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!(a >= 0.5 && b >= a && b <= 3_600)) {
+    throw new UsageError(
+      `--kill-every must be A-B seconds with 0.5 <= A <= B <= 3600, not ${JSON.stringify(value)}`,
+    );
+  }
+  return [a, b];
+}
+
 function parsed(argv: string[]) {
   return parseArgs({
     args: argv,
@@ -145,6 +166,9 @@ function parsed(argv: string[]) {
       'keep-services': { type: 'boolean' },
       'stall-seconds': { type: 'string' },
       'lease-seconds': { type: 'string' },
+      chaos: { type: 'boolean' },
+      'kill-every': { type: 'string' },
+      'broker-restarts': { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -162,7 +186,17 @@ function checked(values: ReturnType<typeof parsed>): Args {
   const confidenceLevel = fraction(values['confidence-level'], 'confidence-level');
   const leaseSeconds =
     number(values['lease-seconds'], 'lease-seconds', { min: 1, max: 86_400, integer: true }) ?? 60;
+  if (!values.chaos && (values['kill-every'] !== undefined || values['broker-restarts'] !== undefined)) {
+    throw new UsageError('--kill-every and --broker-restarts go with --chaos');
+  }
   const args: Args = {
+    chaos: values.chaos
+      ? {
+          killEverySeconds: secondsRange(values['kill-every'] ?? '5-10'),
+          brokerRestarts:
+            number(values['broker-restarts'], 'broker-restarts', { min: 0, max: 100, integer: true }) ?? 1,
+        }
+      : null,
     file: values.file,
     label: values.label ?? 'label',
     text: values.text,

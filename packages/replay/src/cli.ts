@@ -15,12 +15,14 @@ import { HELP, UsageError, parseReplayArgs, type Args } from './args';
 import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
 import { defaultWindow, runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
 import { renderMarkdown, renderReliabilitySvg, renderRiskCoverageSvg, renderSvg } from './report';
+import { ChaosLoop, PrivateStack, freePort, type ChaosTally } from './chaos';
 import {
   DEFAULT_HEALTH_PORTS,
   SERVICE_NAMES,
   ServiceStartError,
   ServiceSupervisor,
   answers,
+  type ServiceName,
 } from './services';
 
 const REPO_ROOT = resolve(__dirname, '../../..');
@@ -101,17 +103,35 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   log(`[replay] ${runId}: ${items.length} items, classes ${classes.join(', ')}`);
 
-  const { kafkaBrokers, databaseUrl } = await connection(env, log);
+  const outDir = resolve(cwd, args.out ?? join('reports', runId));
+  // Chaos kills the broker: on a stack of its own, with services of its own on free ports.
+  const stack = args.chaos ? await PrivateStack.create(REPO_ROOT, join(outDir, 'stack'), env) : null;
+  if (stack) log(`[chaos] starting a local stack of its own in ${join(outDir, 'stack')}`);
+  const { kafkaBrokers, databaseUrl } = stack ? await stack.up() : await connection(env, log);
+  const ports = stack
+    ? {
+        api: await freePort(),
+        health: Object.fromEntries(
+          await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
+        ) as Record<ServiceName, number>,
+      }
+    : { api: REVIEW_API_PORT, health: DEFAULT_HEALTH_PORTS };
   const logger = pino({ level: 'warn' }, pino.destination(2));
   await migrate({ databaseUrl, logger });
-  const kafka = createKafka({ brokers: kafkaBrokers.split(','), clientId: 'hitl-replay', logger });
+  // Connections retried for minutes, not kafkajs' default seconds: the replay outlasts a broker
+  // restart (pnpm chaos makes one) rather than stopping with it.
+  const kafka = createKafka({
+    brokers: kafkaBrokers.split(','),
+    clientId: 'hitl-replay',
+    logger,
+    config: { retry: { retries: 40, maxRetryTime: 5_000 } },
+  });
   await ensureTopics({ kafka, logger, topics: allTopics });
 
-  const outDir = resolve(cwd, args.out ?? join('reports', runId));
-  const supervisor = new ServiceSupervisor(join(outDir, 'logs'), env);
+  const supervisor = new ServiceSupervisor(join(outDir, 'logs'), env, stack !== null);
   const running: string[] = [];
   for (const name of SERVICE_NAMES) {
-    if (await answers(DEFAULT_HEALTH_PORTS[name], '/healthz')) running.push(name);
+    if (await answers(ports.health[name], '/healthz')) running.push(name);
   }
   const modelId = args.modelId ?? (running.length === 0 ? runId : 'default');
   const pool = createPool({ connectionString: databaseUrl, max: 4 });
@@ -128,19 +148,21 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
   };
   let result: ReplayResult;
+  let chaos: ChaosLoop | null = null;
+  let tally: ChaosTally | null = null;
   try {
     // Before any router starts: no event is routed under a policy without the data set's classes.
     await setReplayPolicy(pool, modelId, classes, args.reviewersPerTask, runId, target);
     const how = await Promise.all(
       SERVICE_NAMES.map((name) =>
         supervisor.ensure(name, {
-          healthPort: DEFAULT_HEALTH_PORTS[name],
+          healthPort: ports.health[name],
           env: {
             KAFKA_BROKERS: kafkaBrokers,
             DATABASE_URL: databaseUrl,
             MODEL_ID: modelId,
             POLICY_NAME: modelId,
-            API_PORT: String(REVIEW_API_PORT),
+            API_PORT: String(ports.api),
             LEASE_SECONDS: String(args.leaseSeconds),
             LOG_LEVEL: env.LOG_LEVEL ?? 'info',
           },
@@ -155,6 +177,19 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     log(
       `[replay] model ${modelId}, policy ${modelId}; streaming (${args.rate ? `${args.rate} events/s` : `at most ${window} undecided`})`,
     );
+    chaos = args.chaos
+      ? new ChaosLoop(
+          supervisor,
+          stack,
+          {
+            killEveryMs: [args.chaos.killEverySeconds[0] * 1000, args.chaos.killEverySeconds[1] * 1000],
+            brokerRestarts: args.chaos.brokerRestarts,
+            seed: args.seed,
+          },
+          log,
+        )
+      : null;
+    chaos?.start();
     result = await runReplay({
       kafka,
       pool,
@@ -163,7 +198,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       stream: runId,
       modelId,
       policyName: modelId,
-      reviewApiUrl: `http://127.0.0.1:${REVIEW_API_PORT}`,
+      reviewApiUrl: `http://127.0.0.1:${ports.api}`,
       reviewers: args.reviewers,
       reviewersPerTask: args.reviewersPerTask,
       ...target,
@@ -176,8 +211,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       signal: abort.signal,
     });
   } finally {
-    if (!args.keepServices) await supervisor.stopAll();
+    tally = (await chaos?.stop()) ?? null;
+    if (!args.keepServices || stack) await supervisor.stopAll();
     await pool.end();
+    if (stack)
+      await stack
+        .down()
+        .catch((error: unknown) => log(`[chaos] stopping its stack failed: ${String(error)}`));
   }
 
   const settings = {
@@ -252,7 +292,25 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   log(
     `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
   );
-  if (args.json) process.stdout.write(`${JSON.stringify({ run: runId, ...s })}\n`);
+  if (tally) {
+    const chaosLine = {
+      run: runId,
+      events: s.events,
+      decisions: s.decisions,
+      kills: tally.kills,
+      killed: tally.killed,
+      serviceRestarts: supervisor.restarts,
+      brokerRestarts: tally.brokerRestarts,
+      missing: s.missing,
+      duplicates: s.duplicates,
+      seconds: s.seconds,
+      longestGapSeconds: result.longestGapSeconds,
+    };
+    log(
+      `[chaos] ${tally.kills} kills, ${tally.brokerRestarts} broker restarts; longest time with no decision ${result.longestGapSeconds} s`,
+    );
+    process.stdout.write(`${JSON.stringify(chaosLine)}\n`);
+  } else if (args.json) process.stdout.write(`${JSON.stringify({ run: runId, ...s })}\n`);
   return s.missing === 0 && s.duplicates === 0 ? 0 : 1;
 }
 

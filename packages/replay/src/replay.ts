@@ -137,6 +137,8 @@ export interface ReplayResult {
    * them). Empty when every event was decided.
    */
   pending: { inReview: string[]; notRouted: string[] };
+  /** The longest time with no decision, from the first event sent to the last decision, in s. */
+  longestGapSeconds: number;
   coldStart: boolean;
 }
 
@@ -177,7 +179,11 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     initialVersion: promoted?.version ?? null,
   });
   await tracker.start();
-  const producer = new TypedProducer({ kafka: opts.kafka });
+  // Retries that outlast a broker restart; the idempotent producer keeps them from doubling an event.
+  const producer = new TypedProducer({
+    kafka: opts.kafka,
+    config: { retry: { retries: 40, maxRetryTime: 5_000 } },
+  });
   await producer.connect();
   const stopReviewers = new AbortController();
   const reviewing = runSimulatedReviewers({
@@ -206,6 +212,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   try {
     const eventsTopic = { ...catalog.events, name: topics.events };
     const send = async (batch: readonly LabelledItem[]) => {
+      tracker.startClock();
       const at = new Date().toISOString();
       await producer.send(
         eventsTopic,
@@ -283,6 +290,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     reviewers: await reviewing.catch(() => []),
     stalled,
     pending: pendingOf(sent, new Set(tracker.inReview())),
+    longestGapSeconds: Math.round(tracker.longestGapMs / 100) / 10,
     coldStart: promoted === null,
   };
 }

@@ -61,29 +61,28 @@ export interface EnsureServiceOptions {
 
 export class ServiceSupervisor {
   private readonly started = new Map<ServiceName, ChildProcess>();
+  private stopping = false;
+  private restartCount = 0;
 
   constructor(
     /** Where the logs of services started here go: <logDir>/<name>.log. */
     private readonly logDir: string,
     private readonly baseEnv: NodeJS.ProcessEnv,
+    /** Start a service started here again whenever it exits after it was ready (until stopAll). */
+    private readonly restartOnExit = false,
   ) {}
+
+  /** How many times a service started here was started again after it exited. */
+  get restarts(): number {
+    return this.restartCount;
+  }
 
   /** 'running' when the service already answers on its health port, else 'started' once ready. */
   async ensure(name: ServiceName, opts: EnsureServiceOptions): Promise<'running' | 'started'> {
     if (await answers(opts.healthPort, '/healthz')) return 'running';
     await mkdir(this.logDir, { recursive: true });
     const logPath = join(this.logDir, `${name}.log`);
-    const log = createWriteStream(logPath, { flags: 'a' });
-    await new Promise<void>((resolve, reject) => {
-      log.once('open', () => resolve());
-      log.once('error', reject);
-    });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: serviceDir(name),
-      env: { ...this.baseEnv, ...opts.env, HTTP_PORT: String(opts.healthPort) },
-      stdio: ['ignore', log, log],
-    });
-    this.started.set(name, child);
+    const child = await this.spawn(name, opts, logPath);
     const exited = new Promise<never>((_, reject) =>
       child.once('exit', (code, signal) => {
         void tail(logPath).then((lines) =>
@@ -108,7 +107,54 @@ export class ServiceSupervisor {
     await Promise.race([ready, exited]);
     // From here on an exit is not a start failure; a later one shows in the replay's progress.
     exited.catch(() => undefined);
+    if (this.restartOnExit) this.keepRunning(name, opts, logPath, child);
     return 'started';
+  }
+
+  /** SIGKILL to a service started here, as a crash would; false when it is not running. */
+  kill(name: ServiceName): boolean {
+    const child = this.started.get(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return false;
+    return child.kill('SIGKILL');
+  }
+
+  private async spawn(name: ServiceName, opts: EnsureServiceOptions, logPath: string): Promise<ChildProcess> {
+    const log = createWriteStream(logPath, { flags: 'a' });
+    await new Promise<void>((resolve, reject) => {
+      log.once('open', () => resolve());
+      log.once('error', reject);
+    });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: serviceDir(name),
+      env: { ...this.baseEnv, ...opts.env, HTTP_PORT: String(opts.healthPort) },
+      stdio: ['ignore', log, log],
+    });
+    this.started.set(name, child);
+    child.once('exit', () => log.end());
+    return child;
+  }
+
+  /** Starts the service again, a second after each exit, as a process supervisor would. */
+  private keepRunning(
+    name: ServiceName,
+    opts: EnsureServiceOptions,
+    logPath: string,
+    child: ChildProcess,
+  ): void {
+    child.once('exit', () => {
+      if (this.stopping) return;
+      setTimeout(() => {
+        if (this.stopping) return;
+        this.restartCount++;
+        this.spawn(name, opts, logPath).then(
+          (next) => {
+            if (this.stopping) next.kill('SIGTERM');
+            else this.keepRunning(name, opts, logPath, next);
+          },
+          () => undefined,
+        );
+      }, 1_000);
+    });
   }
 
   /** The services started here that have exited since. */
@@ -118,6 +164,7 @@ export class ServiceSupervisor {
 
   /** SIGTERM to every service started here, then waits for each to exit (SIGKILL after the grace). */
   async stopAll(graceMs = 30_000): Promise<void> {
+    this.stopping = true;
     const children = [...this.started.values()];
     this.started.clear();
     await Promise.all(

@@ -39,6 +39,9 @@ export class Tracker {
   private version: number | null = null;
   private consumer: Consumer | undefined;
   private decidedCount = 0;
+  /** When the last decision (or the first event, see startClock) came, and the longest wait. */
+  private lastArrival: number | null = null;
+  private longestGap = 0;
   private listeners = new Set<() => void>();
 
   constructor(private readonly opts: TrackerOptions) {
@@ -82,8 +85,21 @@ export class Tracker {
     await joined;
   }
 
+  /** From now on, the time between decisions counts (call when the first event is sent). */
+  startClock(): void {
+    this.lastArrival ??= performance.now();
+  }
+
+  /** The longest time in ms without a decision since startClock (0 before it). */
+  get longestGapMs(): number {
+    return this.longestGap;
+  }
+
   private onDecision(d: DecisionData): void {
     if (!this.opts.isOurs(d.eventId)) return;
+    const now = performance.now();
+    if (this.lastArrival !== null) this.longestGap = Math.max(this.longestGap, now - this.lastArrival);
+    this.lastArrival = now;
     let seen = this.decisions.get(d.eventId);
     if (!seen) {
       seen = [];
