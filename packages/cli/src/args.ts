@@ -14,6 +14,8 @@ export const USAGE = `usage: hitl <command> [options]
   hitl models train --model <id> [--actor <name>]
   hitl models trainings --model <id>
   hitl outbox relay
+  hitl dlq list [--code C] [--topic T] [--since <ISO time>|<N>s|m|h|d] [--limit N] [--json]
+  hitl dlq redrive (--code C | --offsets p:o[,p:o...]) [--dry-run] [--actor <name>]
   hitl policy show --name <policy> [--version N]
   hitl policy set --name <policy> [--file <spec.json>] [--classes a,b,c] [--threshold X]
                   [--class-threshold <class>=X]... [--clear-class-threshold <class>]...
@@ -45,9 +47,16 @@ offsets against the partitions' log ends, as Kafka's consumer-group tool counts 
 queue's depth and oldest age, and each model's promoted version with its metrics; --json prints it
 as one JSON object, partitions included. --group, --topic and --model narrow it down (every group,
 topic and model by default).
-Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models, outbox and
-status commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), LOG_LEVEL
-(default warn).`;
+\`hitl dlq list\` reads the dead-letter topic up to where it ends when the command starts and prints
+the latest --limit (default 50, at most 10000) dead letters that pass the filters, oldest first:
+dlq partition:offset, time, source topic/partition/offset, code, payload whole or not, redriven or
+not, message; --json prints JSON lines. A record there that is not a dead letter shows as INVALID.
+\`hitl dlq redrive\` sends the original record of each selected dead letter back to its source
+topic through the outbox, at most once however often it runs; it refuses dead letters it cannot
+send unchanged (payload cut or missing, not JSON, binary or cut key or headers) and then exits 65.
+Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models, outbox, dlq
+and status commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), DLQ_TOPIC
+(default hitl.dlq.v1), LOG_LEVEL (default warn).`;
 
 /** A command line that does not fit USAGE; the message says what is wrong with it. */
 export class UsageError extends Error {
@@ -85,6 +94,23 @@ export type HitlCommand =
   | { name: 'models train'; modelId: string; actor?: string }
   | { name: 'models trainings'; modelId: string }
   | { name: 'outbox relay' }
+  | {
+      name: 'dlq list';
+      code?: string;
+      sourceTopic?: string;
+      since?: Since;
+      limit: number;
+      json: boolean;
+    }
+  | {
+      name: 'dlq redrive';
+      /** Exactly one of code and offsets is given. */
+      code?: string;
+      offsets?: { partition: number; offset: string }[];
+      dryRun: boolean;
+      /** Who redrives; the user's login name when not given. */
+      actor?: string;
+    }
   | { name: 'policy show'; policyName: string; version?: number }
   | ({ name: 'policy set'; policyName: string; file?: string; changes: PolicyChanges } & Lifecycle)
   | { name: 'policy history'; policyName: string }
@@ -101,6 +127,9 @@ export type HitlCommand =
       topics?: string[];
       modelIds?: string[];
     };
+
+/** A point in time, or a time before the command runs. */
+export type Since = { at: number } | { agoMs: number };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -127,6 +156,8 @@ const OPTIONS = {
   'models train': { model: text, actor: text },
   'models trainings': { model: text },
   'outbox relay': {},
+  'dlq list': { code: text, topic: text, since: text, limit: text, json: { type: 'boolean' } },
+  'dlq redrive': { code: text, offsets: text, 'dry-run': { type: 'boolean' }, actor: text },
   'policy show': { name: text, version: text },
   'policy set': {
     name: text,
@@ -343,6 +374,74 @@ function statusCommand(values: Values): HitlCommand {
   };
 }
 
+export const DLQ_LIST_DEFAULT_LIMIT = 50;
+export const DLQ_LIST_MAX_LIMIT = 10_000;
+
+const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function sinceOf(values: Values): Since | undefined {
+  const raw = optional(values, 'since');
+  if (raw === undefined) return undefined;
+  const duration = /^(\d+)([smhd])$/.exec(raw);
+  if (duration) return { agoMs: Number(duration[1]) * DURATION_UNITS_MS[duration[2]!]! };
+  const at = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
+  if (Number.isNaN(at)) {
+    throw new UsageError(
+      `--since must be an ISO time (2026-01-31T08:00:00Z) or a duration such as 90s, 15m, 2h or 7d, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return { at };
+}
+
+function dlqListCommand(values: Values): HitlCommand {
+  const limit = positiveInteger(values, 'limit') ?? DLQ_LIST_DEFAULT_LIMIT;
+  if (limit > DLQ_LIST_MAX_LIMIT)
+    throw new UsageError(`--limit must be at most ${DLQ_LIST_MAX_LIMIT}, got ${limit}`);
+  const code = optional(values, 'code');
+  const sourceTopic = optional(values, 'topic');
+  const since = sinceOf(values);
+  return {
+    name: 'dlq list',
+    ...(code !== undefined ? { code } : {}),
+    ...(sourceTopic !== undefined ? { sourceTopic } : {}),
+    ...(since !== undefined ? { since } : {}),
+    limit,
+    json: values.json === true,
+  };
+}
+
+function dlqOffsets(raw: string): { partition: number; offset: string }[] {
+  const seen = new Map<string, { partition: number; offset: string }>();
+  for (const item of raw.split(',')) {
+    const match = /^(\d+):(\d+)$/.exec(item.trim());
+    if (!match) {
+      throw new UsageError(
+        `--offsets must be partition:offset pairs such as 0:12,2:40, got ${JSON.stringify(item)}`,
+      );
+    }
+    const at = { partition: Number(match[1]), offset: BigInt(match[2]!).toString() };
+    if (!Number.isSafeInteger(at.partition)) throw new UsageError(`--offsets: no partition ${match[1]}`);
+    seen.set(`${at.partition}:${at.offset}`, at);
+  }
+  return [...seen.values()];
+}
+
+function dlqRedriveCommand(values: Values): HitlCommand {
+  const code = optional(values, 'code');
+  const offsets = optional(values, 'offsets');
+  if ((code === undefined) === (offsets === undefined)) {
+    throw new UsageError('hitl dlq redrive needs --code or --offsets (one of them)');
+  }
+  if (code !== undefined && code.trim() === '') throw new UsageError('--code needs a value');
+  const actor = optional(values, 'actor');
+  return {
+    name: 'dlq redrive',
+    ...(code !== undefined ? { code } : { offsets: dlqOffsets(offsets!) }),
+    dryRun: values['dry-run'] === true,
+    ...(actor ? { actor } : {}),
+  };
+}
+
 /** Parses `hitl`'s arguments (without the node and script paths); throws UsageError. */
 export function parseHitlArgs(argv: readonly string[]): HitlCommand {
   if (argv.length === 0) throw new UsageError('no command given');
@@ -394,6 +493,10 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
       return { name, modelId: required(values, 'model') };
     case 'outbox relay':
       return { name };
+    case 'dlq list':
+      return dlqListCommand(values);
+    case 'dlq redrive':
+      return dlqRedriveCommand(values);
     case 'policy show':
       return { name, policyName: required(values, 'name'), version: positiveInteger(values, 'version') };
     case 'policy set':

@@ -39,6 +39,7 @@ import { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
 import { certifiedLine, promotedCertification } from './certification';
 import { checkServableModel } from './check-model';
 import { loadHitlConfig, type HitlConfig } from './config';
+import { listDeadLetters, redriveDeadLetterCommand, type DlqContext } from './dlq';
 import { CliError, CliErrorCode, ExitCode } from './errors';
 import { applyPolicyChanges } from './policy-changes';
 import { publishOutbox } from './relay';
@@ -58,7 +59,11 @@ interface Context {
   /** Absent for the commands that never publish (see needsKafka). */
   kafka?: Kafka;
   outboxRelayId?: string;
+  /** The dead-letter topic (DLQ_TOPIC); set with kafka. */
+  dlqTopic?: string;
   logger: Logger;
+  /** Writes text on stderr: notes about the output, never the output. */
+  note: (text: string) => void;
   /** Prints one JSON line on stdout. */
   print: (value: unknown) => void;
   /** Prints text as it is. */
@@ -203,6 +208,37 @@ async function status(cmd: Extract<HitlCommand, { name: 'status' }>, ctx: Contex
   }
 }
 
+function dlqContext(ctx: Context): DlqContext {
+  if (ctx.kafka === undefined || ctx.dlqTopic === undefined) {
+    throw new Error('a dlq command was started without Kafka');
+  }
+  return {
+    kafka: ctx.kafka,
+    pool: ctx.pool,
+    dlqTopic: ctx.dlqTopic,
+    print: ctx.print,
+    write: ctx.write,
+    note: ctx.note,
+    publishOutbox: () => relay(ctx),
+  };
+}
+
+/** Runs a dlq command; a broker that does not answer is reported as such. */
+async function dlq(cmd: Extract<HitlCommand, { name: 'dlq list' | 'dlq redrive' }>, ctx: Context) {
+  try {
+    if (cmd.name === 'dlq list') await listDeadLetters(cmd, dlqContext(ctx));
+    else await redriveDeadLetterCommand(cmd, dlqContext(ctx));
+  } catch (error) {
+    if (!(error instanceof KafkaJSError)) throw error;
+    throw new CliError(
+      CliErrorCode.kafkaUnavailable,
+      `Kafka did not answer (${error.message}); check KAFKA_BROKERS`,
+      ExitCode.unavailable,
+      { cause: error },
+    );
+  }
+}
+
 function policyNotFound(message: string): DbError {
   return new DbError(DbErrorCode.policyNotFound, message);
 }
@@ -240,6 +276,9 @@ async function execute(
     case 'outbox relay':
       ctx.print({ published: await relay(ctx) });
       return;
+    case 'dlq list':
+    case 'dlq redrive':
+      return dlq(cmd, ctx);
     case 'policy show': {
       const { policyName: name, version } = cmd;
       const policy =
@@ -305,7 +344,12 @@ async function execute(
 // `models list` included, as they always have.
 function needsKafka(cmd: HitlCommand): boolean {
   if (cmd.name === 'models train' || cmd.name === 'models trainings') return false;
-  return cmd.name.startsWith('models ') || cmd.name.startsWith('outbox ') || cmd.name === 'status';
+  return (
+    cmd.name.startsWith('models ') ||
+    cmd.name.startsWith('outbox ') ||
+    cmd.name.startsWith('dlq ') ||
+    cmd.name === 'status'
+  );
 }
 
 /** Reports a failed command on stderr as `error <CODE>: <message>` and returns its exit code. */
@@ -388,7 +432,9 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
       pool,
       kafka,
       outboxRelayId: config.kafka?.outboxRelayId,
+      dlqTopic: config.kafka?.dlqTopic,
       logger,
+      note: (text) => io.stderr(text),
       print,
       write: (text) => io.stdout(text),
     });

@@ -1,3 +1,4 @@
+import { topics } from '@hitl/contracts';
 import { list, LOG_LEVELS, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 const databaseSettings = {
@@ -11,11 +12,18 @@ const kafkaSettings = {
   kafkaClientId: str('KAFKA_CLIENT_ID', { default: 'hitl-cli' }),
   /** The outbox relay's names: the review API's OUTBOX_RELAY_ID for the same database. */
   outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
+  /** The dead-letter topic the dlq commands read: the services' DLQ_TOPIC. */
+  dlqTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
 };
 
 export type HitlConfig = ConfigOf<typeof databaseSettings> & {
   /** Absent when loaded with `kafka: false`, for commands that never publish. */
-  readonly kafka?: { readonly brokers: string[]; readonly clientId: string; readonly outboxRelayId: string };
+  readonly kafka?: {
+    readonly brokers: string[];
+    readonly clientId: string;
+    readonly outboxRelayId: string;
+    readonly dlqTopic: string;
+  };
 };
 
 export interface LoadHitlConfigOptions {
@@ -26,12 +34,12 @@ export interface LoadHitlConfigOptions {
 /** Settings of the hitl command. */
 export function loadHitlConfig(env: NodeJS.ProcessEnv, opts: LoadHitlConfigOptions = {}): HitlConfig {
   if (opts.kafka === false) return parseConfig(databaseSettings, env);
-  const { kafkaBrokers, kafkaClientId, outboxRelayId, ...database } = parseConfig(
+  const { kafkaBrokers, kafkaClientId, outboxRelayId, dlqTopic, ...database } = parseConfig(
     { ...databaseSettings, ...kafkaSettings },
     env,
   );
   return Object.freeze({
     ...database,
-    kafka: { brokers: kafkaBrokers, clientId: kafkaClientId, outboxRelayId },
+    kafka: { brokers: kafkaBrokers, clientId: kafkaClientId, outboxRelayId, dlqTopic },
   });
 }

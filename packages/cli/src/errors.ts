@@ -4,6 +4,10 @@ export const CliErrorCode = {
   schemaMissing: 'HITL_ERR_SCHEMA_MISSING',
   outboxRelay: 'HITL_ERR_OUTBOX_RELAY',
   kafkaUnavailable: 'HITL_ERR_KAFKA_UNAVAILABLE',
+  dlqTopicMissing: 'HITL_ERR_DLQ_TOPIC_MISSING',
+  dlqReadStalled: 'HITL_ERR_DLQ_READ_STALLED',
+  /** Some selected dead letters were refused; each one's line carries its HITL_ERR_DLQ_* reason. */
+  dlqRefused: 'HITL_ERR_DLQ_REFUSED',
 } as const;
 
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];

@@ -1,4 +1,4 @@
-export { parseHitlArgs, UsageError, USAGE, type HitlCommand } from './args';
+export { parseHitlArgs, UsageError, USAGE, type HitlCommand, type Since } from './args';
 export {
   certifiedLine,
   compactThresholds,
@@ -6,6 +6,20 @@ export {
   type PromotedCertification,
 } from './certification';
 export { checkServableModel } from './check-model';
+export {
+  dlqJsonLine,
+  formatDlqLine,
+  LatestEntries,
+  matchesFilter,
+  readDlqRecord,
+  REDRIVEN_FROM_HEADER,
+  redriveRecord,
+  RedriveRefusalCode,
+  type DlqEntry,
+  type DlqFilter,
+  type RedriveRefusal,
+} from './dead-letters';
+export { readDeadLetterTopic, type ReadDlqOptions } from './dlq';
 export { runHitl, type HitlIo } from './commands';
 export { loadHitlConfig, type HitlConfig, type LoadHitlConfigOptions } from './config';
 export { CliError, CliErrorCode, ExitCode } from './errors';

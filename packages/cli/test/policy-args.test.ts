@@ -222,7 +222,12 @@ describe('loadHitlConfig', () => {
     expect(loadHitlConfig({ ...databaseOnly, KAFKA_BROKERS: 'a:9092, b:9092' })).toEqual({
       databaseUrl: 'postgres://localhost/hitl',
       logLevel: 'warn',
-      kafka: { brokers: ['a:9092', 'b:9092'], clientId: 'hitl-cli', outboxRelayId: 'hitl-outbox-relay' },
+      kafka: {
+        brokers: ['a:9092', 'b:9092'],
+        clientId: 'hitl-cli',
+        outboxRelayId: 'hitl-outbox-relay',
+        dlqTopic: 'hitl.dlq.v1',
+      },
     });
   });
 });

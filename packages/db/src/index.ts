@@ -24,4 +24,12 @@ export {
   type OutboxRelayState,
   type OutboxRow,
 } from './outbox';
+export {
+  findDeadLetterRedrives,
+  redriveDeadLetters,
+  type DeadLetterPosition,
+  type DeadLetterRedrive,
+  type RecordedRedrive,
+  type RedriveOutcome,
+} from './dlq-redrives';
 export { reviewQueueGroups, type ReviewQueueGroup } from './review-queue';
