@@ -7,6 +7,8 @@
 #   deploy/local/stack.sh status   show both; exit 0 only when both are up (each probe waits up
 #                                  to HITL_STATUS_TIMEOUT seconds, default 20)
 #   deploy/local/stack.sh env      print: export KAFKA_BROKERS=... / export DATABASE_URL=...
+#   deploy/local/stack.sh scram-user NAME   create or replace a SCRAM-SHA-512 login for the
+#                                  SASL listener, the password read from stdin's first line
 #
 #   eval "$(deploy/local/stack.sh env)"
 #
@@ -23,6 +25,9 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd -P)"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"                # org.apache.kafka:kafka_2.13 version
 KAFKA_PORT="${KAFKA_PORT:-9092}"                       # client listener, 127.0.0.1 only
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}" # KRaft controller listener
+# SASL_PLAINTEXT (SCRAM-SHA-512) listener with ACLs; default KAFKA_PORT + 2 (9094), so a private
+# stack that moves KAFKA_PORT moves it too instead of colliding with the default stack's.
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-$((${KAFKA_PORT//[!0-9]/} + 2))}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"                       # broker -Xmx
 KAFKA_OPTS="${KAFKA_OPTS:-}"                           # extra broker JVM options (word-split)
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"       # seconds from launch to metadata answers
@@ -35,7 +40,7 @@ HITL_CACHE_DIR="${HITL_CACHE_DIR:-$REPO_ROOT/.cache}"  # downloaded broker jars
 readonly PG_ROLE=hitl PG_PASSWORD=hitl PG_DATABASE=hitl
 
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
-for _port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$HITL_PG_PORT"; do
+for _port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$HITL_PG_PORT"; do
   [[ "$_port" =~ ^[0-9]+$ ]] || { echo "[stack] error: not a port number: $_port" >&2; exit 2; }
 done
 HITL_STACK_DIR="$(abspath "$HITL_STACK_DIR")"
@@ -169,12 +174,23 @@ write_kafka_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT},SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=${KAFKA_DATA}
+
+# A second client listener that authenticates (SCRAM-SHA-512, logins made with 'stack.sh
+# scram-user') and enforces ACLs, to try a secured client against. The plaintext listener and
+# the controller keep working exactly as before: their principal, User:ANONYMOUS, is a super
+# user, so every test and tool on KAFKA_PORT needs no ACL. A SASL principal gets only what an
+# ACL grants it (allow.everyone.if.no.acl.found stays false): the point of the listener.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
 
 # Topics are created explicitly (pnpm topics / the test kit), never on first use.
 auto.create.topics.enable=false
@@ -265,6 +281,10 @@ kafka_start() {
     if [[ -n "$running_port" && "$running_port" != "$KAFKA_PORT" ]]; then
       die "this stack's broker (pid $pid) listens on port $running_port, not KAFKA_PORT=$KAFKA_PORT: run 'down' first"
     fi
+    # Warn, not fail: a broker started by an older stack.sh serves everything else as before.
+    if ! grep -q "^listeners=.*SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}\$" "$KAFKA_PROPS" 2>/dev/null; then
+      log "warning: this broker has no SASL listener on 127.0.0.1:$KAFKA_SASL_PORT (started by an older stack.sh or with another KAFKA_SASL_PORT); 'down' then 'up' to get one"
+    fi
     log "kafka already running (pid $pid)"
     return 0
   fi
@@ -274,6 +294,9 @@ kafka_start() {
   fi
   if port_open "$KAFKA_CONTROLLER_PORT"; then
     die "127.0.0.1:$KAFKA_CONTROLLER_PORT is already in use by another process; stop it or set KAFKA_CONTROLLER_PORT"
+  fi
+  if port_open "$KAFKA_SASL_PORT"; then
+    die "127.0.0.1:$KAFKA_SASL_PORT is already in use by another process; stop it or set KAFKA_SASL_PORT"
   fi
   write_kafka_properties
   kafka_format_once
@@ -611,6 +634,11 @@ take_lock() {
 
 cmd_env() {
   printf 'export KAFKA_BROKERS=127.0.0.1:%s\n' "$KAFKA_PORT"
+  # Not for the services: the SASL listener, for its test in packages/kafka. Left out for a broker
+  # started by an older stack.sh, which has none, so that the test skips instead of failing.
+  if [[ ! -f "$KAFKA_PROPS" ]] || grep -q "^listeners=.*SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}\$" "$KAFKA_PROPS"; then
+    printf 'export HITL_TEST_KAFKA_SASL_BROKERS=127.0.0.1:%s\n' "$KAFKA_SASL_PORT"
+  fi
   printf 'export DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' \
     "$PG_ROLE" "$PG_PASSWORD" "$HITL_PG_PORT" "$PG_DATABASE"
 }
@@ -619,9 +647,9 @@ cmd_env() {
 preflight_ports() {
   if ! kafka_pid >/dev/null; then
     local p
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT"; do
       if port_open "$p"; then
-        die "127.0.0.1:$p is already in use by another process (not this stack's broker in $KAFKA_DIR); stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT"
+        die "127.0.0.1:$p is already in use by another process (not this stack's broker in $KAFKA_DIR); stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_SASL_PORT"
       fi
     done
   fi
@@ -654,6 +682,31 @@ cmd_up() {
   trap - EXIT
   log "stack up in $(secs_since "$t0") s (state: $HITL_STACK_DIR)"
   cmd_env
+}
+
+# The SCRAM login tool (KafkaScramUser.java), compiled on first use only: 'up' does not wait for it.
+ensure_kafka_scram_tool() {
+  local src="$SCRIPT_DIR/KafkaScramUser.java" cls="$KAFKA_PROBE_DIR/KafkaScramUser.class" tmp
+  if [[ -f "$cls" && ! "$src" -nt "$cls" ]]; then return 0; fi
+  ensure_java
+  tmp="$KAFKA_HOME/scram.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp" "$KAFKA_PROBE_DIR"
+  javac -nowarn -d "$tmp" -cp "$KAFKA_LIBS/*" "$src" >&2 || die "could not compile $src"
+  mv -f "$tmp/KafkaScramUser.class" "$cls"
+  rm -rf "$tmp"
+}
+
+# Creates or replaces a SCRAM-SHA-512 login, through the plaintext listener (a super user), on a
+# running broker: works on an existing data dir, unlike 'kafka-storage format --add-scram'.
+cmd_scram_user() {
+  local user="${1:-}"
+  [[ -n "$user" && $# -eq 1 ]] || die "usage: printf '%s\n' PASSWORD | stack.sh scram-user NAME"
+  ensure_kafka_libs
+  ensure_kafka_scram_tool
+  mkdir -p "$KAFKA_DIR" # for tools.log, when the broker is another stack dir's
+  kafka_tool KafkaScramUser "127.0.0.1:$KAFKA_PORT" "$user" 9>&- \
+    || die "could not set the SCRAM login of $user on 127.0.0.1:$KAFKA_PORT (is the stack up? see $KAFKA_TOOLS_LOG)"
 }
 
 cmd_down() {
@@ -698,7 +751,7 @@ cmd_status() {
 }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 main() {
@@ -707,6 +760,7 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    scram-user) shift; cmd_scram_user "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -72,7 +72,12 @@ async function main(): Promise<void> {
   };
   if (stage === 'predict') {
     const config = loadConfigOrExit(() => loadInferenceConfig(process.env));
-    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
+    const kafka = createKafka({
+      brokers: config.kafkaBrokers,
+      clientId,
+      logger,
+      config: config.kafkaConnection,
+    });
     const predictions = { ...topics.predictions, name: config.predictionsTopic };
     await start<Parameters<typeof predictionOf>[0]>(
       { ...config, kafka },
@@ -81,7 +86,12 @@ async function main(): Promise<void> {
     );
   } else {
     const config = loadConfigOrExit(() => loadRouterConfig(process.env));
-    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId, logger });
+    const kafka = createKafka({
+      brokers: config.kafkaBrokers,
+      clientId,
+      logger,
+      config: config.kafkaConnection,
+    });
     const decisions = { ...topics.decisions, name: config.decisionsTopic };
     await start<Prediction>(
       { ...config, kafka },

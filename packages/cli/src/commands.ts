@@ -424,6 +424,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
       clientId: config.kafka.clientId,
       logger,
       kafkaLogLevel: 'error',
+      config: config.kafka.connection,
     });
   const print = (value: unknown) => io.stdout(`${JSON.stringify(value)}\n`);
   try {

@@ -1,4 +1,10 @@
 import { topics } from '@hitl/contracts';
+import {
+  kafkaConnectionConfig,
+  kafkaSecurityConfigSpec,
+  kafkaSecurityProblems,
+  type KafkaConnectionConfig,
+} from '@hitl/kafka';
 import { list, LOG_LEVELS, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 const databaseSettings = {
@@ -14,6 +20,7 @@ const kafkaSettings = {
   outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
   /** The dead-letter topic the dlq commands read: the services' DLQ_TOPIC. */
   dlqTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+  ...kafkaSecurityConfigSpec,
 };
 
 export type HitlConfig = ConfigOf<typeof databaseSettings> & {
@@ -23,6 +30,8 @@ export type HitlConfig = ConfigOf<typeof databaseSettings> & {
     readonly clientId: string;
     readonly outboxRelayId: string;
     readonly dlqTopic: string;
+    /** TLS and SASL for kafkajs (KAFKA_SSL*, KAFKA_SASL*). */
+    readonly connection: KafkaConnectionConfig;
   };
 };
 
@@ -34,12 +43,19 @@ export interface LoadHitlConfigOptions {
 /** Settings of the hitl command. */
 export function loadHitlConfig(env: NodeJS.ProcessEnv, opts: LoadHitlConfigOptions = {}): HitlConfig {
   if (opts.kafka === false) return parseConfig(databaseSettings, env);
-  const { kafkaBrokers, kafkaClientId, outboxRelayId, dlqTopic, ...database } = parseConfig(
-    { ...databaseSettings, ...kafkaSettings },
-    env,
-  );
+  const parsed = parseConfig({ ...databaseSettings, ...kafkaSettings }, env, {
+    check: kafkaSecurityProblems,
+  });
+  const { databaseUrl, logLevel, kafkaBrokers, kafkaClientId, outboxRelayId, dlqTopic } = parsed;
   return Object.freeze({
-    ...database,
-    kafka: { brokers: kafkaBrokers, clientId: kafkaClientId, outboxRelayId, dlqTopic },
+    databaseUrl,
+    logLevel,
+    kafka: {
+      brokers: kafkaBrokers,
+      clientId: kafkaClientId,
+      outboxRelayId,
+      dlqTopic,
+      connection: kafkaConnectionConfig(parsed),
+    },
   });
 }

@@ -227,7 +227,21 @@ describe('loadHitlConfig', () => {
         clientId: 'hitl-cli',
         outboxRelayId: 'hitl-outbox-relay',
         dlqTopic: 'hitl.dlq.v1',
+        connection: {},
       },
     });
+    // TLS and SASL settings are checked as the services check them.
+    expect(() =>
+      loadHitlConfig({ ...databaseOnly, KAFKA_BROKERS: 'a:9092', KAFKA_SASL_MECHANISM: 'scram-sha-512' }),
+    ).toThrow(/KAFKA_SASL/);
+    expect(
+      loadHitlConfig({
+        ...databaseOnly,
+        KAFKA_BROKERS: 'a:9092',
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'cli',
+        KAFKA_SASL_PASSWORD: 'secret',
+      }).kafka?.connection,
+    ).toEqual({ sasl: { mechanism: 'scram-sha-512', username: 'cli', password: 'secret' } });
   });
 });

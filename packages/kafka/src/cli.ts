@@ -1,11 +1,15 @@
 // `pnpm topics [create|list|warm]`: creates the catalog's topics that are missing, lists them
 // with their partitions, or (warm) creates them and waits until the broker's group and
-// transaction coordinators answer, so that the first real client does not pay for their loading. Reads KAFKA_BROKERS (default 127.0.0.1:9092) and KAFKA_REPLICATION_FACTOR (1).
+// transaction coordinators answer, so that the first real client does not pay for their loading.
+// Reads KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_REPLICATION_FACTOR (1), and KAFKA_SSL* and
+// KAFKA_SASL_* for a secured listener (a bad one exits 78, as a service does).
 import { allTopics, topics } from '@hitl/contracts';
 import type { Kafka } from 'kafkajs';
 import { pino } from 'pino';
+import { ConfigError } from '@hitl/service-kit';
 import { createKafka } from './client';
 import { ensureTopics } from './admin';
+import { loadKafkaConnectionConfig } from './security';
 
 async function warmCoordinators(kafka: Kafka): Promise<void> {
   const groupId = `hitl-warm-${process.pid}-${Date.now()}`;
@@ -40,8 +44,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 2;
   }
+  let connection;
+  try {
+    connection = loadKafkaConnectionConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${error.code}: ${error.message}`);
+    return 78;
+  }
   const logger = pino({ level: 'info' });
-  const kafka = createKafka({ brokers, clientId: 'hitl-topics', logger });
+  const kafka = createKafka({ brokers, clientId: 'hitl-topics', logger, config: connection });
   if (command === 'create') {
     const created = await ensureTopics({ kafka, logger, replicationFactor });
     console.log(created.length > 0 ? `created ${created.join(', ')}` : 'all topics exist');

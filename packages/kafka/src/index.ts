@@ -8,3 +8,4 @@ export * from './lag';
 export * from './metrics';
 export * from './output';
 export * from './producer';
+export * from './security';

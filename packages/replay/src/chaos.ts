@@ -33,12 +33,18 @@ export class PrivateStack {
 
   /** baseEnv: the environment stack.sh runs in (PATH and the like), under the stack's own settings. */
   static async create(repoRoot: string, dir: string, baseEnv: NodeJS.ProcessEnv): Promise<PrivateStack> {
-    const [kafka, controller, pg] = [await freePort(), await freePort(), await freePort()];
+    const [kafka, controller, sasl, pg] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     return new PrivateStack(join(repoRoot, 'deploy/local/stack.sh'), baseEnv, {
       HITL_STACK_DIR: dir,
       HITL_CACHE_DIR: join(repoRoot, '.cache'),
       KAFKA_PORT: String(kafka),
       KAFKA_CONTROLLER_PORT: String(controller),
+      KAFKA_SASL_PORT: String(sasl),
       HITL_PG_PORT: String(pg),
     });
   }

@@ -4,7 +4,7 @@
 // the one place its process reads the environment.
 import { allTopics } from '@hitl/contracts';
 import { createPool, migrate } from '@hitl/db';
-import { createKafka, ensureTopics } from '@hitl/kafka';
+import { createKafka, ensureTopics, loadKafkaConnectionConfig } from '@hitl/kafka';
 import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, writeFile } from 'node:fs/promises';
@@ -124,11 +124,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     brokers: kafkaBrokers.split(','),
     clientId: 'hitl-replay',
     logger,
-    config: { retry: { retries: 40, maxRetryTime: 5_000 } },
+    // Its own stack is plaintext; otherwise the environment's TLS and SASL settings.
+    config: { ...(stack ? {} : loadKafkaConnectionConfig(env)), retry: { retries: 40, maxRetryTime: 5_000 } },
   });
   await ensureTopics({ kafka, logger, topics: allTopics });
 
-  const supervisor = new ServiceSupervisor(join(outDir, 'logs'), env, stack !== null);
+  // Services on its own (plaintext) stack get none of the environment's TLS and SASL settings.
+  const serviceEnv = stack
+    ? Object.fromEntries(Object.entries(env).filter(([name]) => !/^KAFKA_(SSL|SASL)/.test(name)))
+    : env;
+  const supervisor = new ServiceSupervisor(join(outDir, 'logs'), serviceEnv, stack !== null);
   const running: string[] = [];
   for (const name of SERVICE_NAMES) {
     if (await answers(ports.health[name], '/healthz')) running.push(name);

@@ -45,7 +45,7 @@ export function faultyNetwork(): FaultyNetwork {
         return false;
       }
       return write(chunk, ...rest);
-    }) as typeof socket.write;
+    });
     return socket;
   };
   return { socketFactory, state, cutAll };

@@ -41,7 +41,13 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
   const { logger, registry } = deps;
   const log = logger.child({ service: 'inference', modelId: config.modelId });
   const kafka =
-    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-inference', logger: log });
+    deps.kafka ??
+    createKafka({
+      brokers: config.kafkaBrokers,
+      clientId: 'hitl-inference',
+      logger: log,
+      config: config.kafkaConnection,
+    });
   const ownPool = deps.pool === undefined;
   const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 2 });
   const metrics = inferenceMetrics(registry);

@@ -1,9 +1,17 @@
 import { topics } from '@hitl/contracts';
+import {
+  kafkaConnectionConfig,
+  kafkaSecurityConfigSpec,
+  kafkaSecurityProblems,
+  type KafkaConnectionConfig,
+} from '@hitl/kafka';
 import { hostname } from 'node:os';
 import { LOG_LEVELS, bool, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 export const inferenceConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
+  /** KAFKA_SSL*, KAFKA_SASL_*: how to reach a secured listener (see @hitl/kafka security.ts). */
+  ...kafkaSecurityConfigSpec,
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The registry model this deployment serves (its promoted version). */
   modelId: str('MODEL_ID', { default: 'default' }),
@@ -33,9 +41,13 @@ export const inferenceConfigSpec = {
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
 };
 
-export type InferenceConfig = ConfigOf<typeof inferenceConfigSpec>;
+export type InferenceConfig = ConfigOf<typeof inferenceConfigSpec> & {
+  /** createKafka's ssl and sasl options, its PEM files read at start-up. */
+  readonly kafkaConnection: KafkaConnectionConfig;
+};
 
 /** The inference service's settings, from the environment. */
 export function loadInferenceConfig(env: NodeJS.ProcessEnv): InferenceConfig {
-  return parseConfig(inferenceConfigSpec, env);
+  const config = parseConfig(inferenceConfigSpec, env, { check: kafkaSecurityProblems });
+  return Object.freeze({ ...config, kafkaConnection: kafkaConnectionConfig(config) });
 }

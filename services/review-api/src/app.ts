@@ -39,7 +39,13 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
   const { registry } = deps;
   const log = deps.logger.child({ service: 'review-api' });
   const kafka =
-    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-review-api', logger: log });
+    deps.kafka ??
+    createKafka({
+      brokers: config.kafkaBrokers,
+      clientId: 'hitl-review-api',
+      logger: log,
+      config: config.kafkaConnection,
+    });
   const ownPool = deps.pool === undefined;
   const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 20 });
   const relay = new OutboxRelay({

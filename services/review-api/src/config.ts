@@ -1,9 +1,17 @@
 import { topics } from '@hitl/contracts';
+import {
+  kafkaConnectionConfig,
+  kafkaSecurityConfigSpec,
+  kafkaSecurityProblems,
+  type KafkaConnectionConfig,
+} from '@hitl/kafka';
 import { hostname } from 'node:os';
 import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 export const reviewApiConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
+  /** KAFKA_SSL*, KAFKA_SASL_*: how to reach a secured listener (see @hitl/kafka security.ts). */
+  ...kafkaSecurityConfigSpec,
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The HTTP API. */
   apiPort: int('API_PORT', { default: 8080, min: 0, max: 65_535 }),
@@ -36,9 +44,13 @@ export const reviewApiConfigSpec = {
   // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
 };
 
-export type ReviewApiConfig = ConfigOf<typeof reviewApiConfigSpec>;
+export type ReviewApiConfig = ConfigOf<typeof reviewApiConfigSpec> & {
+  /** createKafka's ssl and sasl options, its PEM files read at start-up. */
+  readonly kafkaConnection: KafkaConnectionConfig;
+};
 
 /** The review API's settings, from the environment. */
 export function loadReviewApiConfig(env: NodeJS.ProcessEnv): ReviewApiConfig {
-  return parseConfig(reviewApiConfigSpec, env);
+  const config = parseConfig(reviewApiConfigSpec, env, { check: kafkaSecurityProblems });
+  return Object.freeze({ ...config, kafkaConnection: kafkaConnectionConfig(config) });
 }

@@ -34,7 +34,13 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
   const { logger, registry } = deps;
   const log = logger.child({ service: 'router', policy: config.policyName });
   const kafka =
-    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-router', logger: log });
+    deps.kafka ??
+    createKafka({
+      brokers: config.kafkaBrokers,
+      clientId: 'hitl-router',
+      logger: log,
+      config: config.kafkaConnection,
+    });
   const ownPool = deps.pool === undefined;
   const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 2 });
   const metrics = routerMetrics(registry);

@@ -1,9 +1,17 @@
 import { topics } from '@hitl/contracts';
+import {
+  kafkaConnectionConfig,
+  kafkaSecurityConfigSpec,
+  kafkaSecurityProblems,
+  type KafkaConnectionConfig,
+} from '@hitl/kafka';
 import { hostname } from 'node:os';
 import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 export const routerConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
+  /** KAFKA_SSL*, KAFKA_SASL_*: how to reach a secured listener (see @hitl/kafka security.ts). */
+  ...kafkaSecurityConfigSpec,
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The routing policy in force: by convention the id of the model whose predictions it routes. */
   policyName: str('POLICY_NAME', { default: 'default' }),
@@ -23,9 +31,13 @@ export const routerConfigSpec = {
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
 };
 
-export type RouterConfig = ConfigOf<typeof routerConfigSpec>;
+export type RouterConfig = ConfigOf<typeof routerConfigSpec> & {
+  /** createKafka's ssl and sasl options, its PEM files read at start-up. */
+  readonly kafkaConnection: KafkaConnectionConfig;
+};
 
 /** The router's settings, from the environment. */
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
-  return parseConfig(routerConfigSpec, env);
+  const config = parseConfig(routerConfigSpec, env, { check: kafkaSecurityProblems });
+  return Object.freeze({ ...config, kafkaConnection: kafkaConnectionConfig(config) });
 }

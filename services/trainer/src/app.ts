@@ -42,7 +42,13 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
   const { logger, registry } = deps;
   const log = logger.child({ service: 'trainer', modelId: config.modelId });
   const kafka =
-    deps.kafka ?? createKafka({ brokers: config.kafkaBrokers, clientId: 'hitl-trainer', logger: log });
+    deps.kafka ??
+    createKafka({
+      brokers: config.kafkaBrokers,
+      clientId: 'hitl-trainer',
+      logger: log,
+      config: config.kafkaConnection,
+    });
   const ownPool = deps.pool === undefined;
   const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 4 });
   const metrics = trainerMetrics(registry);

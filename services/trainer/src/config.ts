@@ -1,4 +1,10 @@
 import { topics } from '@hitl/contracts';
+import {
+  kafkaConnectionConfig,
+  kafkaSecurityConfigSpec,
+  kafkaSecurityProblems,
+  type KafkaConnectionConfig,
+} from '@hitl/kafka';
 import { hostname } from 'node:os';
 import {
   LOG_LEVELS,
@@ -16,6 +22,8 @@ import {
 
 export const trainerConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
+  /** KAFKA_SSL*, KAFKA_SASL_*: how to reach a secured listener (see @hitl/kafka security.ts). */
+  ...kafkaSecurityConfigSpec,
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
   /** The registry model this trainer trains (the inference service's MODEL_ID). */
   modelId: str('MODEL_ID', { default: 'default' }),
@@ -88,16 +96,24 @@ export const trainerConfigSpec = {
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
 };
 
-export type TrainerConfig = ConfigOf<typeof trainerConfigSpec>;
+export type TrainerConfig = ConfigOf<typeof trainerConfigSpec> & {
+  /** createKafka's ssl and sasl options, its PEM files read at start-up. */
+  readonly kafkaConnection: KafkaConnectionConfig;
+};
 
-function check(config: TrainerConfig): ConfigProblem[] {
+function check(config: ConfigOf<typeof trainerConfigSpec>): ConfigProblem[] {
   const between0And1 = (variable: string, value: number): ConfigProblem[] =>
     value > 0 && value < 1 ? [] : [{ variable, problem: `must be above 0 and below 1, got ${value}` }];
   // A GATE_ALPHA of 0 would find nothing significant, one of 1 everything.
-  return [...between0And1('EVAL_SHARE', config.evalShare), ...between0And1('GATE_ALPHA', config.gateAlpha)];
+  return [
+    ...between0And1('EVAL_SHARE', config.evalShare),
+    ...between0And1('GATE_ALPHA', config.gateAlpha),
+    ...kafkaSecurityProblems(config),
+  ];
 }
 
 /** The trainer's settings, from the environment. */
 export function loadTrainerConfig(env: NodeJS.ProcessEnv): TrainerConfig {
-  return parseConfig(trainerConfigSpec, env, { check });
+  const config = parseConfig(trainerConfigSpec, env, { check });
+  return Object.freeze({ ...config, kafkaConnection: kafkaConnectionConfig(config) });
 }

@@ -40,4 +40,20 @@ describe('loadTrainerConfig', () => {
     expect(() => loadTrainerConfig({ ...required, GATE_ALPHA: '1.5' })).toThrow(/GATE_ALPHA/);
     expect(() => loadTrainerConfig({})).toThrow(/KAFKA_BROKERS[\s\S]*DATABASE_URL/);
   });
+
+  it('passes KAFKA_SASL_* on to createKafka, and lists a half-set login with the other problems', () => {
+    expect(loadTrainerConfig(required).kafkaConnection).toEqual({});
+    const sasl = { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'hitl-trainer' };
+    expect(
+      loadTrainerConfig({ ...required, ...sasl, KAFKA_SASL_PASSWORD: 's3cret' }).kafkaConnection,
+    ).toEqual({
+      sasl: { mechanism: 'scram-sha-512', username: 'hitl-trainer', password: 's3cret' },
+    });
+    expect(() => loadTrainerConfig({ ...required, ...sasl, GATE_ALPHA: '1' })).toThrow(
+      /GATE_ALPHA[\s\S]*KAFKA_SASL_PASSWORD: is required with KAFKA_SASL_MECHANISM=scram-sha-512/,
+    );
+    expect(() =>
+      loadTrainerConfig({ ...required, KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }),
+    ).toThrow(/KAFKA_SSL_CA_FILE: cannot be read \(ENOENT\)/);
+  });
 });
