@@ -32,7 +32,7 @@ export function faultyNetwork(): FaultyNetwork {
     socket.once('close', () => sockets.delete(socket));
     if (state.down) process.nextTick(() => socket.destroy(new Error('connection refused by the test')));
     const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    socket.write = (chunk: unknown, ...rest: unknown[]) => {
       // A request: 4 bytes of size, then its 2-byte API key.
       if (
         state.cutAt !== null &&
@@ -45,7 +45,7 @@ export function faultyNetwork(): FaultyNetwork {
         return false;
       }
       return write(chunk, ...rest);
-    });
+    };
     return socket;
   };
   return { socketFactory, state, cutAll };
