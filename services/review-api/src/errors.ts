@@ -3,6 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 /** Stable codes of the review API's errors; every error response has this shape. */
 export const ApiErrorCode = {
   validation: 'HITL_ERR_VALIDATION',
+  /** A value the database cannot store or compare (a NUL byte, a number or date out of range). */
+  invalidValue: 'HITL_ERR_INVALID_VALUE',
   unauthenticated: 'HITL_ERR_UNAUTHENTICATED',
   forbidden: 'HITL_ERR_FORBIDDEN',
   notFound: 'HITL_ERR_NOT_FOUND',

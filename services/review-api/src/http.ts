@@ -64,10 +64,27 @@ export function toApiError(error: unknown): ApiError {
       e.message,
     );
   }
+  // A training request the trainer's request store refused (an empty model id).
+  if (e.code === 'HITL_ERR_TRAINING_REQUEST_INVALID') return new ApiError(400, e.code, e.message);
+  // Backstop for what the schemas let through: SQLSTATE class 22 is a value Postgres cannot take
+  // (a NUL byte in text, an integer or a date out of range), the caller's input, never a fault.
+  if (isPgDataException(error)) {
+    return new ApiError(400, ApiErrorCode.invalidValue, `a value the database cannot take: ${error.message}`);
+  }
   if (isTransientError(error)) {
     return new ApiError(503, ApiErrorCode.unavailable, 'a dependency is unavailable; retry shortly');
   }
   return new ApiError(500, ApiErrorCode.internal, 'internal error');
+}
+
+function isPgDataException(error: unknown): error is Error {
+  const e = error as { code?: unknown; severity?: unknown } | null;
+  return (
+    error instanceof Error &&
+    typeof e?.severity === 'string' &&
+    typeof e.code === 'string' &&
+    /^22[0-9A-Z]{3}$/.test(e.code)
+  );
 }
 
 export async function createHttp(opts: HttpOptions): Promise<Api> {
@@ -75,6 +92,9 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     // Request logs (info) would be two lines per call; warnings and errors still come through.
     loggerInstance: opts.logger.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: opts.bodyLimitBytes,
+    // An event id may be 256 characters, up to 12 bytes each once percent-encoded; fastify's
+    // default of 100 refused such ids with its own 414 after they were routed and claimed.
+    maxParamLength: 4_096,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
