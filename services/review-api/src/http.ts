@@ -94,7 +94,7 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     bodyLimit: opts.bodyLimitBytes,
     // An event id may be 256 characters, up to 12 bytes each once percent-encoded; fastify's
     // default of 100 refused such ids with its own 414 after they were routed and claimed.
-    maxParamLength: 4_096,
+    routerOptions: { maxParamLength: 4_096 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
