@@ -1,8 +1,38 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Each service is deployed on its own image: its code, and the packages its image includes, import
+// no service, or that service's code and its dependencies ship too (the review API once carried
+// onnxruntime and the training corpus for the trainer's request store). Share through a package.
+// The rule sees import and export-from, not require() or import().
+const services = ['inference', 'router', 'review-api', 'trainer'];
+
+/** no-restricted-imports for the named services, by package name or by a relative path into them. */
+function noServiceImports(names, { relative, message, allowTypeImports = false }) {
+  const alternatives = names.join('|');
+  return [
+    'error',
+    {
+      patterns: [
+        { regex: `^@hitl/(${alternatives})(/|$)`, message, allowTypeImports },
+        { regex: `^(\\.\\./)+${relative}(${alternatives})(/|$)`, message, allowTypeImports },
+      ],
+    },
+  ];
+}
+
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/.stack/**', '**/.cache/**', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/.stack/**',
+      '**/.cache/**',
+      '**/.venv/**',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -37,6 +67,47 @@ export default tseslint.config(
         'error',
         { object: 'process', property: 'env', message: 'Read configuration through loadConfig(env).' },
       ],
+    },
+  },
+  ...services.map((service) => ({
+    files: [`services/${service}/src/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': noServiceImports(
+        services.filter((other) => other !== service),
+        {
+          // From services/<x>/src, '../../trainer' or '../../../services/trainer'.
+          relative: '(services/)?',
+          message:
+            'A service imports no other service: each ships in its own image. Share the code through a package (packages/*), as @hitl/db shares the training requests.',
+        },
+      ),
+    },
+  })),
+  {
+    // Tests may start a service in process (the trainer's tests start inference; client and
+    // replay tests start the review API), so only src/ is held to this.
+    files: ['packages/*/src/**/*.ts'],
+    // The harnesses run the services themselves and ship in no image.
+    ignores: ['packages/replay/**', 'packages/bench/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': noServiceImports(services, {
+        relative: 'services/',
+        message:
+          "A package imports no service: the service's code and dependencies would follow it into every image that uses the package. Move what is shared into a package.",
+      }),
+    },
+  },
+  {
+    // The client takes its types from the review API's schemas: erased at run time, and the
+    // client ships in no image. Moving the schemas into a leaf package would end this exception.
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': noServiceImports(services, {
+        relative: 'services/',
+        allowTypeImports: true,
+        message:
+          'The client imports only types from the review API (import type): its code would follow the client wherever it goes.',
+      }),
     },
   },
   {

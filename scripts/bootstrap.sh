@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the workspace needs on a machine that has Node.js 20+: pnpm (the version pinned
-# in package.json's packageManager field) and the dependencies from the lockfile.
+# in package.json's packageManager field), the dependencies from the lockfile, and Python 3 with
+# the API fuzzer's pinned schemathesis in .venv/ (scripts/fuzz-api.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,3 +31,6 @@ fi
 export ONNXRUNTIME_NODE_INSTALL=skip
 log "installing dependencies"
 pnpm install --frozen-lockfile --prefer-offline
+
+# The review API's fuzz test (services/review-api/test/fuzz.test.ts) runs schemathesis from PyPI.
+bash scripts/fuzz-api.sh install

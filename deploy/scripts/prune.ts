@@ -1,8 +1,8 @@
 // Cuts an image's node_modules (as `pnpm deploy --prod` with the hoisted linker lays it out) down
 // to what the bundle can reach: the npm packages it requires and, transitively, theirs. Workspace
-// packages are compiled into the bundle, and a service pulls in many production dependencies of
-// its workspace dependencies that it never loads (the review API gets onnxruntime-node and the
-// SpamAssassin corpus through @hitl/trainer); they would only make the image bigger.
+// packages are compiled into the bundle, and an image pulls in production dependencies of its
+// workspace dependencies that it never loads (the trainer gets the SpamAssassin corpus through
+// @hitl/datasets, of which it uses one hash function); they would only make the image bigger.
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 

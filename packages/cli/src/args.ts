@@ -14,6 +14,7 @@ export const USAGE = `usage: hitl <command> [options]
   hitl models train --model <id> [--actor <name>]
   hitl models trainings --model <id>
   hitl outbox relay
+  hitl prune
   hitl dlq list [--code C] [--topic T] [--since <ISO time>|<N>s|m|h|d] [--limit N] [--json]
   hitl dlq redrive (--code C | --offsets p:o[,p:o...]) [--dry-run] [--actor <name>]
   hitl policy show --name <policy> [--version N]
@@ -25,7 +26,8 @@ export const USAGE = `usage: hitl <command> [options]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
   hitl reviewers list
-  hitl keys create --reviewer <id>
+  hitl reviewers disable|enable --id <id>
+  hitl keys create --reviewer <id> [--expires-in-days N]
   hitl keys revoke --key-id <id>
   hitl keys generate
   hitl status [--json] [--group <id>]... [--group-prefix <prefix>] [--topic <name>]... [--model <id>]...
@@ -42,6 +44,8 @@ goes back to the policy's own thresholds. \`hitl policy show\` also shows the th
 for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
+\`hitl reviewers disable\` stops every key of the reviewer on every review API replica at once and
+gives back the tasks they hold; \`hitl reviewers enable\` undoes it.
 \`hitl status\` prints what an operator asks first: each consumer group's lag per topic (committed
 offsets against the partitions' log ends, as Kafka's consumer-group tool counts them), the review
 queue's depth and oldest age, and each model's promoted version with its metrics; --json prints it
@@ -54,6 +58,11 @@ not, message; --json prints JSON lines. A record there that is not a dead letter
 \`hitl dlq redrive\` sends the original record of each selected dead letter back to its source
 topic through the outbox, at most once however often it runs; it refuses dead letters it cannot
 send unchanged (payload cut or missing, not JSON, binary or cut key or headers) and then exits 65.
+\`hitl prune\` deletes, in batches, the outbox rows published more than HITL_RETENTION_OUTBOX_DAYS
+(7) ago and the idempotency records of review answers older than HITL_RETENTION_IDEMPOTENCY_DAYS
+(7), and clears the leases of undecided tasks that ran out more than HITL_RETENTION_LEASE_HOURS (24)
+ago; rows per statement HITL_RETENTION_BATCH_SIZE (1000). Progress goes to stderr, the counts to
+stdout. Unpublished outbox rows and decided tasks are never deleted.
 Settings come from the environment: DATABASE_URL, KAFKA_BROKERS (needed by the models, outbox, dlq
 and status commands only), OUTBOX_RELAY_ID (default hitl-outbox-relay; the review API's), DLQ_TOPIC
 (default hitl.dlq.v1), LOG_LEVEL (default warn).`;
@@ -94,6 +103,7 @@ export type HitlCommand =
   | { name: 'models train'; modelId: string; actor?: string }
   | { name: 'models trainings'; modelId: string }
   | { name: 'outbox relay' }
+  | { name: 'prune' }
   | {
       name: 'dlq list';
       code?: string;
@@ -116,7 +126,8 @@ export type HitlCommand =
   | { name: 'policy history'; policyName: string }
   | { name: 'reviewers add'; reviewerId: string; displayName?: string; role: 'reviewer' | 'admin' }
   | { name: 'reviewers list' }
-  | { name: 'keys create'; reviewerId: string }
+  | { name: 'reviewers disable' | 'reviewers enable'; reviewerId: string }
+  | { name: 'keys create'; reviewerId: string; expiresInDays?: number }
   | { name: 'keys revoke'; keyId: string }
   | { name: 'keys generate' }
   | {
@@ -156,6 +167,7 @@ const OPTIONS = {
   'models train': { model: text, actor: text },
   'models trainings': { model: text },
   'outbox relay': {},
+  prune: {},
   'dlq list': { code: text, topic: text, since: text, limit: text, json: { type: 'boolean' } },
   'dlq redrive': { code: text, offsets: text, 'dry-run': { type: 'boolean' }, actor: text },
   'policy show': { name: text, version: text },
@@ -176,7 +188,9 @@ const OPTIONS = {
   'policy history': { name: text },
   'reviewers add': { id: text, name: text, role: text },
   'reviewers list': {},
-  'keys create': { reviewer: text },
+  'reviewers disable': { id: text },
+  'reviewers enable': { id: text },
+  'keys create': { reviewer: text, 'expires-in-days': text },
   'keys revoke': { 'key-id': text },
   'keys generate': {},
   status: {
@@ -492,6 +506,7 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
     case 'models list':
       return { name, modelId: required(values, 'model') };
     case 'outbox relay':
+    case 'prune':
       return { name };
     case 'dlq list':
       return dlqListCommand(values);
@@ -514,8 +529,19 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
     case 'reviewers list':
     case 'keys generate':
       return { name };
-    case 'keys create':
-      return { name, reviewerId: required(values, 'reviewer') };
+    case 'reviewers disable':
+    case 'reviewers enable':
+      return { name, reviewerId: required(values, 'id') };
+    case 'keys create': {
+      const days = optional(values, 'expires-in-days');
+      const expiresInDays = days === undefined ? undefined : Number(days);
+      if (expiresInDays !== undefined && !(Number.isFinite(expiresInDays) && expiresInDays > 0)) {
+        throw new UsageError(
+          `--expires-in-days must be a number of days above 0, got ${JSON.stringify(days)}`,
+        );
+      }
+      return { name, reviewerId: required(values, 'reviewer'), ...(expiresInDays ? { expiresInDays } : {}) };
+    }
     case 'keys revoke':
       return { name, keyId: required(values, 'key-id') };
     case 'status':

@@ -16,22 +16,26 @@ import {
   listModelVersions,
   listPolicyVersions,
   listReviewers,
+  listTrainingRuns,
   promoteModelVersion,
+  pruneRetention,
   registerModelVersion,
   RegistryError,
   RegistryErrorCode,
+  requestTraining,
   revokeApiKey,
   rollbackModel,
+  setReviewerDisabled,
   updatePolicy,
   withTransaction,
   type ModelVersionSummary,
+  type RetentionConfig,
 } from '@hitl/db';
 import { createKafka } from '@hitl/kafka';
 import { ModelImportError } from '@hitl/model';
 import { collectStatus, formatStatus } from '@hitl/ops';
 import { OutboxRelayError } from '@hitl/outbox';
 import { PolicyError } from '@hitl/policy';
-import { listTrainingRuns, requestTraining } from '@hitl/trainer/requests';
 import { ConfigError, createLogger, type Logger } from '@hitl/service-kit';
 import { KafkaJSError, type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -61,6 +65,8 @@ interface Context {
   outboxRelayId?: string;
   /** The dead-letter topic (DLQ_TOPIC); set with kafka. */
   dlqTopic?: string;
+  /** HITL_RETENTION_*; set for hitl prune. */
+  retention?: RetentionConfig;
   logger: Logger;
   /** Writes text on stderr: notes about the output, never the output. */
   note: (text: string) => void;
@@ -239,6 +245,20 @@ async function dlq(cmd: Extract<HitlCommand, { name: 'dlq list' | 'dlq redrive' 
   }
 }
 
+/** Prunes what is past its retention, a note on stderr per batch, the counts as one JSON line. */
+async function prune(ctx: Context) {
+  if (ctx.retention === undefined) throw new Error('hitl prune was started without its settings');
+  const { outbox, reviewIdempotency, reviewTaskLeases, cutoffs } = await pruneRetention(ctx.pool, {
+    ...ctx.retention,
+    onBatch: ({ table, total }) => ctx.note(`${table}: ${total} so far\n`),
+  });
+  ctx.print({
+    outbox: { deleted: outbox, publishedBefore: cutoffs.outbox },
+    reviewIdempotency: { deleted: reviewIdempotency, createdBefore: cutoffs.reviewIdempotency },
+    reviewTaskLeases: { cleared: reviewTaskLeases, expiredBefore: cutoffs.reviewTaskLeases },
+  });
+}
+
 function policyNotFound(message: string): DbError {
   return new DbError(DbErrorCode.policyNotFound, message);
 }
@@ -276,6 +296,8 @@ async function execute(
     case 'outbox relay':
       ctx.print({ published: await relay(ctx) });
       return;
+    case 'prune':
+      return prune(ctx);
     case 'dlq list':
     case 'dlq redrive':
       return dlq(cmd, ctx);
@@ -328,9 +350,13 @@ async function execute(
     case 'reviewers list':
       for (const reviewer of await listReviewers(ctx.pool)) ctx.print(reviewer);
       return;
+    case 'reviewers disable':
+    case 'reviewers enable':
+      ctx.print(await setReviewerDisabled(ctx.pool, cmd.reviewerId, cmd.name === 'reviewers disable'));
+      return;
     case 'keys create':
       // The key is printed this once; only its hash is stored.
-      ctx.print(await createApiKey(ctx.pool, cmd.reviewerId));
+      ctx.print(await createApiKey(ctx.pool, cmd.reviewerId, { expiresInDays: cmd.expiresInDays }));
       return;
     case 'keys revoke':
       ctx.print(await revokeApiKey(ctx.pool, cmd.keyId));
@@ -397,7 +423,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
 
   let config: HitlConfig;
   try {
-    config = loadHitlConfig(io.env, { kafka: needsKafka(command) });
+    config = loadHitlConfig(io.env, { kafka: needsKafka(command), retention: command.name === 'prune' });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     io.stderr(`${error.message}\n`);
@@ -434,6 +460,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
       kafka,
       outboxRelayId: config.kafka?.outboxRelayId,
       dlqTopic: config.kafka?.dlqTopic,
+      retention: config.retention,
       logger,
       note: (text) => io.stderr(text),
       print,

@@ -5,6 +5,7 @@ import {
   kafkaSecurityProblems,
   type KafkaConnectionConfig,
 } from '@hitl/kafka';
+import { retentionConfigSpec, type RetentionConfig } from '@hitl/db';
 import { list, LOG_LEVELS, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
 
 const databaseSettings = {
@@ -24,6 +25,8 @@ const kafkaSettings = {
 };
 
 export type HitlConfig = ConfigOf<typeof databaseSettings> & {
+  /** HITL_RETENTION_*; present when loaded with `retention: true` (hitl prune). */
+  readonly retention?: RetentionConfig;
   /** Absent when loaded with `kafka: false`, for commands that never publish. */
   readonly kafka?: {
     readonly brokers: string[];
@@ -38,10 +41,19 @@ export type HitlConfig = ConfigOf<typeof databaseSettings> & {
 export interface LoadHitlConfigOptions {
   /** Whether KAFKA_BROKERS is required and read (default true). */
   kafka?: boolean;
+  /** Whether the HITL_RETENTION_* settings are read (default false). */
+  retention?: boolean;
 }
 
 /** Settings of the hitl command. */
 export function loadHitlConfig(env: NodeJS.ProcessEnv, opts: LoadHitlConfigOptions = {}): HitlConfig {
+  if (opts.retention === true) {
+    const { databaseUrl, logLevel, ...retention } = parseConfig(
+      { ...databaseSettings, ...retentionConfigSpec },
+      env,
+    );
+    return Object.freeze({ databaseUrl, logLevel, retention });
+  }
   if (opts.kafka === false) return parseConfig(databaseSettings, env);
   const parsed = parseConfig({ ...databaseSettings, ...kafkaSettings }, env, {
     check: kafkaSecurityProblems,

@@ -34,6 +34,29 @@ describe('hitl models train and trainings', () => {
 });
 
 describe('hitl reviewers and keys', () => {
+  it('makes a key that expires, and disables and enables a reviewer', async () => {
+    const id = uniqueName('rev');
+    expect((await runCli(['reviewers', 'add', '--id', id], env)).code).toBe(0);
+    const created = await runCli(['keys', 'create', '--reviewer', id, '--expires-in-days', '7'], env);
+    const { info } = created.lines[0] as { info: { expiresAt: string; createdBy: string | null } };
+    expect((Date.parse(info.expiresAt) - Date.now()) / 86_400_000).toBeCloseTo(7, 2);
+    expect(info.createdBy).toBeNull();
+    for (const bad of ['0', '-3', 'soon']) {
+      const refused = await runCli(['keys', 'create', '--reviewer', id, '--expires-in-days', bad], env);
+      expect(refused.code).toBe(64);
+      expect(refused.stderr).toContain('--expires-in-days');
+    }
+    const off = await runCli(['reviewers', 'disable', '--id', id], env);
+    expect(off).toMatchObject({ code: 0, lines: [{ id, disabledAt: expect.any(String) }] });
+    expect((await runCli(['reviewers', 'enable', '--id', id], env)).lines[0]).toMatchObject({
+      id,
+      disabledAt: null,
+    });
+    expect((await runCli(['reviewers', 'disable', '--id', 'nobody-at-all'], env)).stderr).toContain(
+      'HITL_ERR_REVIEWER_NOT_FOUND',
+    );
+  });
+
   it('adds an admin, creates a key shown once, and revokes it', async () => {
     const id = uniqueName('admin');
     const added = await runCli(['reviewers', 'add', '--id', id, '--role', 'admin'], env);

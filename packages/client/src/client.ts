@@ -47,6 +47,15 @@ export interface ReviewClientOptions {
   connectDeadlineMs?: number;
 }
 
+export interface ClaimOptions {
+  /**
+   * A key of this claim (sent as Idempotency-Key): a repeat with the same key gets the same task
+   * while its lease lasts, and a new key a new task, for fetching the next task ahead. Without
+   * one, a claim returns the task you already hold, if one fits the filters.
+   */
+  claimKey?: string;
+}
+
 export interface AnswerOptions {
   /** The same key for the same answer: a repeat returns the first result. Default: a new UUID. */
   idempotencyKey?: string;
@@ -120,12 +129,15 @@ export class ReviewClient {
   }
 
   /**
-   * Leases the most urgent waiting task; null when none is waiting for you. A repeat after a
-   * broken connection may leave the first task leased to you until its lease runs out (then it
-   * goes back to the queue): a delay, never a loss.
+   * Leases the most urgent waiting task; null when none is waiting for you. Safe to repeat: a
+   * repeat after a broken connection gets the task the first try leased (see ClaimOptions).
    */
-  async claim(filters: ClaimFilters = {}): Promise<Task | null> {
-    return this.call<Task | null>('POST', '/v1/tasks/claim', { body: filters, repeatable: true });
+  async claim(filters: ClaimFilters = {}, opts: ClaimOptions = {}): Promise<Task | null> {
+    return this.call<Task | null>('POST', '/v1/tasks/claim', {
+      body: filters,
+      headers: opts.claimKey === undefined ? {} : { 'idempotency-key': opts.claimKey },
+      repeatable: true,
+    });
   }
 
   getTask(eventId: string): Promise<Task> {
@@ -225,8 +237,20 @@ export class ReviewClient {
   }
 
   /** A new key for a reviewer; `key` is in this answer only. Not repeated: a repeat makes a second key. */
-  createKey(reviewerId: string): Promise<CreatedKey> {
-    return this.call('POST', `/v1/admin/reviewers/${enc(reviewerId)}/keys`, { repeatable: false });
+  createKey(reviewerId: string, opts: { expiresInDays?: number } = {}): Promise<CreatedKey> {
+    return this.call('POST', `/v1/admin/reviewers/${enc(reviewerId)}/keys`, {
+      body: opts.expiresInDays === undefined ? {} : { expiresInDays: opts.expiresInDays },
+      repeatable: false,
+    });
+  }
+
+  /** Stops every key of the reviewer at once and gives back the tasks they hold. */
+  disableReviewer(reviewerId: string): Promise<Reviewer> {
+    return this.call('POST', `/v1/admin/reviewers/${enc(reviewerId)}/disable`, { repeatable: true });
+  }
+
+  enableReviewer(reviewerId: string): Promise<Reviewer> {
+    return this.call('POST', `/v1/admin/reviewers/${enc(reviewerId)}/enable`, { repeatable: true });
   }
 
   revokeKey(keyId: string): Promise<ApiKeyInfo> {

@@ -1,4 +1,4 @@
-export { ReviewClient, type AnswerOptions, type ReviewClientOptions } from './client';
+export { ReviewClient, type AnswerOptions, type ClaimOptions, type ReviewClientOptions } from './client';
 export { ClientErrorCode, ReviewApiError } from './errors';
 export { runReviewCommand, type ReviewCommandIo } from './command';
 export {

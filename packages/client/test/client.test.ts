@@ -66,6 +66,8 @@ describe('coverage', () => {
       'GET /v1/admin/reviewers/{reviewerId}/keys': 'listKeys',
       'POST /v1/admin/reviewers/{reviewerId}/keys': 'createKey',
       'DELETE /v1/admin/keys/{keyId}': 'revokeKey',
+      'POST /v1/admin/reviewers/{reviewerId}/disable': 'disableReviewer',
+      'POST /v1/admin/reviewers/{reviewerId}/enable': 'enableReviewer',
       'GET /v1/admin/policy': 'getPolicy',
       'GET /v1/admin/policy/history': 'policyHistory',
       'PUT /v1/admin/policy': 'setPolicy',
@@ -124,7 +126,10 @@ describe('reviewer methods', () => {
     expect(Date.parse(lease.expiresAt)).toBeGreaterThan(Date.parse(task!.lease!.expiresAt));
 
     await alice.client.releaseLease(id);
-    expect((await alice.client.getTask(id)).lease).toBeNull();
+    // Given back, it is no longer alice's to see; an admin sees it without a lease.
+    await expect(alice.client.getTask(id)).rejects.toMatchObject({ status: 404 });
+    const admin = await person(pool, url, 'admin');
+    expect((await admin.client.getTask(id)).lease).toBeNull();
     expect((await alice.client.claim({ stream }))?.eventId).toBe(id);
     await alice.client.skip(id);
     // Skipped: never offered to alice again, but to bob.
@@ -142,11 +147,13 @@ describe('reviewer methods', () => {
     // A new key (the default): a second answer, refused.
     const again = await failure(bob.client.answer(id, { label: 'ham' }));
     expect(again).toMatchObject({ status: 409, code: 'HITL_ERR_ALREADY_ANSWERED' });
-    expect(await alice.client.getTask(id)).toMatchObject({
+    expect(await bob.client.getTask(id)).toMatchObject({
       status: 'decided',
       finalLabel: 'ham',
       answers: 1,
     });
+    // Alice skipped it: what bob decided is not hers to read.
+    await expect(alice.client.getTask(id)).rejects.toMatchObject({ status: 404 });
   });
 
   it('maps refusals to ReviewApiError with the server’s status, code and details', async () => {
@@ -255,12 +262,15 @@ describe('query methods', () => {
     const { api, url } = await setup();
     const alice = await person(pool, url);
     const { stream, ids } = await tasksOn(api, alice.client, 5, 1);
+    // Every task is for an admin to list; a reviewer lists the ones they hold or answered.
+    const admin = await person(pool, url, 'admin');
+    expect((await alice.client.listTasks({ stream })).items.map((t) => t.eventId)).toEqual([ids[0]]);
 
     const seen: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
     for (;;) {
-      const page = await alice.client.listTasks({ stream, limit: 2, ...(cursor ? { cursor } : {}) });
+      const page = await admin.client.listTasks({ stream, limit: 2, ...(cursor ? { cursor } : {}) });
       pages++;
       seen.push(...page.items.map((t) => t.eventId));
       if (page.nextCursor === null) break;

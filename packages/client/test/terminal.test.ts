@@ -90,8 +90,12 @@ describe('the terminal reviewer', () => {
     expect(term.text()).toContain('Answered 1, skipped 1.');
     expect(await alice.client.getTask(a)).toMatchObject({ status: 'decided', finalLabel: 'ham' });
     // c was given back (alice may claim it again); b was skipped (alice never gets it again).
-    expect(await alice.client.getTask(c)).toMatchObject({ status: 'open', lease: null });
+    const admin = (await person(pool, url, 'admin')).client;
+    expect(await admin.getTask(c)).toMatchObject({ status: 'open', lease: null });
     expect((await alice.client.claim({ stream }))?.eventId).toBe(c);
+    // Claiming again while she holds it resumes it; once skipped, nothing is left for her.
+    expect((await alice.client.claim({ stream }))?.eventId).toBe(c);
+    await alice.client.skip(c);
     expect(await alice.client.claim({ stream })).toBeNull();
     expect(term.input.listenerCount('data')).toBe(0);
   });
@@ -203,7 +207,10 @@ describe('the terminal reviewer', () => {
     term.input.end();
 
     expect(await run).toEqual({ answered: 0, skipped: 0 });
-    expect(await alice.client.getTask(id)).toMatchObject({ status: 'open', lease: null });
+    expect(await (await person(pool, url, 'admin')).client.getTask(id)).toMatchObject({
+      status: 'open',
+      lease: null,
+    });
   });
 });
 
@@ -242,7 +249,10 @@ describe('the hitl-review command', () => {
     stop.abort();
     expect(await run).toBe(0);
     expect(await alice.client.getTask(first)).toMatchObject({ status: 'decided', finalLabel: 'spam' });
-    expect(await alice.client.getTask(second)).toMatchObject({ status: 'open', lease: null });
+    expect(await (await person(pool, url, 'admin')).client.getTask(second)).toMatchObject({
+      status: 'open',
+      lease: null,
+    });
   });
 
   it('explains bad settings and refusals, with exit codes 2 and 1', async () => {

@@ -16,8 +16,17 @@ export interface TopicSpec<Schema extends TSchema = TSchema> {
   /** The record key: the event id (or, for model lifecycle records, the model id). */
   key(record: Static<Schema>): string;
   readonly partitions: number;
+  /**
+   * The topic's retention.ms when it is created (-1: forever); KAFKA_TOPIC_RETENTION_MS overrides
+   * it per topic. Retention is about who reads a topic later than live: see each value's reason.
+   */
+  readonly retentionMs: number;
   readonly description: string;
 }
+
+const DAY_MS = 86_400_000;
+/** Kafka's retention.ms for a topic whose records are never deleted by age. */
+export const RETAIN_FOREVER = -1;
 
 function topic<Schema extends TSchema>(spec: TopicSpec<Schema>): TopicSpec<Schema> {
   return spec;
@@ -30,6 +39,8 @@ export const topics = {
     schema: InputEvent,
     key: (r) => r.data.eventId,
     partitions: 6,
+    // Read live by inference; a week outlasts an outage of it.
+    retentionMs: 7 * DAY_MS,
     description: 'Input events from producers.',
   }),
   predictions: topic({
@@ -37,6 +48,7 @@ export const topics = {
     schema: Prediction,
     key: (r) => r.data.eventId,
     partitions: 6,
+    retentionMs: 7 * DAY_MS,
     description: 'Scored predictions, one per event.',
   }),
   reviewRequests: topic({
@@ -44,6 +56,8 @@ export const topics = {
     schema: ReviewRequest,
     key: (r) => r.data.eventId,
     partitions: 6,
+    // The review API stores each request as a task at once; this only has to outlast its outage.
+    retentionMs: 14 * DAY_MS,
     description: 'Predictions sent to human review.',
   }),
   decisions: topic({
@@ -51,6 +65,8 @@ export const topics = {
     schema: Decision,
     key: (r) => r.data.eventId,
     partitions: 6,
+    // The platform's output: downstream consumers may lag, or start later and read back.
+    retentionMs: 90 * DAY_MS,
     description: 'Final decisions, exactly one per event.',
   }),
   corrections: topic({
@@ -58,6 +74,9 @@ export const topics = {
     schema: Correction,
     key: (r) => r.data.eventId,
     partitions: 6,
+    // The labels people paid for. The trainer keeps them in Postgres, but a trainer of another model
+    // (a new MODEL_ID and GROUP_ID) starts from the earliest offset and learns only what is left.
+    retentionMs: RETAIN_FOREVER,
     description: 'Human answers as labelled examples.',
   }),
   models: topic({
@@ -66,6 +85,8 @@ export const topics = {
     // One partition keeps the lifecycle of all versions in one order.
     key: (r) => r.data.model.id,
     partitions: 1,
+    // A few records per training: the lineage of every version, small enough to keep.
+    retentionMs: RETAIN_FOREVER,
     description: 'Model lifecycle steps.',
   }),
   deadLetters: topic({
@@ -74,6 +95,8 @@ export const topics = {
     key: (r) =>
       r.data.source.key ?? `${r.data.source.topic}-${r.data.source.partition}-${r.data.source.offset}`,
     partitions: 3,
+    // Long enough to notice, fix and redrive (hitl dlq redrive reads them from here).
+    retentionMs: 30 * DAY_MS,
     description: 'Records a consumer rejected, with the reason.',
   }),
 } as const;

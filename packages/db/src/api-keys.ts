@@ -21,6 +21,10 @@ export interface ApiKeyInfo {
   createdAt: Date;
   revokedAt: Date | null;
   lastUsedAt: Date | null;
+  /** After this the key no longer works (null: never). */
+  expiresAt: Date | null;
+  /** The reviewer (an admin) who made it; null when made outside the API (the hitl command). */
+  createdBy: string | null;
 }
 
 type Db = Pool | PoolClient;
@@ -50,7 +54,11 @@ interface KeyRow {
   created_at: Date;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  expires_at: Date | null;
+  created_by: string | null;
 }
+
+const KEY_COLUMNS = 'id, reviewer_id, created_at, revoked_at, last_used_at, expires_at, created_by';
 
 const toKey = (r: KeyRow): ApiKeyInfo => ({
   id: r.id,
@@ -58,6 +66,8 @@ const toKey = (r: KeyRow): ApiKeyInfo => ({
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
   lastUsedAt: r.last_used_at,
+  expiresAt: r.expires_at,
+  createdBy: r.created_by,
 });
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest();
@@ -94,28 +104,66 @@ export async function listReviewers(db: Db): Promise<Reviewer[]> {
   return rows.map(toReviewer);
 }
 
-/** Creates a key for the reviewer; the returned `key` is the only time the secret is seen. */
-export async function createApiKey(db: Db, reviewerId: string): Promise<{ key: string; info: ApiKeyInfo }> {
-  const key = generateApiKey();
-  const { keyId, secret } = parseApiKey(key)!;
-  return { key, info: await storeKey(db, reviewerId, keyId, secret) };
+/**
+ * Disables a reviewer (their keys stop working, on every replica at once) or enables them again.
+ * Disabling gives back the tasks they hold. Doing it twice changes nothing.
+ */
+export async function setReviewerDisabled(db: Db, id: string, disabled: boolean): Promise<Reviewer> {
+  const { rows } = await db.query<ReviewerRow>(
+    disabled
+      ? `WITH reviewer AS (
+           UPDATE reviewers SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1 RETURNING *
+         ), released AS (
+           UPDATE review_tasks SET lease_owner = NULL, lease_expires_at = NULL
+            WHERE lease_owner IN (SELECT id FROM reviewer)
+         )
+         SELECT * FROM reviewer`
+      : 'UPDATE reviewers SET disabled_at = NULL WHERE id = $1 RETURNING *',
+    [id],
+  );
+  if (!rows[0]) throw new DbError(DbErrorCode.reviewerNotFound, `no reviewer ${id}`);
+  return toReviewer(rows[0]);
 }
 
-async function storeKey(db: Db, reviewerId: string, id: string, secret: string): Promise<ApiKeyInfo> {
+/** The longest a key may be made to live for (ten years). */
+export const MAX_KEY_DAYS = 3_650;
+
+export interface NewKeyOptions {
+  /** The key stops working this many days from now (default: never). */
+  expiresInDays?: number;
+  /** Who makes it (an admin's reviewer id). */
+  createdBy?: string;
+}
+
+/** Creates a key for the reviewer; the returned `key` is the only time the secret is seen. */
+export async function createApiKey(
+  db: Db,
+  reviewerId: string,
+  options: NewKeyOptions = {},
+): Promise<{ key: string; info: ApiKeyInfo }> {
+  const days = options.expiresInDays;
+  if (days !== undefined && !(Number.isFinite(days) && days > 0 && days <= MAX_KEY_DAYS)) {
+    throw new DbError(
+      DbErrorCode.apiKeyInvalid,
+      `a key expires after more than 0 and at most ${MAX_KEY_DAYS} days, got ${days}`,
+    );
+  }
+  const key = generateApiKey();
+  const { keyId, secret } = parseApiKey(key)!;
   const reviewer = await getReviewer(db, reviewerId);
   if (!reviewer) throw new DbError(DbErrorCode.reviewerNotFound, `no reviewer ${reviewerId}`);
   const { rows } = await db.query<KeyRow>(
-    `INSERT INTO api_keys (id, reviewer_id, secret_hash) VALUES ($1, $2, $3)
-     RETURNING id, reviewer_id, created_at, revoked_at, last_used_at`,
-    [id, reviewerId, hash(secret)],
+    `INSERT INTO api_keys (id, reviewer_id, secret_hash, expires_at, created_by)
+     VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8 * 86400), $5)
+     RETURNING ${KEY_COLUMNS}`,
+    [keyId, reviewerId, hash(secret), days ?? null, options.createdBy ?? null],
   );
-  return toKey(rows[0]!);
+  return { key, info: toKey(rows[0]!) };
 }
 
 export async function listApiKeys(db: Db, reviewerId: string): Promise<ApiKeyInfo[]> {
   const { rows } = await db.query<KeyRow>(
-    `SELECT id, reviewer_id, created_at, revoked_at, last_used_at FROM api_keys
-      WHERE reviewer_id = $1 ORDER BY created_at`,
+    `SELECT ${KEY_COLUMNS} FROM api_keys WHERE reviewer_id = $1 ORDER BY created_at`,
     [reviewerId],
   );
   return rows.map(toKey);
@@ -124,18 +172,26 @@ export async function listApiKeys(db: Db, reviewerId: string): Promise<ApiKeyInf
 /** Revokes a key at once; revoking it again changes nothing. */
 export async function revokeApiKey(db: Db, keyId: string): Promise<ApiKeyInfo> {
   const { rows } = await db.query<KeyRow>(
-    `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-     RETURNING id, reviewer_id, created_at, revoked_at, last_used_at`,
+    `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${KEY_COLUMNS}`,
     [keyId],
   );
   if (!rows[0]) throw new DbError(DbErrorCode.apiKeyNotFound, `no API key ${keyId}`);
   return toKey(rows[0]);
 }
 
+/** Records that a key was used just now (callers throttle this: it is a write). */
+export async function touchApiKey(db: Db, keyId: string): Promise<void> {
+  await db.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [keyId]);
+}
+
+/** The channel on which changes that can stop keys from working are announced (see migrations). */
+export const API_KEY_CHANNEL = 'hitl_api_keys';
+
 export interface KeyRecord {
   keyId: string;
   secretHash: Buffer;
   revoked: boolean;
+  expiresAt: Date | null;
   reviewer: Reviewer;
 }
 
@@ -148,9 +204,9 @@ export function parseApiKey(key: string): { keyId: string; secret: string } | nu
 /** What authentication needs to know of a key id (null: unknown). */
 export async function loadKeyRecord(db: Db, keyId: string): Promise<KeyRecord | null> {
   const { rows } = await db.query<
-    ReviewerRow & { key_id: string; secret_hash: Buffer; revoked_at: Date | null }
+    ReviewerRow & { key_id: string; secret_hash: Buffer; revoked_at: Date | null; expires_at: Date | null }
   >(
-    `SELECT k.id AS key_id, k.secret_hash, k.revoked_at, r.*
+    `SELECT k.id AS key_id, k.secret_hash, k.revoked_at, k.expires_at, r.*
        FROM api_keys k JOIN reviewers r ON r.id = k.reviewer_id WHERE k.id = $1`,
     [keyId],
   );
@@ -160,6 +216,7 @@ export async function loadKeyRecord(db: Db, keyId: string): Promise<KeyRecord | 
     keyId: row.key_id,
     secretHash: row.secret_hash,
     revoked: row.revoked_at !== null,
+    expiresAt: row.expires_at,
     reviewer: toReviewer(row),
   };
 }

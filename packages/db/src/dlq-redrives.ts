@@ -108,7 +108,8 @@ export async function findDeadLetterRedrives(
     published: boolean;
   }>(
     `SELECT d.dlq_partition AS partition, d.dlq_offset::text AS offset, d.redriven_by, d.redriven_at,
-            o.published_at IS NOT NULL AS published
+            -- Only published outbox rows are pruned (retention.ts): a row that is gone was published.
+            d.outbox_id IS NOT NULL AND (o.id IS NULL OR o.published_at IS NOT NULL) AS published
        FROM dlq_redrives d
        JOIN unnest($2::int[], $3::bigint[]) AS u(p, o) ON d.dlq_partition = u.p AND d.dlq_offset = u.o
        LEFT JOIN outbox o ON o.id = d.outbox_id

@@ -13,6 +13,8 @@ export const DbErrorCode = {
   reviewerNotFound: 'HITL_ERR_REVIEWER_NOT_FOUND',
   apiKeyNotFound: 'HITL_ERR_API_KEY_NOT_FOUND',
   apiKeyInvalid: 'HITL_ERR_API_KEY_INVALID',
+  /** requestTraining was given no model id or no actor. */
+  trainingRequestInvalid: 'HITL_ERR_TRAINING_REQUEST_INVALID',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

@@ -33,3 +33,18 @@ export {
   type RedriveOutcome,
 } from './dlq-redrives';
 export { reviewQueueGroups, type ReviewQueueGroup } from './review-queue';
+export {
+  listTrainingRequests,
+  listTrainingRuns,
+  requestTraining,
+  type TrainingRequest,
+  type TrainingRun,
+  type TrainingRunTrigger,
+} from './training-requests';
+export { loadRetentionConfig, retentionConfigSpec, type RetentionConfig } from './config';
+export {
+  pruneRetention,
+  type RetentionOptions,
+  type RetentionResult,
+  type RetentionTable,
+} from './retention';

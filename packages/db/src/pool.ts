@@ -12,6 +12,11 @@ export interface CreatePoolOptions {
   connectionTimeoutMillis?: number;
   /** Idle clients are closed after this. Default 30 s. */
   idleTimeoutMillis?: number;
+  /**
+   * Postgres cancels any statement that runs longer (SQLSTATE 57014), lock waits included.
+   * Default: none (Postgres's own default).
+   */
+  statementTimeoutMillis?: number;
 }
 
 /** A pg.Pool whose idle-client errors are logged: without a listener, a dropped connection crashes the process. */
@@ -23,6 +28,7 @@ export function createPool(opts: CreatePoolOptions): Pool {
     application_name: opts.applicationName,
     connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000,
     idleTimeoutMillis: opts.idleTimeoutMillis ?? 30_000,
+    ...(opts.statementTimeoutMillis === undefined ? {} : { statement_timeout: opts.statementTimeoutMillis }),
   });
   pool.on('error', (error) => {
     // pg has already removed the broken client; the next checkout opens a new connection.

@@ -9,3 +9,4 @@ export * from './metrics';
 export * from './output';
 export * from './producer';
 export * from './security';
+export * from './topic-retention';

@@ -25,6 +25,7 @@ export interface ReviewApiDeps {
 export interface ReviewApi {
   readonly http: Api;
   readonly tasks: TaskStore;
+  readonly authenticator: Authenticator;
   /** Connects, starts consuming and relaying, and listens on config.apiPort (0: any free port). */
   start(): Promise<void>;
   /** The address the API listens on, after start(). */
@@ -47,7 +48,13 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       config: config.kafkaConnection,
     });
   const ownPool = deps.pool === undefined;
-  const pool = deps.pool ?? createPool({ connectionString: config.databaseUrl, max: 20 });
+  const pool =
+    deps.pool ??
+    createPool({
+      connectionString: config.databaseUrl,
+      max: 20,
+      statementTimeoutMillis: config.statementTimeoutMs,
+    });
   const relay = new OutboxRelay({
     pool,
     kafka,
@@ -60,6 +67,8 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
   const tasks = new TaskStore({
     pool,
     leaseSeconds: config.leaseSeconds,
+    maxLeaseSeconds: config.maxLeaseSeconds,
+    maxLeasesPerReviewer: config.maxLeasesPerReviewer,
     maxExtraRounds: config.maxExtraRounds,
     topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
     onDecided: ({ reason, outcome }) => {
@@ -68,11 +77,13 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       metrics.corrections.inc({ reason, outcome });
     },
   });
-  const authenticator = new Authenticator(pool);
+  const authenticator = new Authenticator({ pool, logger: log });
   const http = await createHttp({
     logger: log,
     authenticator,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    authAttemptsPerMinute: config.authAttemptsPerMinute,
+    trustProxy: config.trustProxy,
     bodyLimitBytes: config.bodyLimitBytes,
     version: VERSION,
   });
@@ -119,9 +130,11 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
   return {
     http,
     tasks,
+    authenticator,
     async start() {
       if (config.adminKey) await ensureAdminKey(pool, config.adminKey);
       await relay.start();
+      await authenticator.start();
       // Reviewers first: joining the group can wait out a dead member's session, and the API
       // needs nothing from the consumer to serve what is already queued.
       address = await http.listen({ port: config.apiPort, host: config.apiHost });
@@ -137,6 +150,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
         await http.close();
         await consumer.stop();
         await relay.stop();
+        await authenticator.stop();
         if (ownPool) await pool.end();
       })();
       return stopping;

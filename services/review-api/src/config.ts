@@ -6,7 +6,17 @@ import {
   type KafkaConnectionConfig,
 } from '@hitl/kafka';
 import { hostname } from 'node:os';
-import { LOG_LEVELS, int, list, oneOf, parseConfig, str, url, type ConfigOf } from '@hitl/service-kit';
+import {
+  LOG_LEVELS,
+  type ConfigProblem,
+  int,
+  list,
+  oneOf,
+  parseConfig,
+  str,
+  url,
+  type ConfigOf,
+} from '@hitl/service-kit';
 
 export const reviewApiConfigSpec = {
   kafkaBrokers: list('KAFKA_BROKERS'),
@@ -24,10 +34,27 @@ export const reviewApiConfigSpec = {
   instanceId: str('INSTANCE_ID', { default: hostname() }),
   /** How long a claimed task stays with its reviewer unless extended. */
   leaseSeconds: int('LEASE_SECONDS', { default: 300, min: 1, max: 86_400 }),
+  /** The longest a lease can be extended to, counted from its claim. */
+  maxLeaseSeconds: int('MAX_LEASE_SECONDS', { default: 3_600, min: 1, max: 604_800 }),
+  /** Tasks one reviewer may hold at once (a client that fetches ahead holds two). */
+  maxLeasesPerReviewer: int('MAX_LEASES_PER_REVIEWER', { default: 5, min: 1, max: 1_000 }),
   /** Extra reviewers a split task gets before it goes to an admin. */
   maxExtraRounds: int('MAX_EXTRA_ROUNDS', { default: 2, min: 0, max: 20 }),
   /** Requests per minute per API key (or per address without one). */
   rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', { default: 6_000, min: 1 }),
+  /**
+   * Requests per minute per client address with a key this replica has not yet seen work (a
+   * wrong or made-up key, or a good key's first use): the limit on guessing keys.
+   */
+  authAttemptsPerMinute: int('AUTH_ATTEMPTS_PER_MINUTE', { default: 120, min: 1 }),
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address that limits count by:
+   * false (none, the default), true (any: only when nothing but the proxy can reach the API), or
+   * a comma-separated list of addresses and CIDR ranges (the Ingress controller's pods).
+   */
+  trustProxy: str('TRUST_PROXY', { default: 'false' }),
+  /** Postgres cancels an API query that runs longer; the request is answered 503. */
+  statementTimeoutMs: int('STATEMENT_TIMEOUT_MS', { default: 10_000, min: 100, max: 600_000 }),
   bodyLimitBytes: int('BODY_LIMIT_BYTES', { default: 1_048_576, min: 1_024 }),
   /** An admin key (hitl_<id>_<secret>) that is made to work at start: the first admin. */
   adminKey: str('ADMIN_KEY', { optional: true, secret: true }),
@@ -44,13 +71,39 @@ export const reviewApiConfigSpec = {
   // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
 };
 
-export type ReviewApiConfig = ConfigOf<typeof reviewApiConfigSpec> & {
+export type ReviewApiConfig = Omit<ConfigOf<typeof reviewApiConfigSpec>, 'trustProxy'> & {
   /** createKafka's ssl and sasl options, its PEM files read at start-up. */
   readonly kafkaConnection: KafkaConnectionConfig;
+  readonly trustProxy: boolean | string[];
 };
+
+/** TRUST_PROXY as fastify takes it: true, false, or addresses and CIDR ranges. */
+export function parseTrustProxy(value: string): boolean | string[] | undefined {
+  const v = value.trim();
+  if (v === 'true' || v === 'false') return v === 'true';
+  const list = v.split(',').map((s) => s.trim());
+  return list.every((s) => /^[0-9A-Fa-f.:]+(\/[0-9]{1,3})?$/.test(s)) ? list : undefined;
+}
+
+function trustProxyProblems(config: { trustProxy: string }): ConfigProblem[] {
+  return parseTrustProxy(config.trustProxy) === undefined
+    ? [
+        {
+          variable: 'TRUST_PROXY',
+          problem: `must be true, false or comma-separated addresses and CIDR ranges, got "${config.trustProxy}"`,
+        },
+      ]
+    : [];
+}
 
 /** The review API's settings, from the environment. */
 export function loadReviewApiConfig(env: NodeJS.ProcessEnv): ReviewApiConfig {
-  const config = parseConfig(reviewApiConfigSpec, env, { check: kafkaSecurityProblems });
-  return Object.freeze({ ...config, kafkaConnection: kafkaConnectionConfig(config) });
+  const config = parseConfig(reviewApiConfigSpec, env, {
+    check: (c) => [...kafkaSecurityProblems(c), ...trustProxyProblems(c)],
+  });
+  return Object.freeze({
+    ...config,
+    kafkaConnection: kafkaConnectionConfig(config),
+    trustProxy: parseTrustProxy(config.trustProxy)!,
+  });
 }

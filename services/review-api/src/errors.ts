@@ -9,6 +9,10 @@ export const ApiErrorCode = {
   forbidden: 'HITL_ERR_FORBIDDEN',
   notFound: 'HITL_ERR_NOT_FOUND',
   leaseNotHeld: 'HITL_ERR_LEASE_NOT_HELD',
+  /** The reviewer holds as many tasks as one may (MAX_LEASES_PER_REVIEWER). */
+  leaseLimit: 'HITL_ERR_LEASE_LIMIT',
+  /** The lease is at its longest (MAX_LEASE_SECONDS after the claim). */
+  leaseExtensionLimit: 'HITL_ERR_LEASE_EXTENSION_LIMIT',
   taskDecided: 'HITL_ERR_TASK_DECIDED',
   alreadyAnswered: 'HITL_ERR_ALREADY_ANSWERED',
   labelUnknown: 'HITL_ERR_LABEL_UNKNOWN',

@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DbError, type Role } from '@hitl/db';
 import { isTransientError } from '@hitl/kafka';
 import { PolicyError } from '@hitl/policy';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { allowed, keyIdOf, type Authenticator, type Principal } from './auth';
@@ -15,7 +15,10 @@ import { ApiError, ApiErrorCode, ErrorBody } from './errors';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Who may call the route: public (no key), reviewer (reviewers and admins) or admin. */
+    /**
+     * Who may call the route: public (no key), reviewer (reviewers and admins) or admin. A route
+     * that does not say is for admins only.
+     */
     role?: Role | 'public';
   }
   interface FastifyRequest {
@@ -29,6 +32,13 @@ export interface HttpOptions {
   logger: Logger;
   authenticator: Authenticator;
   rateLimitPerMinute: number;
+  /**
+   * Requests per minute per client address whose key is not one this instance already knows to
+   * work: made-up and wrong keys, and a good key's first use. Counted before the key is looked up.
+   */
+  authAttemptsPerMinute: number;
+  /** fastify's trustProxy: whose X-Forwarded-For gives the client address (see config.ts). */
+  trustProxy: boolean | string[];
   bodyLimitBytes: number;
   version: string;
 }
@@ -41,6 +51,7 @@ const DB_STATUS: Record<string, number> = {
   HITL_ERR_REVIEWER_EXISTS: 409,
   HITL_ERR_MODEL_NO_PREVIOUS: 409,
   HITL_ERR_MODEL_ROLLED_BACK: 409,
+  HITL_ERR_TRAINING_REQUEST_INVALID: 400,
 };
 
 /** Any error as the status and body the API answers with. */
@@ -64,12 +75,14 @@ export function toApiError(error: unknown): ApiError {
       e.message,
     );
   }
-  // A training request the trainer's request store refused (an empty model id).
-  if (e.code === 'HITL_ERR_TRAINING_REQUEST_INVALID') return new ApiError(400, e.code, e.message);
   // Backstop for what the schemas let through: SQLSTATE class 22 is a value Postgres cannot take
   // (a NUL byte in text, an integer or a date out of range), the caller's input, never a fault.
   if (isPgDataException(error)) {
     return new ApiError(400, ApiErrorCode.invalidValue, `a value the database cannot take: ${error.message}`);
+  }
+  if ((error as { code?: unknown } | null)?.code === '57014') {
+    // The statement ran past STATEMENT_TIMEOUT_MS (or was cancelled): the database is too busy.
+    return new ApiError(503, ApiErrorCode.unavailable, 'the database did not answer in time; retry shortly');
   }
   if (isTransientError(error)) {
     return new ApiError(503, ApiErrorCode.unavailable, 'a dependency is unavailable; retry shortly');
@@ -92,9 +105,16 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     // Request logs (info) would be two lines per call; warnings and errors still come through.
     loggerInstance: opts.logger.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: opts.bodyLimitBytes,
+    trustProxy: opts.trustProxy,
     // An event id may be 256 characters, up to 12 bytes each once percent-encoded; fastify's
     // default of 100 refused such ids with its own 414 after they were routed and claimed.
     routerOptions: { maxParamLength: 4_096 },
+    // Errors fastify meets before routing (a path parameter too long, a malformed URL) get the
+    // API's error shape like every other.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const apiError = toApiError(error);
+      void reply.status(apiError.statusCode).type('application/json; charset=utf-8').send(apiError.toBody());
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -114,6 +134,12 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
       security: [{ apiKey: [] }],
     },
   });
+  // The documentation pages are public; every other route says who may call it, or is admins'.
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) {
+      route.config = { ...route.config, role: 'public' };
+    }
+  });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(rateLimit, {
     max: opts.rateLimitPerMinute,
@@ -127,11 +153,33 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
       ),
   });
 
+  // Keys this instance has not seen work cost a database lookup each; they are limited per client
+  // address before the lookup, so a flood of made-up keys is refused without reaching Postgres and
+  // without slowing the keys that work.
+  const authAttempts = app.createRateLimit({
+    max: opts.authAttemptsPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `auth:${request.ip}`,
+  });
+
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
-    const role = request.routeOptions.config.role ?? 'public';
+  app.addHook('onRequest', async (request, reply) => {
+    const role = request.routeOptions.config.role ?? 'admin';
     if (role === 'public') return;
-    const principal = await opts.authenticator.authenticate(request.headers.authorization);
+    const { authorization } = request.headers;
+    let principal = opts.authenticator.cached(authorization);
+    if (!principal) {
+      const attempts = await authAttempts(request);
+      if (!attempts.isAllowed && attempts.isExceeded) {
+        void reply.header('retry-after', String(attempts.ttlInSeconds));
+        throw new ApiError(
+          429,
+          ApiErrorCode.rateLimited,
+          `more than ${attempts.max} requests per minute from ${request.ip} with keys not yet checked; retry in ${attempts.ttlInSeconds} s`,
+        );
+      }
+      principal = await opts.authenticator.authenticate(authorization);
+    }
     if (!allowed(principal.role, role)) {
       throw new ApiError(
         403,
@@ -146,7 +194,8 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     const apiError = toApiError(error);
     if (apiError.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     if (apiError.statusCode === 503) void reply.header('retry-after', '1');
-    return reply.status(apiError.statusCode).send(apiError.toBody());
+    // A handler may have set another type (the export's JSON lines) before it failed.
+    return reply.status(apiError.statusCode).type('application/json; charset=utf-8').send(apiError.toBody());
   });
   app.setNotFoundHandler(async (request, reply) =>
     reply
@@ -170,4 +219,23 @@ export const errorResponses = {
   401: { $ref: 'ErrorBody#' },
   403: { $ref: 'ErrorBody#' },
   429: { $ref: 'ErrorBody#' },
+} as const;
+
+/**
+ * And those of a route whose method carries a body (POST, PUT, DELETE), declared or not: fastify
+ * reads any body sent, so one over BODY_LIMIT_BYTES is a 413 and one of a media type it has no
+ * parser for a 415.
+ */
+export const bodyErrorResponses = {
+  413: { $ref: 'ErrorBody#' },
+  415: { $ref: 'ErrorBody#' },
+} as const;
+
+/**
+ * And those of a route with path parameters: a value that takes the path off the route (`..`) is
+ * a 404 before any handler runs, and one over the router's 4,096 characters a 414.
+ */
+export const pathErrorResponses = {
+  404: { $ref: 'ErrorBody#' },
+  414: { $ref: 'ErrorBody#' },
 } as const;

@@ -13,6 +13,8 @@ export interface TaskFilter {
   stream?: string;
   limit: number;
   cursor?: string;
+  /** Only tasks this reviewer holds a live lease on or has answered (what a reviewer may see). */
+  visibleTo?: string;
 }
 
 // A cursor is the (requested_at, event_id) of the last task of a page, opaque to clients.
@@ -36,6 +38,16 @@ export async function listTasks(
   pool: Pool,
   filter: TaskFilter,
 ): Promise<{ items: Task[]; nextCursor: string | null }> {
+  const { rows } = await pool.query<TaskRow>(taskListQuery(filter));
+  const page = rows.slice(0, filter.limit);
+  return {
+    items: page.map((r) => toTask(r)),
+    nextCursor: rows.length > filter.limit ? encodeCursor(page[page.length - 1]!) : null,
+  };
+}
+
+/** The statement listTasks runs (one more row than a page, to know whether another follows). */
+export function taskListQuery(filter: TaskFilter): { text: string; values: unknown[] } {
   const params: unknown[] = [];
   const where: string[] = [];
   const add = (sql: string, value: unknown) => where.push(sql.replace('?', `$${params.push(value)}`));
@@ -43,21 +55,20 @@ export async function listTasks(
   if (filter.reason) add('t.reason = ?', filter.reason);
   if (filter.label) add('t.predicted_label = ?', filter.label);
   if (filter.stream) add('t.stream = ?', filter.stream);
+  if (filter.visibleTo !== undefined) {
+    const me = `$${params.push(filter.visibleTo)}`;
+    where.push(
+      `((t.lease_owner = ${me} AND t.lease_expires_at > now()) OR EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = t.event_id AND a.reviewer_id = ${me}))`,
+    );
+  }
   if (filter.cursor) {
     const [at, eventId] = decodeCursor(filter.cursor);
     where.push(`(t.requested_at, t.event_id) < ($${params.push(at)}::timestamptz, $${params.push(eventId)})`);
   }
-  const { rows } = await pool.query<TaskRow>(
-    `SELECT ${TASK_COLUMNS} FROM review_tasks t
+  const text = `SELECT ${TASK_COLUMNS} FROM review_tasks t
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY t.requested_at DESC, t.event_id DESC LIMIT $${params.push(filter.limit + 1)}`,
-    params,
-  );
-  const page = rows.slice(0, filter.limit);
-  return {
-    items: page.map((r) => toTask(r)),
-    nextCursor: rows.length > filter.limit ? encodeCursor(page[page.length - 1]!) : null,
-  };
+      ORDER BY t.requested_at DESC, t.event_id DESC LIMIT $${params.push(filter.limit + 1)}`;
+  return { text, values: params };
 }
 
 export interface ReviewStats {
@@ -82,11 +93,29 @@ export interface ReviewStats {
 
 const finite = (n: number) => (Number.isFinite(n) ? n : null);
 
+/** Each reviewer's answers of the last 30 days ($1: one reviewer's only, or null: everyone's). */
+export const ANSWERS_BY_REVIEWER = `SELECT reviewer_id, count(*) AS answers,
+        count(*) FILTER (WHERE answered_at > now() - interval '1 hour') AS last_hour
+   FROM review_answers
+  WHERE answered_at > now() - interval '30 days' AND ($1::text IS NULL OR reviewer_id = $1)
+  GROUP BY reviewer_id ORDER BY reviewer_id`;
+
+/** What reviewStats covers. */
+export interface StatsScope {
+  /** Only this reviewer's own figures in `reviewers` (a reviewer sees no one else's). */
+  reviewerId?: string;
+  /** Agreement covers at most this many of the latest decided tasks with two or more answers. */
+  window?: number;
+}
+
 /**
- * Queue depth, decision rate and agreement. Agreement figures cover the most recent decided
- * tasks (up to `window`) that had two or more answers.
+ * Queue depth, decision rate and agreement. Answer counts cover the last 30 days; agreement
+ * figures cover the most recent decided tasks (up to `window`) that had two or more answers.
+ * Every query reads an index range, never the whole history.
  */
-export async function reviewStats(pool: Pool, window = 10_000): Promise<ReviewStats> {
+export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<ReviewStats> {
+  const window = scope.window ?? 10_000;
+  const me = scope.reviewerId ?? null;
   const [queue, byReason, byClass, hours, answers, multi] = await Promise.all([
     pool.query<{ open: string; escalated: string; leased: string; oldest: number | null }>(
       `SELECT count(*) FILTER (WHERE status = 'open') AS open,
@@ -106,11 +135,7 @@ export async function reviewStats(pool: Pool, window = 10_000): Promise<ReviewSt
       `SELECT date_trunc('hour', decided_at) AS hour, count(*) AS n FROM review_tasks
         WHERE status = 'decided' AND decided_at > now() - interval '24 hours' GROUP BY 1 ORDER BY 1`,
     ),
-    pool.query<{ reviewer_id: string; answers: string; last_hour: string }>(
-      `SELECT reviewer_id, count(*) AS answers,
-              count(*) FILTER (WHERE answered_at > now() - interval '1 hour') AS last_hour
-         FROM review_answers GROUP BY reviewer_id ORDER BY reviewer_id`,
-    ),
+    pool.query<{ reviewer_id: string; answers: string; last_hour: string }>(ANSWERS_BY_REVIEWER, [me]),
     pool.query<{ event_id: string; final_label: string; labels: string[]; reviewers: string[] }>(
       `SELECT t.event_id, t.final_label, array_agg(a.label ORDER BY a.reviewer_id) AS labels,
               array_agg(a.reviewer_id ORDER BY a.reviewer_id) AS reviewers

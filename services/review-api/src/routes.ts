@@ -9,27 +9,30 @@ import {
   listModelVersions,
   listPolicyVersions,
   listReviewers,
+  listTrainingRuns,
   promoteModelVersion,
+  requestTraining,
   revokeApiKey,
   rollbackModel,
+  setReviewerDisabled,
   updatePolicy,
   type ApiKeyInfo as KeyInfo,
   type ModelVersionSummary as ModelSummary,
   type Reviewer as ReviewerRecord,
   type StoredPolicy as PolicyRecord,
 } from '@hitl/db';
-import { listTrainingRuns, requestTraining } from '@hitl/trainer/requests';
 import { Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import type { Authenticator } from './auth';
 import { ApiError, ApiErrorCode } from './errors';
-import { errorResponses, principalOf, type Api } from './http';
+import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from './http';
 import {
   AnswerBody,
   AnswerResult,
   ApiKeyInfo,
   ClaimBody,
+  CreateKeyBody,
   CreateReviewerBody,
   CreatedKey,
   EventIdParam,
@@ -41,6 +44,7 @@ import {
   ModelVersionSummary,
   PolicyChangeBody,
   Reviewer,
+  ReviewerIdParam,
   Stats,
   StoredPolicy,
   Task,
@@ -65,6 +69,7 @@ const keyView = (k: KeyInfo) => ({
   createdAt: k.createdAt.toISOString(),
   revokedAt: iso(k.revokedAt),
   lastUsedAt: iso(k.lastUsedAt),
+  expiresAt: iso(k.expiresAt),
 });
 const policyView = (p: PolicyRecord) => ({ ...p, createdAt: p.createdAt.toISOString() });
 const modelView = (m: ModelSummary) => ({
@@ -115,13 +120,19 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
       schema: {
         tags,
         summary: 'Claim the next task: most urgent first, then oldest, under a lease',
-        description: 'Answers 204 when no task is waiting for you.',
+        description:
+          'Answers 204 when no task is waiting for you. Repeatable: without an Idempotency-Key, you get back a task you already hold that fits the filters; with one, the same key gets the same task while its lease lasts, and a new key a new task. 409 HITL_ERR_LEASE_LIMIT when you hold as many tasks as one reviewer may.',
+        headers: IdempotencyHeaders,
         body: Type.Optional(ClaimBody),
-        response: { 200: Task, 204: Type.Null(), ...errorResponses },
+        response: { 200: Task, 204: Type.Null(), 409: E, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (request, reply) => {
-      const task = await tasks.claim(principalOf(request), request.body ?? {});
+      const task = await tasks.claim(
+        principalOf(request),
+        request.body ?? {},
+        request.headers['idempotency-key'],
+      );
       if (!task) return reply.status(204).send(null);
       return task;
     },
@@ -135,11 +146,13 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
         tags,
         summary: 'One task',
         params: EventIdParam,
-        response: { 200: Task, 404: E, ...errorResponses },
+        response: { 200: Task, ...errorResponses, ...pathErrorResponses },
       },
     },
     async (request) => {
-      const task = await tasks.get(request.params.eventId);
+      const who = principalOf(request);
+      // A reviewer sees a task they hold or answered; any other is, to them, not there.
+      const task = await tasks.get(request.params.eventId, who.role === 'admin' ? undefined : who.reviewerId);
       if (!task)
         throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${request.params.eventId}`);
       return task;
@@ -153,8 +166,15 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
       schema: {
         tags,
         summary: 'Extend your lease on a task (while you are still reading it)',
+        description: 'Up to MAX_LEASE_SECONDS after the claim; past that 409 HITL_ERR_LEASE_EXTENSION_LIMIT.',
         params: EventIdParam,
-        response: { 200: Lease, 404: E, 409: E, ...errorResponses },
+        response: {
+          200: Lease,
+          409: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request) => tasks.extend(principalOf(request), request.params.eventId),
@@ -168,7 +188,13 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
         tags,
         summary: 'Give a task back to the queue',
         params: EventIdParam,
-        response: { 204: Type.Null(), 404: E, 409: E, ...errorResponses },
+        response: {
+          204: Type.Null(),
+          409: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -185,7 +211,13 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
         tags,
         summary: 'Give a task back and never get it again',
         params: EventIdParam,
-        response: { 204: Type.Null(), 404: E, 409: E, ...errorResponses },
+        response: {
+          204: Type.Null(),
+          409: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -206,7 +238,14 @@ export function reviewerRoutes(app: Api, { tasks }: RouteDeps): void {
         params: EventIdParam,
         headers: IdempotencyHeaders,
         body: AnswerBody,
-        response: { 200: AnswerResult, 404: E, 409: E, 422: E, ...errorResponses },
+        response: {
+          200: AnswerResult,
+          409: E,
+          422: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -244,7 +283,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         tags,
         summary: 'Add a reviewer or an admin',
         body: CreateReviewerBody,
-        response: { 201: Reviewer, 409: E, ...errorResponses },
+        response: { 201: Reviewer, 409: E, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (request, reply) => {
@@ -260,8 +299,8 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
       schema: {
         tags,
         summary: 'A reviewer’s keys (never their secrets)',
-        params: Type.Object({ reviewerId: Type.String() }),
-        response: { 200: Type.Array(ApiKeyInfo), 404: E, ...errorResponses },
+        params: ReviewerIdParam,
+        response: { 200: Type.Array(ApiKeyInfo), ...errorResponses, ...pathErrorResponses },
       },
     },
     async (request) => {
@@ -279,15 +318,54 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
       schema: {
         tags,
         summary: 'Create a key for a reviewer: the key is in this response only',
-        params: Type.Object({ reviewerId: Type.String() }),
-        response: { 201: CreatedKey, 404: E, ...errorResponses },
+        params: ReviewerIdParam,
+        body: CreateKeyBody,
+        response: {
+          201: CreatedKey,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
+      },
+      // The body is optional: none is an empty one.
+      preValidation: async (request) => {
+        request.body ??= {};
       },
     },
     async (request, reply) => {
-      const { key, info } = await createApiKey(pool, request.params.reviewerId);
+      const { key, info } = await createApiKey(pool, request.params.reviewerId, {
+        expiresInDays: request.body.expiresInDays,
+        createdBy: principalOf(request).reviewerId,
+      });
       return reply.status(201).send({ key, info: keyView(info) });
     },
   );
+
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    app.post(
+      `/v1/admin/reviewers/:reviewerId/${action}`,
+      {
+        config: admin,
+        schema: {
+          tags,
+          summary: disabled
+            ? 'Disable a reviewer: their keys stop working at once, and the tasks they hold go back'
+            : 'Enable a disabled reviewer again',
+          params: ReviewerIdParam,
+          response: {
+            200: Reviewer,
+            ...errorResponses,
+            ...bodyErrorResponses,
+            ...pathErrorResponses,
+          },
+        },
+      },
+      async (request) => reviewerView(await setReviewerDisabled(pool, request.params.reviewerId, disabled)),
+    );
+  }
 
   app.delete(
     '/v1/admin/keys/:keyId',
@@ -297,7 +375,12 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         tags,
         summary: 'Revoke a key; it stops working at once',
         params: Type.Object({ keyId: Type.String() }),
-        response: { 200: ApiKeyInfo, 404: E, ...errorResponses },
+        response: {
+          200: ApiKeyInfo,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request) => {
@@ -346,7 +429,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         tags,
         summary: 'Make a new version of the routing policy (the router applies it within seconds)',
         body: PolicyChangeBody,
-        response: { 200: StoredPolicy, 422: E, ...errorResponses },
+        response: { 200: StoredPolicy, 422: E, ...errorResponses, ...bodyErrorResponses },
       },
     },
     async (request) => {
@@ -368,7 +451,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         tags,
         summary: 'The versions of a model',
         params: modelParams,
-        response: { 200: Type.Array(ModelVersionSummary), ...errorResponses },
+        response: { 200: Type.Array(ModelVersionSummary), ...errorResponses, ...pathErrorResponses },
       },
     },
     async (request) => (await listModelVersions(pool, request.params.modelId)).map(modelView),
@@ -383,7 +466,13 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         summary: 'Promote a version: inference swaps to it',
         params: Type.Object({ modelId: Type.String(), version: Type.Integer({ minimum: 1 }) }),
         body: Type.Optional(ModelChangeBody),
-        response: { 200: ModelVersionSummary, 404: E, 409: E, ...errorResponses },
+        response: {
+          200: ModelVersionSummary,
+          409: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request) => {
@@ -408,6 +497,8 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         response: {
           202: TrainingRequested,
           ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
         },
       },
     },
@@ -430,6 +521,7 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         response: {
           200: Type.Array(TrainingRun),
           ...errorResponses,
+          ...pathErrorResponses,
         },
       },
     },
@@ -458,7 +550,13 @@ export function adminRoutes(app: Api, deps: RouteDeps): void {
         summary: 'Roll back the promoted version to the one promoted before it',
         params: modelParams,
         body: Type.Optional(ModelChangeBody),
-        response: { 200: ModelVersionSummary, 404: E, 409: E, ...errorResponses },
+        response: {
+          200: ModelVersionSummary,
+          409: E,
+          ...errorResponses,
+          ...bodyErrorResponses,
+          ...pathErrorResponses,
+        },
       },
     },
     async (request) => {
@@ -486,7 +584,14 @@ export function queryRoutes(app: Api, { pool }: RouteDeps): void {
         response: { 200: TaskPage, ...errorResponses },
       },
     },
-    async (request) => listTasks(pool, request.query),
+    async (request) => {
+      const who = principalOf(request);
+      // Reviewers see the tasks they hold or answered; what else was decided is for admins.
+      return listTasks(pool, {
+        ...request.query,
+        ...(who.role === 'admin' ? {} : { visibleTo: who.reviewerId }),
+      });
+    },
   );
 
   app.get(
@@ -500,7 +605,11 @@ export function queryRoutes(app: Api, { pool }: RouteDeps): void {
         response: { 200: Stats, ...errorResponses },
       },
     },
-    async () => reviewStats(pool),
+    async (request) => {
+      const who = principalOf(request);
+      // A reviewer gets the queue and their own figures, not the other reviewers'.
+      return reviewStats(pool, who.role === 'admin' ? {} : { reviewerId: who.reviewerId });
+    },
   );
 
   app.get(
@@ -512,10 +621,18 @@ export function queryRoutes(app: Api, { pool }: RouteDeps): void {
         summary: 'The labelled data as JSON lines (application/x-ndjson), streamed, oldest decision first',
         querystring: ExportQuery,
         response: {
-          200: Type.String({
-            description:
-              'One JSON object per line: eventId, stream, input, label, reviewerLabels, reviewReason, modelPrediction, decidedAt.',
-          }),
+          // Keyed by media type, so the document says what the stream is sent as (errors stay JSON).
+          200: {
+            description: 'The labelled data, one JSON object per line.',
+            content: {
+              'application/x-ndjson': {
+                schema: Type.String({
+                  description:
+                    'One JSON object per line: eventId, stream, input, label, reviewerLabels, reviewReason, modelPrediction, decidedAt.',
+                }),
+              },
+            },
+          },
           ...errorResponses,
         },
       },

@@ -87,7 +87,8 @@ export const IdempotencyHeaders = Type.Object({
     Type.String({
       minLength: 1,
       maxLength: 200,
-      description: 'A retried submit with the same key gets the first result.',
+      description:
+        'A retried request with the same key gets what the first got: an answer its first result, a claim the same task.',
     }),
   ),
 });
@@ -119,8 +120,36 @@ export const ApiKeyInfo = Type.Object({
   reviewerId: Type.String(),
   createdAt: Type.String({ format: 'date-time' }),
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When it last worked, to the minute or so (written at most once a minute).',
+  }),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'After this it no longer works; null: never.',
+  }),
+  createdBy: Type.Union([Type.String(), Type.Null()], {
+    description: 'The admin who made it; null when made with the hitl command.',
+  }),
 });
+
+export const ReviewerIdParam = Type.Object({
+  reviewerId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }),
+});
+
+export const CreateKeyBody = Type.Object(
+  {
+    expiresInDays: Type.Optional(
+      Type.Number({
+        // More than 0, said in a way OpenAPI 3.0 takes: its exclusiveMinimum is a boolean, which
+        // ajv (JSON Schema draft 7, a number there) refuses, and schemathesis refuses the number.
+        minimum: 0,
+        not: { enum: [0] },
+        maximum: 3_650,
+        description: 'The key stops working this many days from now; without it, never.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const CreatedKey = Type.Object({
   key: Type.String({ description: 'Shown this once; only its hash is stored.' }),
@@ -262,7 +291,7 @@ export const Stats = Type.Object({
   reviewers: Type.Array(
     Type.Object({
       reviewerId: Type.String(),
-      answers: Type.Integer(),
+      answers: Type.Integer({ description: 'Answers in the last 30 days.' }),
       answersLastHour: Type.Integer(),
       agreementWithFinal: Ratio,
       kappaWithFinal: Ratio,
@@ -278,7 +307,9 @@ export const Stats = Type.Object({
 export const ExportQuery = Type.Object(
   {
     since: Type.Optional(Type.String({ format: 'date-time', description: 'Decisions from this time on.' })),
-    stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    // No NUL: the export has begun as application/x-ndjson when Postgres refuses one, too late
+    // for a JSON error to say what it is.
+    stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' })),
   },
   { additionalProperties: false },
 );

@@ -18,6 +18,10 @@ import type { AnswerBody, AnswerResult, ClaimBody, Task } from './schemas';
 export interface TaskStoreOptions {
   pool: Pool;
   leaseSeconds: number;
+  /** Live leases one reviewer may hold at once; a claim past it is refused (default 5). */
+  maxLeasesPerReviewer?: number;
+  /** How long after its claim a lease can be extended to, at most (default 3,600 s). */
+  maxLeaseSeconds?: number;
   maxExtraRounds: number;
   /** Where decisions and corrections go (through the outbox). */
   topics: { decisions: string; corrections: string };
@@ -46,6 +50,8 @@ export interface TaskRow {
   status: 'open' | 'escalated' | 'decided';
   lease_owner: string | null;
   lease_expires_at: Date | null;
+  leased_at: Date | null;
+  claim_key: string | null;
   requested_at: Date;
   decided_at: Date | null;
   final_label: string | null;
@@ -132,10 +138,14 @@ export class TaskStore {
     return rowCount ?? 0;
   }
 
-  async get(eventId: string): Promise<Task | null> {
+  /** The task of an event; with `visibleTo`, only when that reviewer holds it or answered it. */
+  async get(eventId: string, visibleTo?: string): Promise<Task | null> {
     const { rows } = await this.opts.pool.query<TaskRow>(
-      `SELECT t.*, ${ANSWER_COUNT} FROM review_tasks t WHERE t.event_id = $1`,
-      [eventId],
+      `SELECT t.*, ${ANSWER_COUNT} FROM review_tasks t WHERE t.event_id = $1
+          AND ($2::text IS NULL
+               OR (t.lease_owner = $2 AND t.lease_expires_at > now())
+               OR EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = t.event_id AND a.reviewer_id = $2))`,
+      [eventId, visibleTo ?? null],
     );
     return rows[0] ? toTask(rows[0]) : null;
   }
@@ -144,9 +154,56 @@ export class TaskStore {
    * Leases the most urgent task (then the oldest) that this reviewer has not answered or skipped
    * and nobody else holds. SKIP LOCKED: concurrent claims never wait for, or get, the same task.
    * Escalated tasks go to admins only.
+   *
+   * Claims are repeatable. Without a claim key, a reviewer who already holds a task that fits the
+   * filters gets that task back (the one claimed first), so a client that lost the answer to its
+   * claim, or restarted, resumes it. With a claim key (the Idempotency-Key header), the same key
+   * gets the same task back while its lease lasts, and a new key a new task: a client may hold a
+   * few at once, for instance to fetch the next task while the reviewer reads this one. Either
+   * way a reviewer holds at most maxLeasesPerReviewer live leases.
    */
-  async claim(who: Principal, filters: ClaimBody): Promise<Task | null> {
-    const params: unknown[] = [who.reviewerId, this.opts.leaseSeconds, who.role === 'admin'];
+  async claim(who: Principal, filters: ClaimBody, claimKey?: string): Promise<Task | null> {
+    return withTransaction(this.opts.pool, async (client) => {
+      // One claim at a time per reviewer, so the count of their leases holds until this commits.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`claim:${who.reviewerId}`]);
+      const held = await client.query<TaskRow & { fits: boolean }>(
+        `SELECT t.*, ${ANSWER_COUNT},
+                (($2::text IS NULL OR t.reason = $2) AND ($3::text IS NULL OR t.predicted_label = $3)
+                  AND ($4::text IS NULL OR t.stream = $4)) AS fits
+           FROM review_tasks t
+          WHERE t.lease_owner = $1 AND t.lease_expires_at > now() AND t.status <> 'decided'
+          ORDER BY t.leased_at NULLS FIRST, t.event_id`,
+        [who.reviewerId, filters.reason ?? null, filters.label ?? null, filters.stream ?? null],
+      );
+      const again =
+        claimKey === undefined
+          ? held.rows.find((r) => r.fits)
+          : held.rows.find((r) => r.claim_key === claimKey);
+      if (again) return toTask(again);
+      if (held.rows.length >= (this.opts.maxLeasesPerReviewer ?? 5)) {
+        throw new ApiError(
+          409,
+          ApiErrorCode.leaseLimit,
+          `you hold ${held.rows.length} tasks, the most one reviewer may (MAX_LEASES_PER_REVIEWER); answer, skip or give one back first`,
+          { held: held.rows.map((r) => r.event_id) },
+        );
+      }
+      return this.claimNext(client, who, filters, claimKey);
+    });
+  }
+
+  private async claimNext(
+    client: PoolClient,
+    who: Principal,
+    filters: ClaimBody,
+    claimKey: string | undefined,
+  ): Promise<Task | null> {
+    const params: unknown[] = [
+      who.reviewerId,
+      this.opts.leaseSeconds,
+      who.role === 'admin',
+      claimKey ?? null,
+    ];
     const where: string[] = [];
     if (filters.reason) where.push(`AND q.reason = $${params.push(filters.reason)}`);
     if (filters.label) where.push(`AND q.predicted_label = $${params.push(filters.label)}`);
@@ -155,7 +212,7 @@ export class TaskStore {
     const shape = [filters.reason && 'r', filters.label && 'l', filters.stream && 's']
       .filter(Boolean)
       .join('');
-    const { rows } = await this.opts.pool.query<TaskRow>({
+    const { rows } = await client.query<TaskRow>({
       name: `hitl-claim-${shape}`,
       text: `WITH next AS (
          SELECT q.event_id FROM review_tasks q
@@ -169,7 +226,8 @@ export class TaskStore {
           FOR UPDATE SKIP LOCKED
        )
        UPDATE review_tasks t
-          SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2)
+          SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+              leased_at = now(), claim_key = $4
          FROM next WHERE t.event_id = next.event_id
        RETURNING t.*, ${ANSWER_COUNT}`,
       values: params,
@@ -177,19 +235,39 @@ export class TaskStore {
     return rows[0] ? toTask(rows[0]) : null;
   }
 
-  /** Renews the reviewer's lease for another lease period. */
+  /**
+   * Renews the reviewer's lease for another lease period, but never past maxLeaseSeconds after
+   * the claim: at that cap the extension is refused, and the task goes back when the lease ends.
+   */
   async extend(
     who: Principal,
     eventId: string,
   ): Promise<{ eventId: string; owner: string; expiresAt: string }> {
-    const { rows } = await this.opts.pool.query<{ lease_expires_at: Date }>(
-      `UPDATE review_tasks SET lease_expires_at = now() + make_interval(secs => $3)
-        WHERE event_id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status <> 'decided'
-        RETURNING lease_expires_at`,
-      [eventId, who.reviewerId, this.opts.leaseSeconds],
+    const { rows } = await this.opts.pool.query<{ lease_expires_at: Date; extended: boolean }>(
+      `WITH held AS (
+         SELECT event_id, lease_expires_at AS was,
+                least(now() + make_interval(secs => $3),
+                      coalesce(leased_at, lease_expires_at - make_interval(secs => $3)) + make_interval(secs => $4)) AS until
+           FROM review_tasks
+          WHERE event_id = $1 AND lease_owner = $2 AND lease_expires_at > now() AND status <> 'decided'
+          FOR UPDATE
+       )
+       UPDATE review_tasks t SET lease_expires_at = greatest(held.was, held.until)
+         FROM held WHERE t.event_id = held.event_id
+       RETURNING t.lease_expires_at, held.until > held.was AS extended`,
+      [eventId, who.reviewerId, this.opts.leaseSeconds, this.opts.maxLeaseSeconds ?? 3_600],
     );
     if (!rows[0]) await this.leaseProblem(eventId, who);
-    return { eventId, owner: who.reviewerId, expiresAt: rows[0]!.lease_expires_at.toISOString() };
+    const lease = rows[0]!;
+    if (!lease.extended) {
+      throw new ApiError(
+        409,
+        ApiErrorCode.leaseExtensionLimit,
+        `the lease on task ${eventId} cannot run past ${this.opts.maxLeaseSeconds ?? 3_600} s after its claim (MAX_LEASE_SECONDS); it ends at ${lease.lease_expires_at.toISOString()}`,
+        { expiresAt: lease.lease_expires_at.toISOString() },
+      );
+    }
+    return { eventId, owner: who.reviewerId, expiresAt: lease.lease_expires_at.toISOString() };
   }
 
   /** Gives the task back to the queue. */

@@ -8,8 +8,6 @@ export const TrainerErrorCode = {
   interrupted: 'HITL_ERR_TRAINER_INTERRUPTED',
   /** The promoted version changed while the candidate trained: it was compared with another one. */
   championChanged: 'HITL_ERR_TRAINER_CHAMPION_CHANGED',
-  /** requestTraining was given no model id or no actor. */
-  requestInvalid: 'HITL_ERR_TRAINING_REQUEST_INVALID',
 } as const;
 
 export type TrainerErrorCode = (typeof TrainerErrorCode)[keyof typeof TrainerErrorCode];

@@ -6,7 +6,6 @@ export { TrainerError, TrainerErrorCode } from './errors';
 export * from './examples';
 export * from './gate';
 export { lastPromotionAt, trainerMetrics, type TrainerMetrics } from './metrics';
-export * from './requests';
 export * from './schedule';
 export { TrainingScheduler, type CheckResult, type TrainingSchedulerOptions } from './scheduler';
 export {

@@ -1,10 +1,10 @@
 import { spamAssassin, stableFraction } from '@hitl/datasets';
-import { listModelVersions } from '@hitl/db';
+import { listModelVersions, listTrainingRuns, requestTraining } from '@hitl/db';
 import { ProcessGroup, TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
-import { listTrainingRuns, requestTraining, trainingDue } from '../src';
+import { trainingDue } from '../src';
 import {
   correction,
   lifecycleOf,

@@ -5,8 +5,11 @@ import {
   getModelVersion,
   getPromotedVersion,
   listModelVersions,
+  listTrainingRequests,
+  listTrainingRuns,
   promoteModelVersion,
   registerModelVersion,
+  requestTraining,
   rollbackModel,
 } from '@hitl/db';
 import { createInferenceService, loadInferenceConfig, type InferenceService } from '@hitl/inference';
@@ -31,9 +34,6 @@ import {
   epochsFor,
   regularization,
   getLabelledExample,
-  listTrainingRequests,
-  listTrainingRuns,
-  requestTraining,
   runTrainingRound,
   trainExportVerify,
   trainerMetrics,

@@ -1,11 +1,15 @@
-// What the review API and the hitl command need from the trainer, without its dependencies (no
-// Kafka, no onnxruntime): ask for a training, and see the requests and runs. Import it as
-// '@hitl/trainer/requests'.
-import type { ClientBase } from 'pg';
-import { TrainerError, TrainerErrorCode } from './errors';
-import type { TrainingTrigger } from './schedule';
+// Training requests and runs (migration 1700000005000_training), as the review API and the hitl
+// command read and write them: ask for a training, see the requests and the runs. The trainer
+// handles the requests and records the runs; the tables are this package's, so its callers need no
+// trainer (nor its Kafka, onnxruntime and corpus) to reach them.
+import { DbError, DbErrorCode } from './errors';
+import type { Queryable } from './outbox';
 
-type Queryable = Pick<ClientBase, 'query'>;
+/**
+ * Why a run started, as the training_runs_trigger_check constraint allows: 'labels' for runs
+ * recorded before the schedule had steps, the others as the trainer's schedule decides them.
+ */
+export type TrainingRunTrigger = 'labels' | 'request' | 'first' | 'doubled' | 'every' | 'waited';
 
 export interface TrainingRequest {
   id: string;
@@ -21,8 +25,7 @@ export interface TrainingRun {
   id: string;
   modelId: string;
   status: 'running' | 'finished' | 'failed' | 'aborted';
-  /** Why it started ('labels' for runs recorded before the schedule had steps). */
-  trigger: TrainingTrigger | 'labels';
+  trigger: TrainingRunTrigger;
   /** The schedule's sentence with its figures; null for runs recorded before it. */
   startedBecause: string | null;
   instance: string;
@@ -73,10 +76,10 @@ export async function requestTraining(
   actor: string,
 ): Promise<TrainingRequest> {
   if (typeof modelId !== 'string' || modelId.trim() === '') {
-    throw new TrainerError(TrainerErrorCode.requestInvalid, 'a training request needs a model id');
+    throw new DbError(DbErrorCode.trainingRequestInvalid, 'a training request needs a model id');
   }
   if (typeof actor !== 'string' || actor.trim() === '') {
-    throw new TrainerError(TrainerErrorCode.requestInvalid, 'a training request needs the actor who asks');
+    throw new DbError(DbErrorCode.trainingRequestInvalid, 'a training request needs the actor who asks');
   }
   const { rows } = await db.query<RequestRow>(
     `INSERT INTO training_requests (model_id, requested_by) VALUES ($1, $2) RETURNING ${REQUEST_COLUMNS}`,
