@@ -12,7 +12,7 @@ import { Authenticator } from './auth';
 import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
 import { reviewApiMetrics } from './metrics';
-import { adminRoutes, queryRoutes, reviewerRoutes } from './routes';
+import { registerRoutes } from './routes';
 import { TaskStore } from './tasks';
 
 export interface ReviewApiDeps {
@@ -94,9 +94,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     policyName: config.policyName,
     onOutbox: () => relay.wakeUp(),
   };
-  reviewerRoutes(http, routeDeps);
-  adminRoutes(http, routeDeps);
-  queryRoutes(http, routeDeps);
+  registerRoutes(http, routeDeps);
 
   // Tasks of events scored with no model offer the routing policy's classes (read every 5 s).
   let fallback = { classes: [] as string[], until: 0 };

@@ -109,7 +109,7 @@ export class Authenticator extends EventEmitter {
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const token = bearer(authorization);
     if (!token) {
-      throw new ApiError(401, ApiErrorCode.unauthenticated, 'send an API key: Authorization: Bearer hitl_…');
+      throw new ApiError(ApiErrorCode.unauthenticated, 'send an API key: Authorization: Bearer hitl_…');
     }
     const fast = this.cached(authorization);
     if (fast) return fast;
@@ -118,18 +118,17 @@ export class Authenticator extends EventEmitter {
     // Only keys that work are cached: a flood of made-up ids must not push real keys out.
     const record = parts ? await loadKeyRecord(this.opts.pool, parts.keyId) : null;
     if (!parts || !record || !secretMatches(record, parts.secret)) {
-      throw new ApiError(401, ApiErrorCode.unauthenticated, 'unknown API key');
+      throw new ApiError(ApiErrorCode.unauthenticated, 'unknown API key');
     }
-    if (record.revoked) throw new ApiError(401, ApiErrorCode.unauthenticated, 'this API key was revoked');
+    if (record.revoked) throw new ApiError(ApiErrorCode.unauthenticated, 'this API key was revoked');
     if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) {
       throw new ApiError(
-        401,
         ApiErrorCode.unauthenticated,
         `this API key expired at ${record.expiresAt.toISOString()}`,
       );
     }
     if (record.reviewer.disabledAt) {
-      throw new ApiError(401, ApiErrorCode.unauthenticated, `reviewer ${record.reviewer.id} is disabled`);
+      throw new ApiError(ApiErrorCode.unauthenticated, `reviewer ${record.reviewer.id} is disabled`);
     }
     const entry: Cached = {
       record,

@@ -11,7 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { allowed, keyIdOf, type Authenticator, type Principal } from './auth';
-import { ApiError, ApiErrorCode, ErrorBody } from './errors';
+import { ApiError, ApiErrorCode, ErrorBody, TaskError } from './errors';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,51 +43,47 @@ export interface HttpOptions {
   version: string;
 }
 
-const DB_STATUS: Record<string, number> = {
-  HITL_ERR_MODEL_NOT_FOUND: 404,
-  HITL_ERR_POLICY_NOT_FOUND: 404,
-  HITL_ERR_REVIEWER_NOT_FOUND: 404,
-  HITL_ERR_API_KEY_NOT_FOUND: 404,
-  HITL_ERR_REVIEWER_EXISTS: 409,
-  HITL_ERR_MODEL_NO_PREVIOUS: 409,
-  HITL_ERR_MODEL_ROLLED_BACK: 409,
-  HITL_ERR_TRAINING_REQUEST_INVALID: 400,
-};
+const FRAMEWORK_CODES = {
+  404: ApiErrorCode.notFound,
+  413: ApiErrorCode.bodyTooLarge,
+  414: ApiErrorCode.uriTooLong,
+  415: ApiErrorCode.unsupportedMediaType,
+} as const;
 
 /** Any error as the status and body the API answers with. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  // Domain errors carry a code of the catalog; it gives the status.
+  if (error instanceof TaskError) return new ApiError(error.code, error.message, error.details);
   if (error instanceof PolicyError)
-    return new ApiError(422, error.code, error.message, { problems: error.problems });
-  if (error instanceof DbError) return new ApiError(DB_STATUS[error.code] ?? 422, error.code, error.message);
+    return new ApiError(error.code, error.message, { problems: error.problems });
+  if (error instanceof DbError) return new ApiError(error.code, error.message);
   const e = error as FastifyError;
   if (e.validation) {
-    return new ApiError(400, ApiErrorCode.validation, e.message, {
+    return new ApiError(ApiErrorCode.validation, e.message, {
       issues: e.validation,
       context: e.validationContext,
     });
   }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, ApiErrorCode.bodyTooLarge, e.message);
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(ApiErrorCode.bodyTooLarge, e.message);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new ApiError(
-      e.statusCode,
-      e.statusCode === 404 ? ApiErrorCode.notFound : ApiErrorCode.validation,
-      e.message,
-    );
+    // fastify's own refusals: the statuses the document names keep theirs, the rest are a 400.
+    const code = FRAMEWORK_CODES[e.statusCode as keyof typeof FRAMEWORK_CODES] ?? ApiErrorCode.validation;
+    return new ApiError(code, e.message);
   }
   // Backstop for what the schemas let through: SQLSTATE class 22 is a value Postgres cannot take
   // (a NUL byte in text, an integer or a date out of range), the caller's input, never a fault.
   if (isPgDataException(error)) {
-    return new ApiError(400, ApiErrorCode.invalidValue, `a value the database cannot take: ${error.message}`);
+    return new ApiError(ApiErrorCode.invalidValue, `a value the database cannot take: ${error.message}`);
   }
   if ((error as { code?: unknown } | null)?.code === '57014') {
     // The statement ran past STATEMENT_TIMEOUT_MS (or was cancelled): the database is too busy.
-    return new ApiError(503, ApiErrorCode.unavailable, 'the database did not answer in time; retry shortly');
+    return new ApiError(ApiErrorCode.unavailable, 'the database did not answer in time; retry shortly');
   }
   if (isTransientError(error)) {
-    return new ApiError(503, ApiErrorCode.unavailable, 'a dependency is unavailable; retry shortly');
+    return new ApiError(ApiErrorCode.unavailable, 'a dependency is unavailable; retry shortly');
   }
-  return new ApiError(500, ApiErrorCode.internal, 'internal error');
+  return new ApiError(ApiErrorCode.internal, 'internal error');
 }
 
 function isPgDataException(error: unknown): error is Error {
@@ -147,7 +143,6 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     keyGenerator: (request) => keyIdOf(request.headers.authorization) ?? request.ip,
     errorResponseBuilder: (_request, context) =>
       new ApiError(
-        429,
         ApiErrorCode.rateLimited,
         `more than ${context.max} requests per minute; retry in ${context.after}`,
       ),
@@ -173,7 +168,6 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
       if (!attempts.isAllowed && attempts.isExceeded) {
         void reply.header('retry-after', String(attempts.ttlInSeconds));
         throw new ApiError(
-          429,
           ApiErrorCode.rateLimited,
           `more than ${attempts.max} requests per minute from ${request.ip} with keys not yet checked; retry in ${attempts.ttlInSeconds} s`,
         );
@@ -182,7 +176,6 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     }
     if (!allowed(principal.role, role)) {
       throw new ApiError(
-        403,
         ApiErrorCode.forbidden,
         `this needs the ${role} role; your key is a ${principal.role}'s`,
       );
@@ -200,7 +193,7 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
   app.setNotFoundHandler(async (request, reply) =>
     reply
       .status(404)
-      .send(new ApiError(404, ApiErrorCode.notFound, `no route ${request.method} ${request.url}`).toBody()),
+      .send(new ApiError(ApiErrorCode.notFound, `no route ${request.method} ${request.url}`).toBody()),
   );
 
   app.get('/openapi.json', { config: { role: 'public' }, schema: { hide: true } }, async () => app.swagger());
@@ -209,7 +202,7 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
 
 /** The principal of an authenticated route (set by the onRequest hook). */
 export function principalOf(request: { principal: Principal | null }): Principal {
-  if (!request.principal) throw new ApiError(401, ApiErrorCode.unauthenticated, 'not authenticated');
+  if (!request.principal) throw new ApiError(ApiErrorCode.unauthenticated, 'not authenticated');
   return request.principal;
 }
 

@@ -2,7 +2,7 @@
 // labelled data as JSON lines.
 import type { Pool } from 'pg';
 import { cohensKappa, fleissKappa } from './consensus';
-import { ApiError, ApiErrorCode } from './errors';
+import { ApiErrorCode, TaskError } from './errors';
 import type { Task } from './schemas';
 import { TASK_COLUMNS, toTask, type TaskRow } from './tasks';
 
@@ -30,7 +30,7 @@ function decodeCursor(cursor: string): [string, string] {
   } catch {
     // falls through to the error below
   }
-  throw new ApiError(400, ApiErrorCode.validation, 'cursor is not one this API gave out');
+  throw new TaskError(ApiErrorCode.validation, 'cursor is not one this API gave out');
 }
 
 /** Tasks, newest request first, a page at a time. */

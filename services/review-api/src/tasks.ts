@@ -12,7 +12,7 @@ import { enqueueOutbox, withTransaction } from '@hitl/db';
 import type { Pool, PoolClient } from 'pg';
 import type { Principal } from './auth';
 import { consensus } from './consensus';
-import { ApiError, ApiErrorCode } from './errors';
+import { ApiErrorCode, TaskError } from './errors';
 import type { AnswerBody, AnswerResult, ClaimBody, Task } from './schemas';
 
 export interface TaskStoreOptions {
@@ -181,8 +181,7 @@ export class TaskStore {
           : held.rows.find((r) => r.claim_key === claimKey);
       if (again) return toTask(again);
       if (held.rows.length >= (this.opts.maxLeasesPerReviewer ?? 5)) {
-        throw new ApiError(
-          409,
+        throw new TaskError(
           ApiErrorCode.leaseLimit,
           `you hold ${held.rows.length} tasks, the most one reviewer may (MAX_LEASES_PER_REVIEWER); answer, skip or give one back first`,
           { held: held.rows.map((r) => r.event_id) },
@@ -260,8 +259,7 @@ export class TaskStore {
     if (!rows[0]) await this.leaseProblem(eventId, who);
     const lease = rows[0]!;
     if (!lease.extended) {
-      throw new ApiError(
-        409,
+      throw new TaskError(
         ApiErrorCode.leaseExtensionLimit,
         `the lease on task ${eventId} cannot run past ${this.opts.maxLeaseSeconds ?? 3_600} s after its claim (MAX_LEASE_SECONDS); it ends at ${lease.lease_expires_at.toISOString()}`,
         { expiresAt: lease.lease_expires_at.toISOString() },
@@ -307,13 +305,12 @@ export class TaskStore {
       [eventId],
     );
     const task = rows[0];
-    if (!task) throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${eventId}`);
+    if (!task) throw new TaskError(ApiErrorCode.notFound, `no task for event ${eventId}`);
     if (task.status === 'decided')
-      throw new ApiError(409, ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+      throw new TaskError(ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
     const held =
       task.lease_owner !== null && task.lease_expires_at !== null && task.lease_expires_at > new Date();
-    throw new ApiError(
-      409,
+    throw new TaskError(
       ApiErrorCode.leaseNotHeld,
       held && task.lease_owner !== who.reviewerId
         ? `task ${eventId} is leased to another reviewer`
@@ -348,8 +345,7 @@ export class TaskStore {
         const previous = rows[0];
         if (previous) {
           if (previous.event_id !== eventId) {
-            throw new ApiError(
-              422,
+            throw new TaskError(
               ApiErrorCode.idempotencyConflict,
               `idempotency key ${idempotencyKey} was used for event ${previous.event_id}`,
             );
@@ -382,25 +378,24 @@ export class TaskStore {
       values: [eventId],
     });
     const task = rows[0];
-    if (!task) throw new ApiError(404, ApiErrorCode.notFound, `no task for event ${eventId}`);
+    if (!task) throw new TaskError(ApiErrorCode.notFound, `no task for event ${eventId}`);
     const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>({
       name: 'hitl-task-answers',
       text: 'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
       values: [eventId],
     });
     if (answered.some((a) => a.reviewer_id === who.reviewerId)) {
-      throw new ApiError(409, ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
+      throw new TaskError(ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
     }
     if (task.status === 'decided')
-      throw new ApiError(409, ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+      throw new TaskError(ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
     const held =
       task.lease_owner === who.reviewerId &&
       task.lease_expires_at !== null &&
       task.lease_expires_at > new Date();
     if (!held) await this.leaseProblem(eventId, who, client);
     if (task.classes.length > 0 && !task.classes.includes(body.label)) {
-      throw new ApiError(
-        422,
+      throw new TaskError(
         ApiErrorCode.labelUnknown,
         `label "${body.label}" is not one of ${task.classes.join(', ')}`,
         {
