@@ -6,7 +6,9 @@
 #   node dist/hitl.js <command>      the hitl command: models, policies, reviewers, keys
 # Built as the service images are (see services/inference/Dockerfile), from @hitl/cli, whose
 # production dependencies cover the three.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 26, the Active LTS, pinned to its multi-platform index; deploy/scripts/pin-images.sh moves
+# the digest to what the tag points at now.
+ARG NODE_IMAGE=node:26-bookworm-slim@sha256:582460f614631b59b824ac6020533b9bf339c7fdf3a6d7db31abb6b4065f0212
 
 FROM ${NODE_IMAGE} AS build
 ARG PNPM_VERSION=10.34.8

@@ -87,3 +87,20 @@ export function imageSpec(name: string): ImageSpec {
 }
 
 export const fromRoot = (...parts: string[]): string => join(repoRoot, ...parts);
+
+/**
+ * The Node.js major the images run: the Active LTS (nodejs/Release schedule.json: 26 from
+ * 2026-10-28, Maintenance from 2027-10-20). The workspace itself is still built and tested on
+ * Node 20 (the CI machines'), which is why the root engines range starts there.
+ */
+export const nodeMajor = 26;
+
+/**
+ * Images we build from or run without building that are not pinned by digest yet, each with
+ * the reason. Every other one is `name:tag@sha256:…` (deploy/test/images.test.ts holds both
+ * ways); `bash deploy/scripts/pin-images.sh`, run online, pins them all: then empty this list.
+ */
+export const unpinnedImages: Readonly<Record<string, string>> = {
+  'apache/kafka:4.4.0':
+    'not an official image (no docker-library/repo-info record) and no digest found from a source we trust',
+};

@@ -73,11 +73,13 @@ describe('docker-compose.yml', () => {
     const stack = readFileSync(fromRoot('deploy', 'local', 'stack.sh'), 'utf8');
     const version = /^KAFKA_VERSION="\$\{KAFKA_VERSION:-([^}]+)\}"/m.exec(stack)?.[1];
     expect(version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(compose.services.kafka?.image).toBe(`apache/kafka:${version}`);
+    // A digest, once pinned (deploy/scripts/pin-images.sh), goes after the tag.
+    const tagged = (image: string) => image.replace(/@sha256:[0-9a-f]{64}$/, '');
+    expect(tagged(compose.services.kafka?.image ?? '')).toBe(`apache/kafka:${version}`);
     type WithPods = { spec?: { template?: { spec?: { containers?: { image?: string }[] } } } };
     const devImages = render('overlays/dev')
       .flatMap((obj) => (obj as WithPods).spec?.template?.spec?.containers ?? [])
-      .map((c) => c.image ?? '')
+      .map((c) => tagged(c.image ?? ''))
       .filter((image) => image.startsWith('apache/kafka:'));
     expect(devImages).toEqual([`apache/kafka:${version}`]);
   });

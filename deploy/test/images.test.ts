@@ -1,8 +1,10 @@
 // The images without a Docker engine: each Dockerfile read for what it must do (multi-stage,
 // production dependencies only, non-root, tini as PID 1, a health check on the service's port),
 // each bundle built as the image build builds it, and the health check script run for real.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -14,12 +16,12 @@ import {
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { bundleImage } from '../scripts/bundle';
-import { fromRoot, images, type ImageName } from '../scripts/images';
+import { fromRoot, images, nodeMajor, unpinnedImages, type ImageName } from '../scripts/images';
 import { pruneNodeModules } from '../scripts/prune';
-import { serviceConfigs } from './helpers';
+import { composeConfig, serviceConfigs } from './helpers';
 
 interface Instruction {
   op: string;
@@ -257,5 +259,110 @@ describe('pruneNodeModules', () => {
 
   test('fails, naming it, when a package the code needs is not installed', () => {
     expect(() => pruneNodeModules(appDir, ['pg', 'kafkajs'])).toThrow(/kafkajs \(needed by the bundle\)/);
+  });
+});
+
+describe('base and third-party images', () => {
+  const DIGEST = /@sha256:[0-9a-f]{64}$/;
+  interface Reference {
+    file: string;
+    line: number;
+    ref: string;
+  }
+  const pinScript = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync('bash', [fromRoot('deploy/scripts/pin-images.sh'), ...args], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, ...env },
+    });
+  const listed = (root?: string): Reference[] => {
+    const result = pinScript(['--list'], root ? { PIN_IMAGES_ROOT: root } : {});
+    expect(result.status).toBe(0);
+    return result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((row) => {
+        const [file = '', line = '', ref = ''] = row.split('\t');
+        return { file, line: Number(line), ref };
+      });
+  };
+  const nodeImageOf = (dockerfile: string): string | undefined =>
+    /^ARG NODE_IMAGE=(\S+)$/m.exec(readFileSync(fromRoot(dockerfile), 'utf8'))?.[1];
+
+  test('every image is pinned by digest or listed, with a reason, as not yet pinned', () => {
+    const refs = listed();
+    const unpinned = refs.filter(({ ref }) => !DIGEST.test(ref)).map(({ ref }) => ref);
+    expect([...new Set(unpinned)].sort()).toEqual(Object.keys(unpinnedImages).sort());
+    for (const reason of Object.values(unpinnedImages)) expect(reason.length).toBeGreaterThan(0);
+  });
+
+  test('the pin script sees every base image and every server the compose file runs', () => {
+    const refs = new Set(listed().map(({ ref }) => ref));
+    for (const name of imageNames) {
+      // Each stage starts from the ARG's default, which is what the script reads and rewrites.
+      expect(
+        stages(images[name].dockerfile).every((stage) => stage[0]?.args.startsWith('${NODE_IMAGE}')),
+      ).toBe(true);
+      expect(refs).toContain(nodeImageOf(images[name].dockerfile));
+    }
+    const servers = Object.values(composeConfig().services)
+      .map((service) => service.image ?? '')
+      .filter((image) => !image.startsWith('hitl/'));
+    expect(servers.length).toBeGreaterThan(0);
+    for (const image of servers) expect(refs).toContain(image);
+  });
+
+  test(`all five images run one Node, ${nodeMajor}, the major the root engines range admits`, () => {
+    const nodeImages = new Set(imageNames.map((name) => nodeImageOf(images[name].dockerfile)));
+    expect(nodeImages.size).toBe(1);
+    const [nodeImage = ''] = nodeImages;
+    expect(nodeImage).toMatch(new RegExp(`^node:${nodeMajor}-bookworm-slim@sha256:[0-9a-f]{64}$`));
+    // engine-strict is on: the range must keep the CI machines' Node 20 and include the images'.
+    const engines = (
+      JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { engines: { node: string } }
+    ).engines.node;
+    const floor = Number(/^>=\s*(\d+)/.exec(engines)?.[1]);
+    expect(floor).toBeLessThanOrEqual(20);
+    expect(floor).toBeLessThanOrEqual(nodeMajor);
+  });
+
+  test('the pin script rewrites each reference to tag@digest, in place, and only those', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'hitl-pin-'));
+    try {
+      const files = [...new Set(listed().map(({ file }) => file))];
+      for (const file of files) {
+        mkdirSync(join(scratch, dirname(file)), { recursive: true });
+        cpSync(fromRoot(file), join(scratch, file));
+      }
+      // A stand-in resolver: a digest derived from the reference, so each image gets its own.
+      const resolver = join(scratch, 'resolve.sh');
+      writeFileSync(
+        resolver,
+        '#!/bin/sh\nprintf "sha256:%s\\n" "$(printf %s "$1" | sha256sum | cut -c1-64)"\n',
+      );
+      chmodSync(resolver, 0o755);
+      const run = pinScript([], { PIN_IMAGES_ROOT: scratch, HITL_DIGEST_CMD: resolver });
+      expect(run.stderr).not.toMatch(/not a sha256 digest|needs crane/);
+      expect(run.status).toBe(0);
+
+      const before = listed();
+      const after = listed(scratch);
+      expect(after.map(({ file, line }) => `${file}:${line}`)).toEqual(
+        before.map(({ file, line }) => `${file}:${line}`),
+      );
+      for (const [i, { ref }] of after.entries()) {
+        const tagged = before[i]!.ref.replace(DIGEST, '');
+        expect(ref.startsWith(`${tagged}@sha256:`)).toBe(true);
+        expect(ref).toMatch(DIGEST);
+      }
+      // Nothing else in the files changed.
+      for (const file of files) {
+        const strip = (text: string) => text.replace(/@sha256:[0-9a-f]{64}/g, '');
+        expect(strip(readFileSync(join(scratch, file), 'utf8'))).toBe(
+          strip(readFileSync(fromRoot(file), 'utf8')),
+        );
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
