@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the workspace needs on a machine that has Node.js 20+: pnpm (the version pinned
 # in package.json's packageManager field), the dependencies from the lockfile, and Python 3 with
-# the API fuzzer's pinned schemathesis in .venv/ (scripts/fuzz-api.sh).
+# the API fuzzer's pinned schemathesis in .venv/ (scripts/fuzz-api.sh), and Chromium for the
+# web app's browser tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -31,6 +32,18 @@ fi
 export ONNXRUNTIME_NODE_INSTALL=skip
 log "installing dependencies"
 pnpm install --frozen-lockfile --prefer-offline
+
+# The web app's browser tests (packages/web/test) drive Debian's Chromium with playwright-core,
+# which downloads no browser. Installed as root (CI); elsewhere, say what is missing.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${HITL_TEST_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium (the web app's browser tests)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium is missing: install it (apt-get install chromium) or set HITL_TEST_CHROMIUM"
+  fi
+fi
 
 # The review API's fuzz test (services/review-api/test/fuzz.test.ts) runs schemathesis from PyPI.
 bash scripts/fuzz-api.sh install

@@ -1,7 +1,7 @@
 // A typed client for every route of the review API. Failed calls throw ReviewApiError with the
 // server's stable code; calls the server turned away (429, 503) or never received are retried
 // with backoff, and so are calls it may have acted on when repeating them changes nothing.
-import { randomUUID } from 'node:crypto';
+// It runs wherever fetch and Web Crypto do: Node 20 and browsers (the web app, packages/web).
 import { ClientErrorCode, ReviewApiError } from './errors';
 import type {
   AnswerBody,
@@ -114,7 +114,8 @@ export class ReviewClient {
     if (!opts.apiKey) throw new TypeError('apiKey is required');
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.apiKey = opts.apiKey;
-    this.fetchImpl = opts.fetch ?? fetch;
+    // Called through a wrapper: a browser's fetch throws "Illegal invocation" as a method of another object.
+    this.fetchImpl = opts.fetch ?? ((input, init) => fetch(input, init));
     this.maxRetries = opts.maxRetries ?? 4;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30_000;
@@ -163,7 +164,7 @@ export class ReviewClient {
   answer(eventId: string, body: AnswerBody, opts: AnswerOptions = {}): Promise<AnswerResult> {
     return this.call('POST', `/v1/tasks/${enc(eventId)}/answers`, {
       body,
-      headers: { 'idempotency-key': opts.idempotencyKey ?? randomUUID() },
+      headers: { 'idempotency-key': opts.idempotencyKey ?? crypto.randomUUID() },
       repeatable: true,
     });
   }

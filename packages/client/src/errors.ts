@@ -1,4 +1,4 @@
-import type { ApiErrorCode } from '@hitl/review-api';
+import type { ApiErrorCode } from '@hitl/api-contract';
 
 /**
  * Codes of failures found by the client itself, when there is no error body from the server to

@@ -1,6 +1,6 @@
-// The shapes of requests and responses, from the same TypeBox schemas the server validates with.
-// Type imports only: nothing of the server is loaded at run time.
-import type { ErrorBody as ServerErrorBody, schemas } from '@hitl/review-api';
+// The shapes of requests and responses, from the HTTP contract's TypeBox schemas, the ones the
+// server validates with.
+import type * as schemas from '@hitl/api-contract';
 import type { Static } from '@sinclair/typebox';
 
 export type Task = schemas.Task;
@@ -24,28 +24,12 @@ export type PolicySpec = Omit<FullPolicySpec, DefaultedField> & Partial<Pick<Ful
 export type StoredPolicy = Static<typeof schemas.StoredPolicy>;
 export type ModelVersionSummary = Static<typeof schemas.ModelVersionSummary>;
 export type CertifiedThresholds = Static<typeof schemas.CertifiedThresholds>;
-export type ErrorBody = ServerErrorBody;
+export type ErrorBody = schemas.ErrorBody;
 /** Filters and paging of listTasks; limit defaults to 50 (at most 500). */
 export type TaskListQuery = Partial<Static<typeof schemas.TaskListQuery>>;
 export type TaskPage = Static<typeof schemas.TaskPage>;
 export type ReviewStats = Static<typeof schemas.Stats>;
 export type ExportQuery = Static<typeof schemas.ExportQuery>;
 
-/**
- * One line of GET /v1/export. The route documents its fields in words only (its schema is a
- * string), so this shape is written out here; the export test checks it against the server.
- */
-export interface ExportedLabel {
-  eventId: string;
-  stream: string;
-  input: Task['input'];
-  label: string;
-  reviewerLabels: { reviewerId: string; label: string }[];
-  reviewReason: Task['reason'];
-  modelPrediction: {
-    model: NonNullable<Task['prediction']['model']>;
-    label: string | null;
-    confidence: number;
-  } | null;
-  decidedAt: string;
-}
+/** One line of GET /v1/export. */
+export type ExportedLabel = Static<typeof schemas.ExportedLabel>;

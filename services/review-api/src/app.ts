@@ -14,6 +14,7 @@ import { createHttp, type Api } from './http';
 import { reviewApiMetrics } from './metrics';
 import { registerRoutes } from './routes';
 import { TaskStore } from './tasks';
+import { registerWebApp } from './web';
 
 export interface ReviewApiDeps {
   logger: Logger;
@@ -95,6 +96,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     onOutbox: () => relay.wakeUp(),
   };
   registerRoutes(http, routeDeps);
+  await registerWebApp(http, { dir: config.webAppDir, logger: log });
 
   // Tasks of events scored with no model offer the routing policy's classes (read every 5 s).
   let fallback = { classes: [] as string[], until: 0 };

@@ -2,6 +2,7 @@
 // that work are cached; a change that can stop one (revoked, expired, its reviewer disabled) is
 // announced by Postgres on a channel this instance listens to, so the copy goes at once on every
 // replica. While that channel is down, a cached key is trusted for 5 s at most.
+import { ApiErrorCode } from '@hitl/api-contract';
 import {
   API_KEY_CHANNEL,
   loadKeyRecord,
@@ -14,7 +15,7 @@ import {
 import { EventEmitter } from 'node:events';
 import type { Notification, Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
-import { ApiError, ApiErrorCode } from './errors';
+import { ApiError } from './errors';
 
 export interface Principal {
   reviewerId: string;

@@ -6,6 +6,7 @@ import {
   type KafkaConnectionConfig,
 } from '@hitl/kafka';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import {
   LOG_LEVELS,
   type ConfigProblem,
@@ -64,6 +65,8 @@ export const reviewApiConfigSpec = {
    */
   outboxRelayId: str('OUTBOX_RELAY_ID', { default: 'hitl-outbox-relay' }),
   logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),
+  /** The web app's build (index.html and assets/), served at /app/; by default the workspace's. */
+  webAppDir: str('WEB_APP_DIR', { default: resolve(__dirname, '../../../packages/web/dist') }),
   reviewRequestsTopic: str('REVIEW_REQUESTS_TOPIC', { default: topics.reviewRequests.name }),
   decisionsTopic: str('DECISIONS_TOPIC', { default: topics.decisions.name }),
   correctionsTopic: str('CORRECTIONS_TOPIC', { default: topics.corrections.name }),

@@ -2,35 +2,11 @@
 // HTTP status and what it means. Codes from @hitl/db and @hitl/policy are in it too, and its type
 // demands an entry for each, so a code added there does not compile here until it has a status.
 // The task store throws TaskError (no HTTP in it); only the HTTP layer turns errors into statuses.
+// The codes and the error body themselves are the HTTP contract's (@hitl/api-contract), which the
+// client shares; the catalog stays here, as its type needs the server-side codes of @hitl/db.
+import type { ApiErrorCode, ErrorBody } from '@hitl/api-contract';
 import type { DbErrorCode } from '@hitl/db';
 import type { PolicyErrorCode } from '@hitl/policy';
-import { Type, type Static } from '@sinclair/typebox';
-
-/** Stable codes of the review API's own errors; every error response has the ErrorBody shape. */
-export const ApiErrorCode = {
-  validation: 'HITL_ERR_VALIDATION',
-  /** A value the database cannot store or compare (a NUL byte, a number or date out of range). */
-  invalidValue: 'HITL_ERR_INVALID_VALUE',
-  unauthenticated: 'HITL_ERR_UNAUTHENTICATED',
-  forbidden: 'HITL_ERR_FORBIDDEN',
-  notFound: 'HITL_ERR_NOT_FOUND',
-  leaseNotHeld: 'HITL_ERR_LEASE_NOT_HELD',
-  /** The reviewer holds as many tasks as one may (MAX_LEASES_PER_REVIEWER). */
-  leaseLimit: 'HITL_ERR_LEASE_LIMIT',
-  /** The lease is at its longest (MAX_LEASE_SECONDS after the claim). */
-  leaseExtensionLimit: 'HITL_ERR_LEASE_EXTENSION_LIMIT',
-  taskDecided: 'HITL_ERR_TASK_DECIDED',
-  alreadyAnswered: 'HITL_ERR_ALREADY_ANSWERED',
-  labelUnknown: 'HITL_ERR_LABEL_UNKNOWN',
-  idempotencyConflict: 'HITL_ERR_IDEMPOTENCY_CONFLICT',
-  bodyTooLarge: 'HITL_ERR_BODY_TOO_LARGE',
-  uriTooLong: 'HITL_ERR_URI_TOO_LONG',
-  unsupportedMediaType: 'HITL_ERR_UNSUPPORTED_MEDIA_TYPE',
-  rateLimited: 'HITL_ERR_RATE_LIMITED',
-  unavailable: 'HITL_ERR_UNAVAILABLE',
-  internal: 'HITL_ERR_INTERNAL',
-} as const;
-export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
 
 type DbCode = DbErrorCode;
 type PolicyCode = (typeof PolicyErrorCode)[keyof typeof PolicyErrorCode];
@@ -81,21 +57,6 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: CatalogEntry } = {
   // @hitl/policy
   HITL_ERR_POLICY_INVALID: { status: 422, meaning: 'the routing policy does not validate' },
 };
-
-export const ErrorBody = Type.Object(
-  {
-    error: Type.Object(
-      {
-        code: Type.String({ pattern: '^HITL_ERR_[A-Z0-9_]+$', description: 'Stable; switch on this.' }),
-        message: Type.String({ description: 'For people; may change.' }),
-        details: Type.Optional(Type.Unknown()),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { $id: 'ErrorBody', additionalProperties: false, description: 'Every error response.' },
-);
-export type ErrorBody = Static<typeof ErrorBody>;
 
 /** An error as the API answers it; its status comes from the catalog. */
 export class ApiError extends Error {

@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { ApiErrorCode, ErrorBody } from '@hitl/api-contract';
 import { DbError, type Role } from '@hitl/db';
 import { isTransientError } from '@hitl/kafka';
 import { PolicyError } from '@hitl/policy';
@@ -11,7 +12,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { allowed, keyIdOf, type Authenticator, type Principal } from './auth';
-import { ApiError, ApiErrorCode, ErrorBody, TaskError } from './errors';
+import { ApiError, TaskError } from './errors';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -159,6 +160,8 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request, reply) => {
+    // No route: the not-found handler answers 404, whoever asks.
+    if (request.is404) return;
     const role = request.routeOptions.config.role ?? 'admin';
     if (role === 'public') return;
     const { authorization } = request.headers;

@@ -3,6 +3,5 @@ export { Authenticator, type Principal } from './auth';
 export { loadReviewApiConfig, reviewApiConfigSpec, type ReviewApiConfig } from './config';
 export { reviewApiMetrics, type ReviewApiMetrics } from './metrics';
 export { cohensKappa, consensus, fleissKappa, type Answer, type Consensus } from './consensus';
-export { ApiError, ApiErrorCode, ErrorBody } from './errors';
-export * as schemas from './schemas';
+export { ApiError } from './errors';
 export { TaskStore, type DecidedTask } from './tasks';

@@ -1,9 +1,9 @@
 // Read-only views of the review work: task lists, queue and agreement statistics, and the
 // labelled data as JSON lines.
+import { ApiErrorCode, type ExportedLabel, type Task } from '@hitl/api-contract';
 import type { Pool } from 'pg';
 import { cohensKappa, fleissKappa } from './consensus';
-import { ApiErrorCode, TaskError } from './errors';
-import type { Task } from './schemas';
+import { TaskError } from './errors';
 import { TASK_COLUMNS, toTask, type TaskRow } from './tasks';
 
 export interface TaskFilter {
@@ -202,7 +202,7 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
   };
 }
 
-/** The labelled data: one JSON object per decided task, oldest decision first, read in pages. */
+/** The labelled data: one ExportedLabel per decided task, oldest decision first, read in pages. */
 export async function* exportLabels(
   pool: Pool,
   filter: { since?: string; stream?: string },
@@ -218,7 +218,7 @@ export async function* exportLabels(
       where.push(
         `(t.decided_at, t.event_id) > ($${params.push(after[0])}::timestamptz, $${params.push(after[1])})`,
       );
-    const { rows } = await pool.query<TaskRow & { reviewer_labels: { reviewerId: string; label: string }[] }>(
+    const { rows } = await pool.query<TaskRow & { reviewer_labels: ExportedLabel['reviewerLabels'] }>(
       `SELECT ${TASK_COLUMNS},
               (SELECT json_agg(json_build_object('reviewerId', a.reviewer_id, 'label', a.label) ORDER BY a.answered_at)
                  FROM review_answers a WHERE a.event_id = t.event_id) AS reviewer_labels
@@ -228,18 +228,20 @@ export async function* exportLabels(
     );
     for (const row of rows) {
       const { prediction } = row.request;
-      yield `${JSON.stringify({
+      const line: ExportedLabel = {
         eventId: row.event_id,
         stream: row.stream,
         input: prediction.input,
-        label: row.final_label,
+        // A decided task has its final label (a check constraint of review_tasks).
+        label: row.final_label!,
         reviewerLabels: row.reviewer_labels,
         reviewReason: row.reason,
         modelPrediction: prediction.model
           ? { model: prediction.model, label: prediction.label, confidence: prediction.confidence }
           : null,
         decidedAt: row.decided_at!.toISOString(),
-      })}\n`;
+      };
+      yield `${JSON.stringify(line)}\n`;
     }
     if (rows.length < pageSize) return;
     const last = rows[rows.length - 1]!;

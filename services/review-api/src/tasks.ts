@@ -1,6 +1,13 @@
 // Review tasks in Postgres: ingest requests, hand them out under leases, take answers, and when
 // the answers agree, write the human decision and its outgoing records in one transaction.
 import {
+  ApiErrorCode,
+  type AnswerBody,
+  type AnswerResult,
+  type ClaimBody,
+  type Task,
+} from '@hitl/api-contract';
+import {
   Correction,
   Decision,
   createValidator,
@@ -12,8 +19,7 @@ import { enqueueOutbox, withTransaction } from '@hitl/db';
 import type { Pool, PoolClient } from 'pg';
 import type { Principal } from './auth';
 import { consensus } from './consensus';
-import { ApiErrorCode, TaskError } from './errors';
-import type { AnswerBody, AnswerResult, ClaimBody, Task } from './schemas';
+import { TaskError } from './errors';
 
 export interface TaskStoreOptions {
   pool: Pool;

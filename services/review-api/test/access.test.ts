@@ -369,6 +369,10 @@ describe('routes and queries', () => {
     expect((await get('/v1/unmarked')).statusCode).toBe(401);
     expect((await get('/v1/unmarked', reviewer.key)).statusCode).toBe(403);
     expect((await get('/v1/unmarked', admin.key)).statusCode).toBe(200);
+    // A path with no route at all is a 404 for anyone, in the API's error shape.
+    const missing = await get('/v1/nothing-here');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: { code: 'HITL_ERR_NOT_FOUND' } });
     expect((await get('/docs/json')).statusCode).toBe(200);
     expect((await get('/openapi.json')).statusCode).toBe(200);
   });

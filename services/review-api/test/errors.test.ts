@@ -1,8 +1,9 @@
 // The error catalog: every code the API can answer with has one status, chosen in one place.
+import { ApiErrorCode } from '@hitl/api-contract';
 import { DbError, DbErrorCode } from '@hitl/db';
 import { PolicyError, PolicyErrorCode } from '@hitl/policy';
 import { describe, expect, it } from '@jest/globals';
-import { ApiError, ApiErrorCode, ERROR_CATALOG, TaskError } from '../src/errors';
+import { ApiError, ERROR_CATALOG, TaskError } from '../src/errors';
 import { toApiError } from '../src/http';
 
 describe('the error catalog', () => {

@@ -1,4 +1,5 @@
 // Admins' routes for models: versions, promotion, rollback and training.
+import { ModelChangeBody, ModelVersionSummary, TrainingRequested, TrainingRun } from '@hitl/api-contract';
 import {
   listModelVersions,
   listTrainingRuns,
@@ -8,7 +9,6 @@ import {
 } from '@hitl/db';
 import { Type } from '@sinclair/typebox';
 import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from '../http';
-import { ModelChangeBody, ModelVersionSummary, TrainingRequested, TrainingRun } from '../schemas';
 import { E, iso, modelView, type RouteDeps } from './common';
 
 export function modelRoutes(app: Api, { pool, onOutbox }: RouteDeps): void {

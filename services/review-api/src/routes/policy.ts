@@ -1,9 +1,9 @@
 // Admins' routes for the routing policy.
+import { PolicyChangeBody, StoredPolicy } from '@hitl/api-contract';
 import { DbErrorCode, getCurrentPolicy, listPolicyVersions, updatePolicy } from '@hitl/db';
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../errors';
 import { bodyErrorResponses, errorResponses, principalOf, type Api } from '../http';
-import { PolicyChangeBody, StoredPolicy } from '../schemas';
 import { E, policyView, type RouteDeps } from './common';
 
 export function policyRoutes(app: Api, { pool, policyName }: RouteDeps): void {

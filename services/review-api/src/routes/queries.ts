@@ -1,8 +1,8 @@
 // Reading the review work: task lists, statistics and the labelled data.
+import { ExportQuery, Stats, TaskListQuery, TaskPage } from '@hitl/api-contract';
 import { Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import { errorResponses, principalOf, type Api } from '../http';
-import { ExportQuery, Stats, TaskListQuery, TaskPage } from '../schemas';
 import { exportLabels, listTasks, reviewStats } from '../queries';
 import { type RouteDeps } from './common';
 

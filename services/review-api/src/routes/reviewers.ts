@@ -1,5 +1,14 @@
 // Admins' routes for reviewers and their keys.
 import {
+  ApiErrorCode,
+  ApiKeyInfo,
+  CreateKeyBody,
+  CreateReviewerBody,
+  CreatedKey,
+  Reviewer,
+  ReviewerIdParam,
+} from '@hitl/api-contract';
+import {
   createApiKey,
   createReviewer,
   getReviewer,
@@ -9,16 +18,8 @@ import {
   setReviewerDisabled,
 } from '@hitl/db';
 import { Type } from '@sinclair/typebox';
-import { ApiError, ApiErrorCode } from '../errors';
+import { ApiError } from '../errors';
 import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from '../http';
-import {
-  ApiKeyInfo,
-  CreateKeyBody,
-  CreateReviewerBody,
-  CreatedKey,
-  Reviewer,
-  ReviewerIdParam,
-} from '../schemas';
 import { E, reviewerView, keyView, type RouteDeps } from './common';
 
 export function reviewerAdminRoutes(app: Api, { pool, authenticator }: RouteDeps): void {

@@ -1,17 +1,18 @@
 // What reviewers do with tasks: claim, read, extend, give back, skip and answer.
-import { Type } from '@sinclair/typebox';
-import { ApiError, ApiErrorCode } from '../errors';
-import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from '../http';
 import {
   AnswerBody,
   AnswerResult,
+  ApiErrorCode,
   ClaimBody,
   EventIdParam,
   IdempotencyHeaders,
   Lease,
   Me,
   Task,
-} from '../schemas';
+} from '@hitl/api-contract';
+import { Type } from '@sinclair/typebox';
+import { ApiError } from '../errors';
+import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from '../http';
 import { E, type RouteDeps } from './common';
 
 export function taskRoutes(app: Api, { tasks }: RouteDeps): void {

@@ -1,5 +1,6 @@
-// Request and response schemas of every route: fastify validates with them and @fastify/swagger
-// builds the OpenAPI document from them, so the two cannot drift apart.
+// Request and response schemas of every route of the review API: the server validates with them
+// and @fastify/swagger builds the OpenAPI document from them, so the two cannot drift apart; the
+// client and the web app take their types from the same objects.
 import { EventInput, ModelRef, ReviewReason } from '@hitl/contracts';
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -313,6 +314,34 @@ export const ExportQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/**
+ * One line of GET /v1/export. The route sends JSON lines, so its OpenAPI schema is a string that
+ * names these fields in words; this is the shape the server writes and the client reads.
+ */
+export const ExportedLabel = Type.Object(
+  {
+    eventId: Type.String(),
+    stream: Type.String(),
+    input: EventInput,
+    label: Type.String({ description: 'The final label.' }),
+    reviewerLabels: Type.Array(Type.Object({ reviewerId: Type.String(), label: Type.String() }), {
+      description: 'Every answer, in the order given.',
+    }),
+    reviewReason: ReviewReason,
+    modelPrediction: Type.Union([
+      Type.Object({
+        model: ModelRef,
+        label: Type.Union([Type.String(), Type.Null()]),
+        confidence: Type.Number(),
+      }),
+      Type.Null(),
+    ]),
+    decidedAt: Type.String({ format: 'date-time' }),
+  },
+  { description: 'A decided task as the export writes it.' },
+);
+export type ExportedLabel = Static<typeof ExportedLabel>;
 
 export const TrainingRequested = Type.Object({
   id: Type.String(),
