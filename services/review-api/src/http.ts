@@ -109,8 +109,7 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     // Errors fastify meets before routing (a path parameter too long, a malformed URL) get the
     // API's error shape like every other.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
-      const apiError = toApiError(error);
-      void reply.status(apiError.statusCode).type('application/json; charset=utf-8').send(apiError.toBody());
+      void sendError(reply, toApiError(error));
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -190,17 +189,22 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     const apiError = toApiError(error);
     if (apiError.statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
     if (apiError.statusCode === 503) void reply.header('retry-after', '1');
-    // A handler may have set another type (the export's JSON lines) before it failed.
-    return reply.status(apiError.statusCode).type('application/json; charset=utf-8').send(apiError.toBody());
+    return sendError(reply, apiError);
   });
   app.setNotFoundHandler(async (request, reply) =>
-    reply
-      .status(404)
-      .send(new ApiError(ApiErrorCode.notFound, `no route ${request.method} ${request.url}`).toBody()),
+    sendError(reply, new ApiError(ApiErrorCode.notFound, `no route ${request.method} ${request.url}`)),
   );
 
   app.get('/openapi.json', { config: { role: 'public' }, schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/**
+ * Answers with an error: its status, and its body as JSON, also when a handler had set another
+ * type (the export's JSON lines) before it failed.
+ */
+function sendError(reply: FastifyReply, apiError: ApiError) {
+  return reply.status(apiError.statusCode).type('application/json; charset=utf-8').send(apiError.toBody());
 }
 
 /** The principal of an authenticated route (set by the onRequest hook). */
