@@ -157,7 +157,29 @@ export const CreatedKey = Type.Object({
   info: ApiKeyInfo,
 });
 
-export const Me = Type.Object({ id: Type.String(), name: Type.String(), role: Role, keyId: Type.String() });
+export const ReviewerSettings = Type.Object(
+  {
+    hideSuggestion: Type.Boolean({
+      description: 'Do not show the model’s label and probabilities until the reviewer has answered.',
+    }),
+    featureNames: Type.Array(Type.String(), {
+      description: 'Names of the numeric input features, in input order (empty: none given).',
+    }),
+  },
+  {
+    description: 'How tasks are shown to reviewers, from the routing policy in force (defaults without one).',
+  },
+);
+export type ReviewerSettings = Static<typeof ReviewerSettings>;
+
+export const Me = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  keyId: Type.String(),
+  settings: ReviewerSettings,
+});
+export type Me = Static<typeof Me>;
 
 export const PolicySpecSchema = Type.Object(
   {
@@ -174,6 +196,16 @@ export const PolicySpecSchema = Type.Object(
     confidenceLevel: Type.Number({
       description:
         'How sure the certification of targetAccuracy must be, above 0 and below 1 (default 0.95).',
+    }),
+    hideSuggestion: Type.Boolean({
+      description:
+        'Reviewers do not see the model’s label and probabilities until they have answered (default false): a suggestion shown first biases people toward it.',
+    }),
+    featureNames: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+      maxItems: 4_096,
+      uniqueItems: true,
+      description:
+        'Names of the numeric input features, in input order, shown to reviewers beside the values (default none).',
     }),
   },
   { description: 'Checked in full by the policy rules; problems come back as HITL_ERR_POLICY_INVALID.' },
@@ -196,7 +228,7 @@ export const PolicyChangeBody = Type.Object(
     // stop at the first and, coercing types, take "0.99" for 0.99.
     spec: Type.Unknown({
       description:
-        'The whole new policy (see PolicySpec); targetAccuracy and confidenceLevel may be left out (no target, 0.95). Problems come back as HITL_ERR_POLICY_INVALID.',
+        'The whole new policy (see PolicySpec); targetAccuracy, confidenceLevel, hideSuggestion and featureNames may be left out (no target, 0.95, false, none). Problems come back as HITL_ERR_POLICY_INVALID.',
     }),
     reason: Type.Optional(Type.String({ maxLength: 2_000 })),
   },
@@ -294,6 +326,7 @@ export const Stats = Type.Object({
       reviewerId: Type.String(),
       answers: Type.Integer({ description: 'Answers in the last 30 days.' }),
       answersLastHour: Type.Integer(),
+      answersToday: Type.Integer({ description: 'Answers since 00:00 UTC today.' }),
       agreementWithFinal: Ratio,
       kappaWithFinal: Ratio,
     }),
@@ -367,3 +400,44 @@ export const TrainingRun = Type.Object({
   outcome: Type.Union([Type.String(), Type.Null()], { description: 'promoted, rejected or skipped' }),
   reason: Type.Union([Type.String(), Type.Null()]),
 });
+
+export const LearningQuery = Type.Object(
+  {
+    days: Type.Integer({
+      minimum: 1,
+      maximum: 90,
+      default: 14,
+      description: 'The window: this many days back from now.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const LearningHour = Type.Object({
+  hour: Type.String({ format: 'date-time', description: 'The start of the UTC hour.' }),
+  modelDecisions: Type.Integer({ description: 'Decisions the model made in the hour.' }),
+  humanDecisions: Type.Integer({ description: 'Tasks people decided in the hour.' }),
+  audited: Type.Integer({
+    description: 'Audit-sample tasks decided in the hour whose event the model had labelled.',
+  }),
+  auditedCorrect: Type.Integer({ description: 'Of those, how many people gave the model’s label.' }),
+});
+
+export const Learning = Type.Object(
+  {
+    from: Type.String({ format: 'date-time' }),
+    to: Type.String({ format: 'date-time' }),
+    hours: Type.Array(LearningHour, {
+      description: 'Oldest first; only hours with a count above 0.',
+    }),
+    promotions: Type.Array(
+      Type.Object({ version: Type.Integer(), promotedAt: Type.String({ format: 'date-time' }) }),
+      { description: 'Versions of the policy’s model promoted in the window, oldest first.' },
+    ),
+  },
+  {
+    description:
+      'How the work splits between the model and people over time, how often the audit sample finds the model right, and when versions were promoted.',
+  },
+);
+export type Learning = Static<typeof Learning>;

@@ -22,6 +22,7 @@ export const USAGE = `usage: hitl <command> [options]
                   [--class-threshold <class>=X]... [--clear-class-threshold <class>]...
                   [--always-review a,b] [--audit-rate X] [--reviewers N]
                   [--target-accuracy X|none] [--confidence-level X]
+                  [--hide-suggestion true|false] [--feature-names f1,f2,...]
                   [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
@@ -40,7 +41,9 @@ the defaults), replaced by --file's if given, then changed by the other options;
 --always-review clears the list. With --target-accuracy, the thresholds certified (at
 --confidence-level, default 0.95) for the model version that made a prediction replace
 --threshold and --class-threshold, and a class without one goes to people; --target-accuracy none
-goes back to the policy's own thresholds. \`hitl policy show\` also shows the thresholds certified
+goes back to the policy's own thresholds. --hide-suggestion true keeps the model's label from
+reviewers until they answer; --feature-names names numeric input features for them (an empty
+one clears it). \`hitl policy show\` also shows the thresholds certified
 for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
@@ -183,6 +186,8 @@ const OPTIONS = {
     reviewers: text,
     'target-accuracy': text,
     'confidence-level': text,
+    'hide-suggestion': text,
+    'feature-names': text,
     ...lifecycleOptions,
   },
   'policy history': { name: text },
@@ -258,6 +263,15 @@ function targetAccuracy(values: Values): number | null | undefined {
   return Number(raw);
 }
 
+function optionalBoolean(values: Values, name: string): boolean | undefined {
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  if (raw !== 'true' && raw !== 'false') {
+    throw new UsageError(`--${name} must be true or false, got ${JSON.stringify(raw)}`);
+  }
+  return raw === 'true';
+}
+
 function optionalInteger(values: Values, name: string): number | undefined {
   const raw = optional(values, name);
   if (raw === undefined) return undefined;
@@ -315,6 +329,8 @@ function policySetCommand(values: Values): HitlCommand {
       requiredReviewers: optionalInteger(values, 'reviewers'),
       targetAccuracy: targetAccuracy(values),
       confidenceLevel: optionalDecimal(values, 'confidence-level'),
+      hideSuggestion: optionalBoolean(values, 'hide-suggestion'),
+      featureNames: labelList(values, 'feature-names'),
     },
     ...lifecycle(values),
   };

@@ -16,6 +16,9 @@ export interface PolicyChanges {
   /** A target accuracy, or null for none (the policy's own thresholds again). */
   targetAccuracy?: number | null;
   confidenceLevel?: number;
+  hideSuggestion?: boolean;
+  /** Replaces the list; empty clears it. */
+  featureNames?: string[];
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -30,7 +33,7 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
   if (!isRecord(base)) return base;
   const spec: Record<string, unknown> = { ...base };
   const { classes, threshold, alwaysReview, auditRate, requiredReviewers } = changes;
-  const { targetAccuracy, confidenceLevel } = changes;
+  const { targetAccuracy, confidenceLevel, hideSuggestion, featureNames } = changes;
   const replaced = {
     classes,
     threshold,
@@ -39,6 +42,8 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
     requiredReviewers,
     targetAccuracy,
     confidenceLevel,
+    hideSuggestion,
+    featureNames,
   };
   for (const [field, value] of Object.entries(replaced)) if (value !== undefined) spec[field] = value;
 

@@ -108,6 +108,18 @@ describe('parseHitlArgs: policy', () => {
     ).toMatchObject({ changes: { targetAccuracy: 1, confidenceLevel: 1.5 } });
   });
 
+  it('takes the reviewer settings: true or false, and a list of feature names (empty clears it)', () => {
+    expect(
+      parseHitlArgs(['policy', 'set', '--name', 'p', '--hide-suggestion', 'true', '--feature-names', 'a, b']),
+    ).toMatchObject({ changes: { hideSuggestion: true, featureNames: ['a', 'b'] } });
+    expect(
+      parseHitlArgs(['policy', 'set', '--name', 'p', '--hide-suggestion=false', '--feature-names=']),
+    ).toMatchObject({ changes: { hideSuggestion: false, featureNames: [] } });
+    expect(() => parseHitlArgs(['policy', 'set', '--name', 'p', '--hide-suggestion', 'yes'])).toThrow(
+      '--hide-suggestion must be true or false, got "yes"',
+    );
+  });
+
   it.each([
     [['policy'], 'hitl policy needs one of: show, set, history'],
     [['policy', 'show'], '--name is required'],
@@ -199,6 +211,11 @@ describe('applyPolicyChanges', () => {
       ...base,
       targetAccuracy: null,
       confidenceLevel: 0.9,
+    });
+    expect(applyPolicyChanges(base, { hideSuggestion: true, featureNames: ['f1'] })).toEqual({
+      ...base,
+      hideSuggestion: true,
+      featureNames: ['f1'],
     });
     // A file without them stays without them: validation gives the defaults.
     const { targetAccuracy: _t, confidenceLevel: _c, ...older } = base;

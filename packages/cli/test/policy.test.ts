@@ -209,6 +209,18 @@ describe('target accuracy', () => {
       targetAccuracy: null,
       confidenceLevel: 0.9,
     });
+    // The reviewer settings, defaulted, set, kept by later changes, and cleared.
+    expect(await set('--threshold', '0.8')).toMatchObject({ hideSuggestion: false, featureNames: [] });
+    expect(await set('--hide-suggestion', 'true', '--feature-names', 'alcohol,ash')).toMatchObject({
+      version: 6,
+      hideSuggestion: true,
+      featureNames: ['alcohol', 'ash'],
+    });
+    expect(await set('--threshold', '0.7')).toMatchObject({
+      hideSuggestion: true,
+      featureNames: ['alcohol', 'ash'],
+    });
+    expect(await set('--feature-names', '')).toMatchObject({ version: 8, featureNames: [] });
   });
 
   it('shows the promoted version’s certified thresholds, and says when they are not for the policy’s target', async () => {

@@ -11,6 +11,7 @@ import type {
   CreatedKey,
   ExportedLabel,
   ExportQuery,
+  Learning,
   Lease,
   Me,
   ModelVersionSummary,
@@ -307,6 +308,17 @@ export class ReviewClient {
   /** The model's most recent training runs, newest first. */
   listTrainings(modelId: string): Promise<TrainingRun[]> {
     return this.call('GET', `/v1/admin/models/${enc(modelId)}/trainings`);
+  }
+
+  /**
+   * The model's and people's decisions per UTC hour, the audit sample's verdict on the model, and
+   * the promotions, over the last `days` days (1 to 90; the server's default, 14, without one).
+   */
+  learning(days?: number): Promise<Learning> {
+    return this.call('GET', '/v1/admin/learning', {
+      ...(days === undefined ? {} : { query: { days } }),
+      repeatable: true,
+    });
   }
 
   // ---- transport ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ export type ClaimFilters = schemas.ClaimBody;
 export type AnswerBody = schemas.AnswerBody;
 export type AnswerResult = schemas.AnswerResult;
 export type Lease = Static<typeof schemas.Lease>;
-export type Me = Static<typeof schemas.Me>;
+export type Me = schemas.Me;
+/** How tasks are shown to reviewers (Me.settings), from the routing policy in force. */
+export type ReviewerSettings = schemas.ReviewerSettings;
 export type Role = Static<typeof schemas.Role>;
 export type Reviewer = Static<typeof schemas.Reviewer>;
 export type NewReviewer = Static<typeof schemas.CreateReviewerBody>;
@@ -18,8 +20,11 @@ export type TrainingRequested = Static<typeof schemas.TrainingRequested>;
 export type TrainingRun = Static<typeof schemas.TrainingRun>;
 export type CreatedKey = Static<typeof schemas.CreatedKey>;
 type FullPolicySpec = Static<typeof schemas.PolicySpecSchema>;
-type DefaultedField = 'targetAccuracy' | 'confidenceLevel';
-/** A policy as setPolicy sends it: without targetAccuracy and confidenceLevel, no target and 0.95. */
+type DefaultedField = 'targetAccuracy' | 'confidenceLevel' | 'hideSuggestion' | 'featureNames';
+/**
+ * A policy as setPolicy sends it: without targetAccuracy, confidenceLevel, hideSuggestion and
+ * featureNames, no target, 0.95, false and none.
+ */
 export type PolicySpec = Omit<FullPolicySpec, DefaultedField> & Partial<Pick<FullPolicySpec, DefaultedField>>;
 export type StoredPolicy = Static<typeof schemas.StoredPolicy>;
 export type ModelVersionSummary = Static<typeof schemas.ModelVersionSummary>;
@@ -30,6 +35,8 @@ export type TaskListQuery = Partial<Static<typeof schemas.TaskListQuery>>;
 export type TaskPage = Static<typeof schemas.TaskPage>;
 export type ReviewStats = Static<typeof schemas.Stats>;
 export type ExportQuery = Static<typeof schemas.ExportQuery>;
+/** GET /v1/admin/learning: the model's and people's decisions per hour, audits and promotions. */
+export type Learning = schemas.Learning;
 
 /** One line of GET /v1/export. */
 export type ExportedLabel = Static<typeof schemas.ExportedLabel>;

@@ -76,6 +76,7 @@ describe('coverage', () => {
       'POST /v1/admin/models/{modelId}/rollback': 'rollback',
       'POST /v1/admin/models/{modelId}/train': 'requestTraining',
       'GET /v1/admin/models/{modelId}/trainings': 'listTrainings',
+      'GET /v1/admin/learning': 'learning',
     };
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as {
       paths: Record<string, Record<string, unknown>>;
@@ -101,6 +102,7 @@ describe('reviewer methods', () => {
       name: `reviewer ${alice.id}`,
       role: 'reviewer',
       keyId: alice.keyId,
+      settings: { hideSuggestion: false, featureNames: [] },
     });
     expect(await alice.client.claim({ stream })).toBeNull();
 
@@ -296,7 +298,9 @@ describe('query methods', () => {
     const stats = await alice.client.stats();
     expect(stats.queue.open).toBeGreaterThanOrEqual(1);
     expect(stats.decisions.lastHour).toBeGreaterThanOrEqual(2);
-    expect(stats.reviewers).toContainEqual(expect.objectContaining({ reviewerId: alice.id, answers: 2 }));
+    expect(stats.reviewers).toContainEqual(
+      expect.objectContaining({ reviewerId: alice.id, answers: 2, answersToday: 2 }),
+    );
   });
 
   it('exports the labelled data as it streams, lets the caller stop early, and is for admins only', async () => {
@@ -399,6 +403,8 @@ describe('admin methods', () => {
       // Left out, so the defaults.
       targetAccuracy: null,
       confidenceLevel: 0.95,
+      hideSuggestion: false,
+      featureNames: [],
       version: 1,
       createdBy: admin.id,
       reason: 'spam costs more when wrong',
@@ -414,6 +420,30 @@ describe('admin methods', () => {
     expect(invalid).toMatchObject({ status: 422, code: 'HITL_ERR_POLICY_INVALID' });
     expect((invalid.details as { problems: unknown[] }).problems.length).toBeGreaterThanOrEqual(2);
     expect((await admin.client.getPolicy()).version).toBe(2);
+
+    // The reviewer settings reach every key through me().
+    const third = await admin.client.setPolicy({ ...spec, hideSuggestion: true, featureNames: ['a', 'b'] });
+    expect(third).toMatchObject({ version: 3, hideSuggestion: true, featureNames: ['a', 'b'] });
+    expect((await admin.client.me()).settings).toEqual({ hideSuggestion: true, featureNames: ['a', 'b'] });
+  });
+
+  it('reads the learning view, for the days asked or the default, and refuses days out of range', async () => {
+    const { url } = await setup();
+    const admin = await person(pool, url, 'admin');
+    const fortnight = await admin.client.learning();
+    expect(fortnight).toEqual({
+      from: expect.any(String),
+      to: expect.any(String),
+      hours: [],
+      promotions: [],
+    });
+    const day = await admin.client.learning(1);
+    expect(Date.parse(day.to) - Date.parse(day.from)).toBeLessThan(25 * 3_600_000);
+    expect(Date.parse(fortnight.to) - Date.parse(fortnight.from)).toBeGreaterThanOrEqual(14 * 86_400_000);
+    expect(await failure(admin.client.learning(91))).toMatchObject({
+      status: 400,
+      code: 'HITL_ERR_VALIDATION',
+    });
   });
 
   it('lists, promotes and rolls back model versions', async () => {

@@ -10,6 +10,9 @@
 //   undecided task keeps the pair of a lease that ran out until it is claimed again. Only those
 //   columns are cleared. A decided task (and its answers) is never deleted: it is the record of the
 //   decision, who made it, under which policy, that hitl.decisions.v1 and the audits refer to.
+// - model_decision_counts: the review API's hourly counts of the model's decisions, read only by
+//   GET /v1/admin/learning, whose window is at most 90 days. Their offsets
+//   (model_decision_count_offsets, a row per partition) are kept: they stop a recount.
 // Kept on purpose: dlq_redrives (a row is what stops a dead letter, still on the dead-letter topic,
 // from being sent back twice), training_runs and training_requests (a row per training: the
 // history operators read), labelled_examples (the training data), model and policy versions.
@@ -22,20 +25,23 @@ export interface RetentionOptions {
   idempotencyDays: number;
   /** Leases of undecided tasks that ran out longer ago than this are cleared. */
   expiredLeaseHours: number;
+  /** Hourly counts of model decisions for hours older than this are deleted. */
+  learningCountDays: number;
   /** Rows per statement. */
   batchSize: number;
   /** Called after each batch, with the table and its running count. */
   onBatch?: (progress: { table: RetentionTable; rows: number; total: number }) => void;
 }
 
-export type RetentionTable = 'outbox' | 'review_idempotency' | 'review_task_leases';
+export type RetentionTable = 'outbox' | 'review_idempotency' | 'review_task_leases' | 'model_decision_counts';
 
 /** What one pruning run removed (cleared, for leases), per table, and the cutoffs it used. */
 export interface RetentionResult {
   outbox: number;
   reviewIdempotency: number;
   reviewTaskLeases: number;
-  cutoffs: { outbox: Date; reviewIdempotency: Date; reviewTaskLeases: Date };
+  modelDecisionCounts: number;
+  cutoffs: { outbox: Date; reviewIdempotency: Date; reviewTaskLeases: Date; modelDecisionCounts: Date };
 }
 
 // Each statement picks a batch with SKIP LOCKED: rows another transaction holds (a relay stamping,
@@ -56,6 +62,10 @@ const STATEMENTS: Record<RetentionTable, string> = {
              SELECT event_id FROM review_tasks WHERE status <> 'decided' AND lease_expires_at < $1
               LIMIT $2 FOR UPDATE SKIP LOCKED)
            AND lease_expires_at < $1`,
+  model_decision_counts: `DELETE FROM model_decision_counts WHERE (hour, model_id, model_version) IN (
+             SELECT hour, model_id, model_version FROM model_decision_counts WHERE hour < $1
+              LIMIT $2 FOR UPDATE SKIP LOCKED)
+           AND hour < $1`,
 };
 
 function positiveInteger(name: string, value: number): void {
@@ -82,30 +92,34 @@ async function pruneTable(
 }
 
 /**
- * Deletes published outbox rows and idempotency records past their retention and clears run-out
- * leases, a batch per statement; returns the counts. Give it a pool: each batch commits at once.
+ * Deletes published outbox rows, idempotency records and hourly model decision counts past their
+ * retention and clears run-out leases, a batch per statement; returns the counts. Give it a pool: each batch commits at once.
  * The cutoffs are taken from the database's clock once, at the start.
  */
 export async function pruneRetention(q: Queryable, opts: RetentionOptions): Promise<RetentionResult> {
   positiveInteger('outboxDays', opts.outboxDays);
   positiveInteger('idempotencyDays', opts.idempotencyDays);
   positiveInteger('expiredLeaseHours', opts.expiredLeaseHours);
+  positiveInteger('learningCountDays', opts.learningCountDays);
   positiveInteger('batchSize', opts.batchSize);
-  const { rows } = await q.query<{ outbox: Date; idempotency: Date; leases: Date }>(
+  const { rows } = await q.query<{ outbox: Date; idempotency: Date; leases: Date; learning: Date }>(
     `SELECT now() - make_interval(days => $1) AS outbox,
             now() - make_interval(days => $2) AS idempotency,
-            now() - make_interval(hours => $3) AS leases`,
-    [opts.outboxDays, opts.idempotencyDays, opts.expiredLeaseHours],
+            now() - make_interval(hours => $3) AS leases,
+            now() - make_interval(days => $4) AS learning`,
+    [opts.outboxDays, opts.idempotencyDays, opts.expiredLeaseHours, opts.learningCountDays],
   );
   const cutoffs = {
     outbox: rows[0]!.outbox,
     reviewIdempotency: rows[0]!.idempotency,
     reviewTaskLeases: rows[0]!.leases,
+    modelDecisionCounts: rows[0]!.learning,
   };
   return {
     outbox: await pruneTable(q, 'outbox', cutoffs.outbox, opts),
     reviewIdempotency: await pruneTable(q, 'review_idempotency', cutoffs.reviewIdempotency, opts),
     reviewTaskLeases: await pruneTable(q, 'review_task_leases', cutoffs.reviewTaskLeases, opts),
+    modelDecisionCounts: await pruneTable(q, 'model_decision_counts', cutoffs.modelDecisionCounts, opts),
     cutoffs,
   };
 }

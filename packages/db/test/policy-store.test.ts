@@ -44,23 +44,37 @@ const spamSpec: PolicySpec = {
   requiredReviewers: 2,
   targetAccuracy: 0.99,
   confidenceLevel: 0.9,
+  hideSuggestion: true,
+  featureNames: ['length', 'links'],
 };
 
 async function versionsOf(name: string): Promise<number[]> {
   return (await listPolicyVersions(pool, name)).map((p) => p.version);
 }
 
-describe('a version stored before target accuracies existed', () => {
-  it('reads with no target and the default confidence level', async () => {
+describe('a version stored before target accuracies and reviewer settings existed', () => {
+  it('reads with no target, the default confidence level and the default reviewer settings', async () => {
     const name = newPolicyName();
-    const { targetAccuracy, confidenceLevel, ...older } = spamSpec;
-    expect([targetAccuracy, confidenceLevel]).toEqual([0.99, 0.9]);
+    const { targetAccuracy, confidenceLevel, hideSuggestion, featureNames, ...older } = spamSpec;
+    expect([targetAccuracy, confidenceLevel, hideSuggestion, featureNames]).toEqual([
+      0.99,
+      0.9,
+      true,
+      ['length', 'links'],
+    ]);
     await pool.query(`INSERT INTO routing_policies (name, version, spec) VALUES ($1, 1, $2)`, [
       name,
       JSON.stringify(older),
     ]);
     const read = await getCurrentPolicy(pool, name);
-    expect(read).toMatchObject({ ...older, targetAccuracy: null, confidenceLevel: 0.95, version: 1 });
+    expect(read).toMatchObject({
+      ...older,
+      targetAccuracy: null,
+      confidenceLevel: 0.95,
+      hideSuggestion: false,
+      featureNames: [],
+      version: 1,
+    });
   });
 });
 

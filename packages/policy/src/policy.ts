@@ -26,6 +26,17 @@ export interface PolicySpec {
   targetAccuracy: number | null;
   /** How sure the certification of targetAccuracy must be (default 0.95). */
   confidenceLevel: number;
+  /**
+   * Reviewers do not see the model's label and probabilities until they have answered (default
+   * false): a suggestion shown first pulls people towards it, and their labels then measure the
+   * model less well. Display only: routing ignores it.
+   */
+  hideSuggestion: boolean;
+  /**
+   * Names of the numeric input features, in input order, shown to reviewers beside the values
+   * (default none). Display only: routing ignores it.
+   */
+  featureNames: string[];
 }
 
 export interface Policy extends PolicySpec {
@@ -44,9 +55,14 @@ export const DEFAULT_POLICY_SPEC: Readonly<PolicySpec> = Object.freeze({
   requiredReviewers: 1,
   targetAccuracy: null,
   confidenceLevel: 0.95,
+  hideSuggestion: false,
+  featureNames: [],
 });
 
 export const MAX_REVIEWERS = 25;
+/** At most this many feature names, each 1 to MAX_FEATURE_NAME_LENGTH characters. */
+export const MAX_FEATURE_NAMES = 4_096;
+export const MAX_FEATURE_NAME_LENGTH = 200;
 
 export const PolicyErrorCode = {
   invalid: 'HITL_ERR_POLICY_INVALID',
@@ -103,10 +119,41 @@ function openInterval(value: unknown, field: string, problems: PolicyProblem[]):
   return value;
 }
 
+// The names are reviewers' labels for input columns: bounded in count and length (every task a
+// reviewer opens carries them), and unique, as two columns with one name would mislead.
+function featureNameList(value: unknown, problems: PolicyProblem[]): string[] {
+  const field = 'featureNames';
+  if (!Array.isArray(value)) {
+    problems.push({ field, problem: 'must be a list of feature names' });
+    return [];
+  }
+  if (value.length > MAX_FEATURE_NAMES) {
+    problems.push({ field, problem: `must name at most ${MAX_FEATURE_NAMES} features, got ${value.length}` });
+    return [];
+  }
+  const bad = value.findIndex(
+    (v) => typeof v !== 'string' || v.length === 0 || v.length > MAX_FEATURE_NAME_LENGTH,
+  );
+  if (bad >= 0) {
+    problems.push({
+      field: `${field}.${bad}`,
+      problem: `must be a name of 1 to ${MAX_FEATURE_NAME_LENGTH} characters`,
+    });
+    return [];
+  }
+  const names = value as string[];
+  const seen = new Set<string>();
+  const twice = names.find((n) => seen.size === seen.add(n).size);
+  if (twice !== undefined) {
+    problems.push({ field, problem: `names feature ${JSON.stringify(twice)} twice` });
+  }
+  return names;
+}
+
 /**
  * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present (but
- * targetAccuracy and confidenceLevel, which default) and in range, class rules naming only
- * declared classes, nothing unknown. Returns a clean copy or throws a
+ * targetAccuracy, confidenceLevel, hideSuggestion and featureNames, which default) and in range,
+ * class rules naming only declared classes, nothing unknown. Returns a clean copy or throws a
  * PolicyError listing every problem.
  */
 export function validatePolicySpec(input: unknown): PolicySpec {
@@ -156,6 +203,18 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     'confidenceLevel',
     problems,
   );
+  const hideSuggestion = Object.hasOwn(input, 'hideSuggestion')
+    ? input.hideSuggestion
+    : DEFAULT_POLICY_SPEC.hideSuggestion;
+  if (typeof hideSuggestion !== 'boolean') {
+    problems.push({
+      field: 'hideSuggestion',
+      problem: `must be true or false, got ${JSON.stringify(hideSuggestion)}`,
+    });
+  }
+  const featureNames = Object.hasOwn(input, 'featureNames')
+    ? featureNameList(input.featureNames, problems)
+    : [];
   if (problems.length > 0) throw new PolicyError(problems);
   return {
     classes: [...classes],
@@ -166,6 +225,8 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     requiredReviewers: requiredReviewers as number,
     targetAccuracy,
     confidenceLevel,
+    hideSuggestion: hideSuggestion as boolean,
+    featureNames: [...featureNames],
   };
 }
 

@@ -230,8 +230,20 @@ describe('validatePolicySpec', () => {
       auditRate: 0.05,
       requiredReviewers: 2,
     };
-    expect(validatePolicySpec(full)).toEqual({ ...full, targetAccuracy: null, confidenceLevel: 0.95 });
-    const target = { ...full, targetAccuracy: 0.99, confidenceLevel: 0.9 };
+    expect(validatePolicySpec(full)).toEqual({
+      ...full,
+      targetAccuracy: null,
+      confidenceLevel: 0.95,
+      hideSuggestion: false,
+      featureNames: [],
+    });
+    const target = {
+      ...full,
+      targetAccuracy: 0.99,
+      confidenceLevel: 0.9,
+      hideSuggestion: true,
+      featureNames: ['alcohol', 'malic acid'],
+    };
     expect(validatePolicySpec(target)).toEqual(target);
   });
 
@@ -255,6 +267,15 @@ describe('validatePolicySpec', () => {
     { change: { targetAccuracy: '0.99' }, field: 'targetAccuracy' },
     { change: { confidenceLevel: 1 }, field: 'confidenceLevel' },
     { change: { confidenceLevel: null }, field: 'confidenceLevel' },
+    { change: { hideSuggestion: 'true' }, field: 'hideSuggestion' },
+    { change: { hideSuggestion: null }, field: 'hideSuggestion' },
+    { change: { featureNames: 'a,b' }, field: 'featureNames' },
+    { change: { featureNames: null }, field: 'featureNames' },
+    { change: { featureNames: ['a', ''] }, field: 'featureNames.1' },
+    { change: { featureNames: ['x'.repeat(201)] }, field: 'featureNames.0' },
+    { change: { featureNames: ['a', 7] }, field: 'featureNames.1' },
+    { change: { featureNames: ['a', 'b', 'a'] }, field: 'featureNames' },
+    { change: { featureNames: Array.from({ length: 4_097 }, (_, i) => `f${i}`) }, field: 'featureNames' },
   ])('refuses $change with a problem on $field', ({ change, field }) => {
     const spec = { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'], ...change };
     let error: unknown;
@@ -272,6 +293,22 @@ describe('validatePolicySpec', () => {
     expect(() => validatePolicySpec({ ...DEFAULT_POLICY_SPEC, alwaysReview: ['spam'] })).toThrow(
       'declares no classes (set classes first)',
     );
+  });
+
+  it('takes feature names up to the bounds, and copies them', () => {
+    const names = Array.from({ length: 4_096 }, (_, i) => `f${i}`.padEnd(200, '.'));
+    const spec = validatePolicySpec({ ...DEFAULT_POLICY_SPEC, featureNames: names });
+    expect(spec.featureNames).toEqual(names);
+    expect(spec.featureNames).not.toBe(names);
+  });
+
+  it('says which feature name is twice, and how many are too many', () => {
+    expect(() => validatePolicySpec({ ...DEFAULT_POLICY_SPEC, featureNames: ['a', 'b', 'a'] })).toThrow(
+      'featureNames: names feature "a" twice',
+    );
+    expect(() =>
+      validatePolicySpec({ ...DEFAULT_POLICY_SPEC, featureNames: Array.from({ length: 5_000 }, String) }),
+    ).toThrow('featureNames: must name at most 4096 features, got 5000');
   });
 
   it('lists every problem at once', () => {

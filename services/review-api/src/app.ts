@@ -1,5 +1,6 @@
 // The review API without its process: the HTTP API, the consumer that turns review requests into
-// tasks, and the outbox relay that publishes decisions. Built by main.ts, tests and benchmarks.
+// tasks, the outbox relay that publishes decisions, and the consumer that counts the model's
+// decisions for GET /v1/admin/learning. Built by main.ts, tests and benchmarks.
 import { topics, type ReviewRequest } from '@hitl/contracts';
 import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups } from '@hitl/db';
 import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
@@ -11,6 +12,7 @@ import type { Registry } from 'prom-client';
 import { Authenticator } from './auth';
 import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
+import { LearningConsumer } from './learning';
 import { reviewApiMetrics } from './metrics';
 import { registerRoutes } from './routes';
 import { TaskStore } from './tasks';
@@ -124,6 +126,18 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     },
   });
 
+  // A group of its own: it reads another topic, and its offsets must not move the tasks' consumer.
+  const learning = config.learningCounts
+    ? new LearningConsumer({
+        kafka,
+        pool,
+        groupId: config.learningGroupId ?? `${config.groupId}-learning`,
+        topic: config.decisionsTopic,
+        logger: log,
+        registry,
+      })
+    : undefined;
+
   let address = '';
   let started = false;
   let stopping: Promise<void> | undefined;
@@ -140,15 +154,19 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       address = await http.listen({ port: config.apiPort, host: config.apiHost });
       started = true;
       log.info({ address }, 'review API listening');
-      await consumer.start();
+      // The two groups are joined together: after a crash each may wait out a dead member.
+      await Promise.all([consumer.start(), learning?.start()]);
     },
     url: () => address,
+    // The learning counts are a view for admins: their consumer never makes the API unready (a
+    // stall shows in hitl_consumer_stalled_seconds).
     ready: () => started && consumer.ready,
     stop() {
       stopping ??= (async () => {
         started = false;
         await http.close();
         await consumer.stop();
+        await learning?.stop();
         await relay.stop();
         await authenticator.stop();
         if (ownPool) await pool.end();

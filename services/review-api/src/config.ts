@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import {
   LOG_LEVELS,
   type ConfigProblem,
+  bool,
   int,
   list,
   oneOf,
@@ -32,6 +33,13 @@ export const reviewApiConfigSpec = {
   /** The routing policy whose classes tasks without a model offer (the router's POLICY_NAME). */
   policyName: str('POLICY_NAME', { default: 'default' }),
   groupId: str('GROUP_ID', { default: 'hitl-review-api' }),
+  /**
+   * Count the model's decisions on DECISIONS_TOPIC per hour for GET /v1/admin/learning (false:
+   * no consumer; the route then shows none).
+   */
+  learningCounts: bool('LEARNING_COUNTS', { default: true }),
+  /** The consumer group of those counts (default: GROUP_ID with -learning). */
+  learningGroupId: str('LEARNING_GROUP_ID', { optional: true }),
   instanceId: str('INSTANCE_ID', { default: hostname() }),
   /** How long a claimed task stays with its reviewer unless extended. */
   leaseSeconds: int('LEASE_SECONDS', { default: 300, min: 1, max: 86_400 }),

@@ -85,6 +85,7 @@ export interface ReviewStats {
     reviewerId: string;
     answers: number;
     answersLastHour: number;
+    answersToday: number;
     agreementWithFinal: number | null;
     kappaWithFinal: number | null;
   }[];
@@ -95,7 +96,8 @@ const finite = (n: number) => (Number.isFinite(n) ? n : null);
 
 /** Each reviewer's answers of the last 30 days ($1: one reviewer's only, or null: everyone's). */
 export const ANSWERS_BY_REVIEWER = `SELECT reviewer_id, count(*) AS answers,
-        count(*) FILTER (WHERE answered_at > now() - interval '1 hour') AS last_hour
+        count(*) FILTER (WHERE answered_at > now() - interval '1 hour') AS last_hour,
+        count(*) FILTER (WHERE answered_at >= date_trunc('day', now(), 'UTC')) AS today
    FROM review_answers
   WHERE answered_at > now() - interval '30 days' AND ($1::text IS NULL OR reviewer_id = $1)
   GROUP BY reviewer_id ORDER BY reviewer_id`;
@@ -135,7 +137,10 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
       `SELECT date_trunc('hour', decided_at) AS hour, count(*) AS n FROM review_tasks
         WHERE status = 'decided' AND decided_at > now() - interval '24 hours' GROUP BY 1 ORDER BY 1`,
     ),
-    pool.query<{ reviewer_id: string; answers: string; last_hour: string }>(ANSWERS_BY_REVIEWER, [me]),
+    pool.query<{ reviewer_id: string; answers: string; last_hour: string; today: string }>(
+      ANSWERS_BY_REVIEWER,
+      [me],
+    ),
     pool.query<{ event_id: string; final_label: string; labels: string[]; reviewers: string[] }>(
       `SELECT t.event_id, t.final_label, array_agg(a.label ORDER BY a.reviewer_id) AS labels,
               array_agg(a.reviewer_id ORDER BY a.reviewer_id) AS reviewers
@@ -190,6 +195,7 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
         reviewerId: r.reviewer_id,
         answers: Number(r.answers),
         answersLastHour: Number(r.last_hour),
+        answersToday: Number(r.today),
         agreementWithFinal: mine.length ? mine.filter(([a, b]) => a === b).length / mine.length : null,
         kappaWithFinal: mine.length ? finite(cohensKappa(mine)) : null,
       };

@@ -146,6 +146,7 @@ describe('authorisation', () => {
       role: 'admin',
       body: {},
     },
+    { method: 'GET', path: '/v1/admin/learning', openapi: '/v1/admin/learning', role: 'admin' },
   ];
 
   it('answers every route as its role says, for anonymous, reviewer, admin and revoked keys', async () => {
@@ -328,6 +329,8 @@ describe('admin', () => {
     expect(documented).toMatchObject({
       targetAccuracy: { type: 'number', nullable: true },
       confidenceLevel: { type: 'number' },
+      hideSuggestion: { type: 'boolean' },
+      featureNames: { type: 'array', maxItems: 4_096, items: { type: 'string', maxLength: 200 } },
     });
   });
 

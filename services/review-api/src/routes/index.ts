@@ -1,6 +1,7 @@
 // The review API's routes, a file per resource.
 import type { Api } from '../http';
 import { type RouteDeps } from './common';
+import { learningRoutes } from './learning';
 import { modelRoutes } from './models';
 import { policyRoutes } from './policy';
 import { queryRoutes } from './queries';
@@ -16,4 +17,5 @@ export function registerRoutes(app: Api, deps: RouteDeps): void {
   policyRoutes(app, deps);
   modelRoutes(app, deps);
   queryRoutes(app, deps);
+  learningRoutes(app, deps);
 }

@@ -10,12 +10,14 @@ import {
   Me,
   Task,
 } from '@hitl/api-contract';
+import { getCurrentPolicy } from '@hitl/db';
+import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../errors';
 import { bodyErrorResponses, errorResponses, pathErrorResponses, principalOf, type Api } from '../http';
 import { E, type RouteDeps } from './common';
 
-export function taskRoutes(app: Api, { tasks }: RouteDeps): void {
+export function taskRoutes(app: Api, { tasks, pool, policyName }: RouteDeps): void {
   const reviewer = { role: 'reviewer' as const };
   const tags = ['review'];
 
@@ -23,11 +25,24 @@ export function taskRoutes(app: Api, { tasks }: RouteDeps): void {
     '/v1/me',
     {
       config: reviewer,
-      schema: { tags, summary: 'Who this key belongs to', response: { 200: Me, ...errorResponses } },
+      schema: {
+        tags,
+        summary: 'Who this key belongs to, and how tasks are shown to them (from the routing policy)',
+        response: { 200: Me, ...errorResponses },
+      },
     },
     async (request) => {
       const p = principalOf(request);
-      return { id: p.reviewerId, name: p.name, role: p.role, keyId: p.keyId };
+      // Read on each call: a client asks once per session, and a policy change shows at the next.
+      const policy = await getCurrentPolicy(pool, policyName);
+      const { hideSuggestion, featureNames } = policy ?? DEFAULT_POLICY_SPEC;
+      return {
+        id: p.reviewerId,
+        name: p.name,
+        role: p.role,
+        keyId: p.keyId,
+        settings: { hideSuggestion, featureNames: [...featureNames] },
+      };
     },
   );
 
