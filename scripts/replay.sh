@@ -8,5 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack-env.sh"
 
 pnpm run --silent migrate
+# The review API serves the web app from its build (at /app/).
+pnpm --silent --filter @hitl/web build
 pnpm run --silent topics create
 exec pnpm --silent replay "$@"

@@ -3,26 +3,24 @@
 // claiming a task and answering it; decisions/s and p50/p99 per call for N = 1, 8, 32. The
 // ceiling, measured in the same run: a fastify route (its own process) that returns a constant.
 // Prints progress to stderr, the figures to stdout, and ends with one line of JSON.
-import { createApiKey, createPool, createReviewer, generateApiKey, migrate } from '@hitl/db';
-import {
-  ProcessGroup,
-  createTestDatabase,
-  freePort,
-  createTestTopics,
-  deleteTestTopics,
-  kafkaBrokers,
-  uniqueName,
-} from '@hitl/testkit';
+import { createApiKey, createReviewer } from '@hitl/db';
+import { freePort } from '@hitl/testkit';
 import { Agent, request } from 'node:http';
-import { dirname, join } from 'node:path';
-import { pino } from 'pino';
-import { percentile, progress as progressOf, round, printFigures, runBench } from '../src';
+import { join } from 'node:path';
+import {
+  percentile,
+  preloadReviewTasks,
+  progress as progressOf,
+  reviewBench,
+  reviewRoot,
+  round,
+  printFigures,
+  runBench,
+} from '../src';
 
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,8,32').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = 1;
-const reviewMain = join(dirname(require.resolve('@hitl/review-api')), 'main.ts');
-const reviewRoot = dirname(dirname(reviewMain));
 const constantServer = join(__dirname, 'constant-server.ts');
 const progress = progressOf('review');
 
@@ -108,74 +106,24 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const logger = pino({ level: 'silent' });
-  const db = await createTestDatabase('hitl_bench');
-  const pool = createPool({ connectionString: db.url, max: 8 });
-  const processes = new ProcessGroup();
-  const names = {
-    reviewRequests: uniqueName('bench-review-requests'),
-    decisions: uniqueName('bench-decisions'),
-    corrections: uniqueName('bench-corrections'),
-    models: uniqueName('bench-models'),
-    deadLetters: uniqueName('bench-dlq'),
-  };
+  const bench = await reviewBench();
+  const { pool, processes } = bench;
   try {
-    await migrate({ databaseUrl: db.url, logger });
-    await createTestTopics(Object.values(names).map((topic) => ({ topic, numPartitions: 6 })));
     const maxWorkers = Math.max(...CONCURRENCY);
     // Enough tasks that no run finds the queue empty: about 2,000 decisions/s at most.
     const tasks = Number(
       process.env.BENCH_TASKS ?? Math.ceil(2_500 * (SECONDS + WARMUP_SECONDS) * CONCURRENCY.length),
     );
     progress(`preloading ${tasks} tasks`);
-    const at = new Date().toISOString();
-    for (let i = 0; i < tasks; i += 1_000) {
-      const ids = Array.from({ length: Math.min(1_000, tasks - i) }, (_, j) => `t-${i + j}`);
-      await pool.query(
-        `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
-                                   policy_version, required_reviewers, needed, requested_at)
-         SELECT id, 'email', jsonb_build_object(
-                  'eventId', id, 'reason', 'low_confidence', 'priority', 0.5, 'policyVersion', 1,
-                  'requiredReviewers', 1, 'requestedAt', $2::text,
-                  'prediction', jsonb_build_object(
-                    'eventId', id, 'stream', 'email', 'occurredAt', $2::text,
-                    'input', jsonb_build_object('text', 'Subject: win a prize now ' || id),
-                    'model', jsonb_build_object('id', 'spam', 'version', 1),
-                    'classes', jsonb_build_array('ham', 'spam'), 'label', 'spam',
-                    'probabilities', jsonb_build_object('ham', 0.4, 'spam', 0.6),
-                    'confidence', 0.6, 'margin', 0.2, 'entropy', 0.67, 'scoredAt', $2::text)),
-                ARRAY['ham', 'spam'], 'low_confidence', 'spam', random(), 1, 1, 1, $2::timestamptz
-           FROM unnest($1::text[]) AS id`,
-        [ids, at],
-      );
-    }
+    await preloadReviewTasks(pool, tasks);
     const keys: string[] = [];
     for (let w = 0; w < maxWorkers; w++) {
       await createReviewer(pool, { id: `bench-${w}`, name: `bench ${w}`, role: 'reviewer' });
       keys.push((await createApiKey(pool, `bench-${w}`)).key);
     }
 
-    const apiPort = await freePort();
+    const apiPort = await bench.startApi();
     const constantPort = await freePort();
-    await processes.start(reviewMain, {
-      cwd: reviewRoot,
-      env: {
-        KAFKA_BROKERS: kafkaBrokers().join(','),
-        DATABASE_URL: db.url,
-        API_PORT: String(apiPort),
-        API_HOST: '127.0.0.1',
-        HTTP_PORT: '0',
-        ADMIN_KEY: generateApiKey(),
-        GROUP_ID: uniqueName('bench-review'),
-        INSTANCE_ID: 'bench-0',
-        REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-        DECISIONS_TOPIC: names.decisions,
-        CORRECTIONS_TOPIC: names.corrections,
-        DLQ_TOPIC: names.deadLetters,
-        RATE_LIMIT_PER_MINUTE: '10000000',
-        LOG_LEVEL: 'info',
-      },
-    });
     await processes.start(constantServer, {
       cwd: reviewRoot,
       env: { PORT: String(constantPort) },
@@ -239,10 +187,7 @@ async function main(): Promise<void> {
       { bench: 'review', seconds: SECONDS, results },
     );
   } finally {
-    await processes.stopAll('SIGTERM').catch(() => undefined);
-    await deleteTestTopics(Object.values(names)).catch(() => undefined);
-    await pool.end();
-    await db.drop();
+    await bench.close();
   }
 }
 

@@ -188,3 +188,4 @@ export function emailEvent(eventId: string, text: string): InputEvent {
     data: { eventId, stream: 'email', occurredAt: at, input: { text } },
   };
 }
+export * from './review-api';

@@ -297,6 +297,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   log(
     `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
   );
+  if (args.keepServices && !stack) {
+    log(
+      `[replay] the services keep running; the web app is at http://127.0.0.1:${ports.api}/app/ ` +
+        `(a key to sign in with: pnpm hitl reviewers add --id you --role admin, then pnpm hitl keys create --reviewer you)`,
+    );
+  }
   if (tally) {
     const chaosLine = {
       run: runId,

@@ -1,168 +1,25 @@
 // The reviewer's screen in headless Chromium on the real stack: the review API in process on a
 // test database and topics of its own, the app as built (turbo builds it before this test runs).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { topics, type Decision, type ReviewRequest } from '@hitl/contracts';
-import { createApiKey, createPool, createReviewer, migrate } from '@hitl/db';
-import { TypedProducer } from '@hitl/kafka';
-import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '@hitl/review-api';
-import { reviewEnv, reviewTopics, type ReviewTopics } from '@hitl/review-api/testing';
+import { describe, expect, it } from '@jest/globals';
+import type { Decision } from '@hitl/contracts';
+import { createPolicyVersion } from '@hitl/db';
+import { uniqueName, waitFor } from '@hitl/testkit';
+import type { Page } from 'playwright-core';
+import { installKeyProbe, percentile, takeKeySamples } from '../testing';
 import {
-  TopicReader,
-  createTestDatabase,
-  testKafka,
-  testLogger,
-  uniqueName,
-  waitFor,
-  type TestDatabase,
-} from '@hitl/testkit';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Pool } from 'pg';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { Registry } from 'prom-client';
+  newKey,
+  openApp as openAppOf,
+  queue as queueOf,
+  reviewRequest,
+  signIn,
+  useWebHarness,
+} from './harness';
+import { expectAccessible, screenshot, writeReport } from './pages';
 
-// scripts/bootstrap.sh installs Debian's chromium; HITL_TEST_CHROMIUM points elsewhere.
-const chromiumPath = process.env.HITL_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const webAppDir = join(__dirname, '../dist');
-
-let db: TestDatabase;
-let pool: Pool;
-let t: ReviewTopics;
-let api: ReviewApi;
-let browser: Browser;
-let decisions: TopicReader;
-
-beforeAll(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(
-      `no Chromium at ${chromiumPath}: run scripts/bootstrap.sh (it installs Debian's chromium), or set HITL_TEST_CHROMIUM`,
-    );
-  }
-  if (!existsSync(join(webAppDir, 'index.html'))) {
-    throw new Error(`the web app is not built in ${webAppDir}: run pnpm --filter @hitl/web build`);
-  }
-  db = await createTestDatabase('hitl_web');
-  await migrate({ databaseUrl: db.url, logger: testLogger });
-  pool = createPool({ connectionString: db.url, max: 4 });
-  t = await reviewTopics(1);
-  api = await createReviewApi(loadReviewApiConfig(reviewEnv(t, db.url, { WEB_APP_DIR: webAppDir })), {
-    logger: testLogger,
-    registry: new Registry(),
-    kafka: testKafka(),
-  });
-  await api.start();
-  decisions = await TopicReader.start(t.decisions);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    // Chromium's sandbox refuses to run as root (CI's containers).
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await decisions?.stop();
-  await api?.stop();
-  await pool?.end();
-  await t?.cleanup();
-  await db?.drop();
-});
-
-// A page left open would go on claiming the next test's tasks.
-const pages: Page[] = [];
-afterEach(async () => {
-  await Promise.all(pages.splice(0).map((page) => page.close()));
-});
-
-/** A page that records any dialog, page error or console error, for the test to assert none. */
-async function openApp(): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage();
-  pages.push(page);
-  const problems: string[] = [];
-  page.on('dialog', (dialog) => {
-    problems.push(`dialog: ${dialog.type()} ${dialog.message()}`);
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
-  });
-  await page.goto(`${api.url()}/app/`);
-  return { page, problems };
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.locator('#api-key').fill(key);
-  await page.keyboard.press('Enter');
-  await page.locator('#counts').waitFor();
-}
-
-async function reviewerKey(): Promise<string> {
-  const id = uniqueName('reviewer');
-  await createReviewer(pool, { id, name: id, role: 'reviewer' });
-  return (await createApiKey(pool, id)).key;
-}
-
-function reviewRequest(
-  eventId: string,
-  input: { text?: string; features?: number[] },
-  attributes: Record<string, string> = {},
-): ReviewRequest {
-  const at = new Date().toISOString();
-  return {
-    type: 'review.requested',
-    version: 1,
-    producedAt: at,
-    data: {
-      eventId,
-      prediction: {
-        eventId,
-        stream: 'email',
-        occurredAt: at,
-        input,
-        attributes,
-        model: { id: 'spam', version: 1 },
-        classes: ['ham', 'spam'],
-        label: 'spam',
-        probabilities: { ham: 0.4, spam: 0.6 },
-        confidence: 0.6,
-        margin: 0.2,
-        entropy: 0.67,
-        scoredAt: at,
-      },
-      reason: 'low_confidence',
-      priority: 0.4,
-      policyVersion: 1,
-      requiredReviewers: 1,
-      requestedAt: at,
-    },
-  };
-}
-
-/** Sends the requests and waits until the API made them tasks. */
-async function queue(requests: ReviewRequest[]): Promise<void> {
-  const producer = new TypedProducer({ kafka: testKafka() });
-  await producer.connect();
-  try {
-    await producer.send(
-      { ...topics.reviewRequests, name: t.reviewRequests },
-      requests.map((value) => ({ value })),
-    );
-  } finally {
-    await producer.disconnect();
-  }
-  const ids = requests.map((r) => r.data.eventId);
-  await waitFor(
-    async () => {
-      const { rows } = await pool.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM review_tasks WHERE event_id = ANY($1)',
-        [ids],
-      );
-      return rows[0]!.n === ids.length;
-    },
-    { timeoutMs: 30_000, message: `${ids.length} tasks ingested` },
-  );
-}
+const harness = useWebHarness();
+const openApp = (opts?: { width?: number }) => openAppOf(harness(), opts);
+const queue = (requests: Parameters<typeof queueOf>[1]) => queueOf(harness(), requests);
+const reviewerKey = () => newKey(harness());
 
 async function shownEventId(page: Page): Promise<string> {
   return (await page.locator('#task').getAttribute('data-event-id'))!;
@@ -178,7 +35,9 @@ async function nextShown(page: Page, previous: string): Promise<string> {
 }
 
 function decidedIds(): string[] {
-  return decisions.values<Decision>().map((d) => d.data.eventId);
+  return harness()
+    .decisions.values<Decision>()
+    .map((d) => d.data.eventId);
 }
 
 describe('the reviewer screen', () => {
@@ -191,6 +50,7 @@ describe('the reviewer screen', () => {
     const { page, problems } = await openApp();
     await signIn(page, await reviewerKey());
 
+    await installKeyProbe(page);
     const answered: string[] = [];
     let shown = await page
       .locator('#task')
@@ -205,10 +65,48 @@ describe('the reviewer screen', () => {
     expect(new Set(answered)).toEqual(new Set(requests.map((r) => r.data.eventId)));
     await expect(page.locator('#counts').textContent()).resolves.toContain('30 answered');
 
-    await decisions.waitForCount(30, { timeoutMs: 30_000 });
+    await harness().decisions.waitForCount(30, { timeoutMs: 30_000 });
     const decided = decidedIds().filter((id) => id.startsWith(prefix));
     expect(decided).toHaveLength(30);
     expect(new Set(decided)).toEqual(new Set(answered));
+    expect(problems).toEqual([]);
+
+    // Every answer but the last brought a next task, timed in the page (pnpm bench:web measures
+    // the same on more answers; a time is not asserted on a shared machine).
+    const samples = await takeKeySamples(page);
+    expect(samples).toHaveLength(29);
+    const p95Ms = percentile(
+      samples.map((s) => s.paintedMs),
+      95,
+    );
+    await writeReport('key-to-next', { samples: samples.length, p95Ms });
+  });
+
+  it('meets WCAG 2.1 AA on the sign-in and task screens, down to 360 px wide', async () => {
+    const eventId = uniqueName('a11y');
+    await queue([
+      reviewRequest(
+        eventId,
+        { text: 'Subject: your invoice\n\nPlease find the invoice for March attached.', features: [0.25, 3] },
+        { from: 'billing@example.com' },
+      ),
+    ]);
+    const { page, problems } = await openApp();
+    await expectAccessible(page, 'sign-in');
+    await screenshot(page, 'sign-in');
+    await signIn(page, await reviewerKey());
+    await page.locator(`#task[data-event-id="${eventId}"]`).waitFor();
+    await expectAccessible(page, 'review');
+    await screenshot(page, 'review');
+
+    await page.setViewportSize({ width: 360, height: 740 });
+    await expectAccessible(page, 'review at 360 px');
+    // Nothing wider than the screen: the page does not scroll sideways.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await screenshot(page, 'review-360');
+    await page.keyboard.press('1');
+    await page.locator('#no-tasks').waitFor();
     expect(problems).toEqual([]);
   });
 
@@ -247,7 +145,7 @@ describe('the reviewer screen', () => {
     const first = await shownEventId(page);
     // The next task is claimed ahead: both are held before the first lease ends.
     await waitFor(async () => {
-      const { rows } = await pool.query<{ n: number }>(
+      const { rows } = await harness().pool.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM review_tasks WHERE event_id LIKE $1 AND lease_owner IS NOT NULL',
         [`${prefix}-%`],
       );
@@ -256,8 +154,8 @@ describe('the reviewer screen', () => {
     // The lease ran out and another reviewer took the task: the answer can no longer count. (An
     // expired lease alone may be claimed back by this page before its answer lands, which saves it.)
     const other = uniqueName('other');
-    await pool.query(`INSERT INTO reviewers (id, name, role) VALUES ($1, $1, 'reviewer')`, [other]);
-    await pool.query(
+    await harness().pool.query(`INSERT INTO reviewers (id, name, role) VALUES ($1, $1, 'reviewer')`, [other]);
+    await harness().pool.query(
       `UPDATE review_tasks SET lease_owner = $2, lease_expires_at = now() + interval '10 minutes'
         WHERE event_id = $1`,
       [first, other],
@@ -293,23 +191,60 @@ describe('the reviewer screen', () => {
     expect(problems.filter((p) => !p.includes('409'))).toEqual([]);
   });
 
+  it('names the features and hides the suggestion as the routing policy says', async () => {
+    const h = harness();
+    await createPolicyVersion(
+      h.pool,
+      h.policyName,
+      {
+        classes: ['ham', 'spam'],
+        threshold: 0.9,
+        classThresholds: {},
+        alwaysReview: [],
+        auditRate: 0.02,
+        requiredReviewers: 1,
+        hideSuggestion: true,
+        featureNames: ['links', 'exclamation marks'],
+      },
+      { actor: 'test' },
+    );
+    const eventId = uniqueName('named');
+    await queue([reviewRequest(eventId, { text: 'Act now!!!', features: [4, 3] })]);
+    const { page, problems } = await openApp();
+    await signIn(page, await reviewerKey());
+    await page.locator(`#task[data-event-id="${eventId}"]`).waitFor();
+    await expect(page.locator('#features tbody th').allTextContents()).resolves.toEqual([
+      'links',
+      'exclamation marks',
+    ]);
+    await expect(page.locator('#show-suggestion').isChecked()).resolves.toBe(false);
+    await expect(page.locator('#suggestion-hidden').count()).resolves.toBe(1);
+    await expect(page.locator('#model-label').count()).resolves.toBe(0);
+    // The reviewer may still show it.
+    await page.keyboard.press('h');
+    await page.locator('#model-label').waitFor();
+    await page.keyboard.press('1');
+    await page.locator('#no-tasks').waitFor();
+    expect(problems).toEqual([]);
+  });
+
   it('sends the CSP on the app, and not on the JSON API', async () => {
-    const page = await fetch(`${api.url()}/app/`);
+    const page = await fetch(`${harness().api.url()}/app/`);
     const csp = page.headers.get('content-security-policy');
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("script-src 'self'");
     expect(page.headers.get('cache-control')).toBe('no-cache');
 
     const script = /src="(assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
-    const asset = await fetch(`${api.url()}/app/${script}`);
+    const asset = await fetch(`${harness().api.url()}/app/${script}`);
     expect(asset.status).toBe(200);
     expect(asset.headers.get('cache-control')).toContain('immutable');
     expect(asset.headers.get('content-security-policy')).not.toBeNull();
 
-    const me = await fetch(`${api.url()}/v1/me`);
+    const me = await fetch(`${harness().api.url()}/v1/me`);
     expect(me.status).toBe(401);
     expect(me.headers.get('content-security-policy')).toBeNull();
-    const docs = await fetch(`${api.url()}/openapi.json`);
+    const docs = await fetch(`${harness().api.url()}/openapi.json`);
     expect(docs.headers.get('content-security-policy')).toBeNull();
     const paths = Object.keys(((await docs.json()) as { paths: object }).paths);
     expect(paths.filter((p) => p.startsWith('/app'))).toEqual([]);

@@ -1,8 +1,10 @@
 // The reviewer's screen: one task at a time, answered with 1–9, s (skip) and g or Escape (give
-// back), or the buttons. The session (review-session.ts) holds the queue and the leases.
+// back), or the buttons. The session (review-session.ts) holds the queue and the leases. The
+// single-key shortcuts listen only while this screen is shown, and never while typing in a field.
 import type { Me, ReviewClient } from '@hitl/client/browser';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { labelsOf } from '../describe';
+import { percentText } from '../format';
 import { keyAction } from '../keys';
 import { ReviewSession, type SessionState } from '../review-session';
 import { TaskView } from './task-view';
@@ -10,14 +12,24 @@ import { TaskView } from './task-view';
 export interface ReviewScreenProps {
   client: ReviewClient;
   me: Me;
-  onSignOut: () => void;
 }
 
-export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
+/** The reviewer's own figures are looked up this often, and shortly after each answer. */
+const FIGURES_EVERY_MS = 30_000;
+const FIGURES_AFTER_ANSWER_MS = 1_500;
+
+interface Figures {
+  answersToday: number;
+  agreementWithFinal: number | null;
+}
+
+export function ReviewScreen({ client, me }: ReviewScreenProps) {
   const [state, setState] = useState<SessionState | null>(null);
-  // Shown by default; a later version takes the default from the routing policy.
-  const [showSuggestion, setShowSuggestion] = useState(true);
+  // The routing policy says whether reviewers see the model's label before answering; h toggles it.
+  const [showSuggestion, setShowSuggestion] = useState(() => !(me.settings?.hideSuggestion ?? false));
+  const featureNames = me.settings?.featureNames ?? [];
   const session = useRef<ReviewSession | null>(null);
+  const figures = useFigures(client, me, state?.answered ?? 0);
 
   useEffect(() => {
     const started = new ReviewSession({ client, onChange: setState });
@@ -32,10 +44,11 @@ export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
     function onKey(event: KeyboardEvent) {
       const active = session.current;
       if (!active || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-      if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+      if (isTyping(event.target)) return;
       active.touch();
       if (state?.paused) {
-        if (event.key === 'Enter') active.resume();
+        // Enter on a button or link does what that one says (its own click).
+        if (event.key === 'Enter' && !isControl(event.target)) active.resume();
         return;
       }
       const action = keyAction(event.key, labels);
@@ -58,19 +71,19 @@ export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
     };
   }, [current, labels, state?.paused]);
 
-  async function signOut() {
-    await session.current?.stop();
-    onSignOut();
-  }
-
   return (
     <div class="review">
-      <header class="bar">
-        <span class="who">
-          {me.name} <span class="role">({me.role})</span>
-        </span>
+      <h1 id="page-title" class="visually-hidden" tabIndex={-1}>
+        Review
+      </h1>
+      <div class="toolbar" id="review-toolbar">
         <span class="counts" id="counts">
           {state?.answered ?? 0} answered · {state?.skipped ?? 0} skipped
+        </span>
+        <span class="figures" id="my-figures">
+          Today: <span id="my-answers-today">{figures ? figures.answersToday : '–'}</span> answers · agreement
+          with final labels:{' '}
+          <span id="my-agreement">{figures ? percentText(figures.agreementWithFinal) : '–'}</span>
         </span>
         <label class="toggle">
           <input
@@ -81,14 +94,16 @@ export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
           />
           Show the model’s suggestion <kbd>h</kbd>
         </label>
-        <button type="button" onClick={() => void signOut()}>
-          Sign out
-        </button>
-      </header>
+      </div>
       {state?.notice && (
         <div class={`notice ${state.notice.tone}`} role="alert" id="notice">
           <span>{state.notice.text}</span>
-          <button type="button" class="link" onClick={() => session.current?.dismissNotice()}>
+          <button
+            type="button"
+            class="link"
+            id="dismiss-notice"
+            onClick={() => session.current?.dismissNotice()}
+          >
             Dismiss
           </button>
         </div>
@@ -100,9 +115,9 @@ export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
         </p>
       )}
       {state?.paused ? (
-        <section class="empty" id="paused">
+        <section class="empty" id="paused" aria-label="Paused">
           <p>You gave your tasks back.</p>
-          <button type="button" onClick={() => session.current?.resume()}>
+          <button type="button" id="resume" onClick={() => session.current?.resume()}>
             Go on reviewing <kbd>Enter</kbd>
           </button>
         </section>
@@ -110,18 +125,78 @@ export function ReviewScreen({ client, me, onSignOut }: ReviewScreenProps) {
         <TaskView
           held={current}
           labels={labels}
+          featureNames={featureNames}
           showSuggestion={showSuggestion}
           onAnswer={(label) => session.current?.answer(label)}
           onSkip={() => session.current?.skip()}
           onGiveBack={() => session.current?.giveBack()}
         />
       ) : (
-        <section class="empty" id={state?.idle ? 'no-tasks' : 'loading'} aria-live="polite">
+        <p class="empty" id={state?.idle ? 'no-tasks' : 'loading'} role="status" aria-live="polite">
           {state?.idle
             ? 'No task is waiting for you. This page looks again every few seconds.'
             : 'Fetching a task…'}
-        </section>
+        </p>
       )}
     </div>
+  );
+}
+
+/** The reviewer's row of the stats: every 30 s, and shortly after each answer. */
+function useFigures(client: ReviewClient, me: Me, answered: number): Figures | null {
+  const [figures, setFigures] = useState<Figures | null>(null);
+  const live = useRef(true);
+
+  async function refresh() {
+    try {
+      const stats = await client.stats();
+      const row = stats.reviewers.find((r) => r.reviewerId === me.id);
+      if (live.current) {
+        setFigures({
+          answersToday: row?.answersToday ?? 0,
+          agreementWithFinal: row?.agreementWithFinal ?? null,
+        });
+      }
+    } catch {
+      // The figures are a courtesy: the review goes on without them, and the next refresh may work.
+    }
+  }
+
+  useEffect(() => {
+    live.current = true;
+    void refresh();
+    const timer = setInterval(() => void refresh(), FIGURES_EVERY_MS);
+    return () => {
+      live.current = false;
+      clearInterval(timer);
+    };
+    // Once per client: refresh reads the client and the reviewer from this render.
+  }, [client, me.id]);
+
+  useEffect(() => {
+    if (answered === 0) return;
+    // The answer is sent in the background as the next task shows: look a little later.
+    const timer = setTimeout(() => void refresh(), FIGURES_AFTER_ANSWER_MS);
+    return () => clearTimeout(timer);
+  }, [answered]);
+
+  return figures;
+}
+
+/** A field that takes typing: keys there are text, not shortcuts. */
+function isTyping(target: EventTarget | null): boolean {
+  if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
+  if (target instanceof HTMLInputElement) {
+    return !['checkbox', 'radio', 'button', 'submit', 'reset'].includes(target.type);
+  }
+  return target instanceof HTMLElement && target.isContentEditable;
+}
+
+function isControl(target: EventTarget | null): boolean {
+  return (
+    target instanceof HTMLButtonElement ||
+    target instanceof HTMLAnchorElement ||
+    (target instanceof HTMLInputElement && !isTyping(target)) ||
+    (target instanceof HTMLElement && target.tagName === 'SUMMARY')
   );
 }

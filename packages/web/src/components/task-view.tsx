@@ -11,13 +11,23 @@ const MAX_FEATURES = 200;
 export interface TaskViewProps {
   held: HeldTask;
   labels: string[];
+  /** Names of the numeric features, by position (from the routing policy); the index without one. */
+  featureNames: readonly string[];
   showSuggestion: boolean;
   onAnswer: (label: string) => void;
   onSkip: () => void;
   onGiveBack: () => void;
 }
 
-export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiveBack }: TaskViewProps) {
+export function TaskView({
+  held,
+  labels,
+  featureNames,
+  showSuggestion,
+  onAnswer,
+  onSkip,
+  onGiveBack,
+}: TaskViewProps) {
   const { task } = held;
   const { input, prediction } = task;
   const attributes = Object.entries(task.attributes ?? {});
@@ -26,9 +36,9 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
   const left = held.leaseEndsAt - Date.now();
 
   return (
-    <main class="task" id="task" data-event-id={task.eventId}>
+    <article class="task" id="task" data-event-id={task.eventId} aria-labelledby="event-id">
       <header class="task-head">
-        <h1 id="event-id">{task.eventId}</h1>
+        <h2 id="event-id">{task.eventId}</h2>
         <span class="stream">stream {task.stream}</span>
         {task.needed > 1 && (
           <span>
@@ -44,7 +54,7 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
         <section class="event" aria-label="The event">
           {text !== undefined && (
             <>
-              <pre class="event-text" id="event-text">
+              <pre class="event-text" id="event-text" tabIndex={0}>
                 {text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text}
               </pre>
               {text.length > MAX_TEXT_CHARS && (
@@ -57,14 +67,14 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
               <caption>Features</caption>
               <thead>
                 <tr>
-                  <th scope="col">#</th>
-                  <th scope="col">value</th>
+                  <th scope="col">Feature</th>
+                  <th scope="col">Value</th>
                 </tr>
               </thead>
               <tbody>
                 {features.slice(0, MAX_FEATURES).map((value, index) => (
                   <tr key={index}>
-                    <th scope="row">{index}</th>
+                    <th scope="row">{featureNames[index] || index}</th>
                     <td>{value}</td>
                   </tr>
                 ))}
@@ -84,7 +94,7 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
           )}
         </section>
 
-        <aside class="model" id="model" aria-label="The model’s view">
+        <section class="model" id="model" aria-label="The model’s view">
           <p class="reason" id="reason">
             {reasonText(task)}
           </p>
@@ -95,7 +105,8 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
                 <strong id="model-label">{prediction.label ?? 'no label'}</strong>
                 {prediction.label !== null && ` (${percent(prediction.confidence)})`}
               </p>
-              <table class="probabilities">
+              <table class="probabilities" id="probabilities">
+                <caption class="visually-hidden">The model’s probabilities</caption>
                 <tbody>
                   {Object.entries(prediction.probabilities)
                     .sort(([, a], [, b]) => b - a)
@@ -103,7 +114,7 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
                       <tr key={label}>
                         <th scope="row">{label}</th>
                         <td>
-                          <meter min={0} max={1} value={p} />
+                          <meter min={0} max={1} value={p} aria-label={`${label} probability`} />
                         </td>
                         <td>{percent(p)}</td>
                       </tr>
@@ -116,10 +127,10 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
               The model’s suggestion is hidden until you answer.
             </p>
           )}
-        </aside>
+        </section>
       </div>
 
-      <nav class="choices" aria-label="Your answer">
+      <div class="choices" role="group" aria-label="Your answer">
         {labels.map((label, index) => (
           <button type="button" class="choice" key={label} onClick={() => onAnswer(label)}>
             {index < MAX_KEYED_LABELS && <kbd>{index + 1}</kbd>} {label}
@@ -131,8 +142,8 @@ export function TaskView({ held, labels, showSuggestion, onAnswer, onSkip, onGiv
         <button type="button" class="secondary" id="give-back" onClick={onGiveBack}>
           <kbd>g</kbd> Give back
         </button>
-      </nav>
-    </main>
+      </div>
+    </article>
   );
 }
 
