@@ -413,22 +413,35 @@ export const LearningQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const LearningHour = Type.Object({
-  hour: Type.String({ format: 'date-time', description: 'The start of the UTC hour.' }),
-  modelDecisions: Type.Integer({ description: 'Decisions the model made in the hour.' }),
-  humanDecisions: Type.Integer({ description: 'Tasks people decided in the hour.' }),
+export const LearningPoint = Type.Object({
+  start: Type.String({
+    format: 'date-time',
+    description:
+      'The start of the bucket: a multiple of bucketMinutes since 1970-01-01T00:00Z (a day bucket starts at midnight UTC). The first may start before `from`; it then counts only what is from `from` on.',
+  }),
+  modelDecisions: Type.Integer({ description: 'Decisions the model made in the bucket.' }),
+  humanDecisions: Type.Integer({ description: 'Tasks people decided in the bucket.' }),
   audited: Type.Integer({
-    description: 'Audit-sample tasks decided in the hour whose event the model had labelled.',
+    description: 'Audit-sample tasks decided in the bucket whose event the model had labelled.',
   }),
   auditedCorrect: Type.Integer({ description: 'Of those, how many people gave the model’s label.' }),
 });
+export type LearningPoint = Static<typeof LearningPoint>;
 
 export const Learning = Type.Object(
   {
-    from: Type.String({ format: 'date-time' }),
-    to: Type.String({ format: 'date-time' }),
-    hours: Type.Array(LearningHour, {
-      description: 'Oldest first; only hours with a count above 0.',
+    from: Type.String({
+      format: 'date-time',
+      description: 'The start of the window: `days` days before `to`, at the start of that UTC minute.',
+    }),
+    to: Type.String({ format: 'date-time', description: 'The end of the window: now.' }),
+    bucketMinutes: Type.Integer({
+      minimum: 1,
+      description:
+        'The length of each bucket in minutes: the smallest of 1, 5, 15, 60, 360 and 1440 that gives at most 200 buckets from the first activity in the window to `to` (from `from` to `to` when there is none).',
+    }),
+    points: Type.Array(LearningPoint, {
+      description: 'Oldest first; only buckets with a count above 0.',
     }),
     promotions: Type.Array(
       Type.Object({ version: Type.Integer(), promotedAt: Type.String({ format: 'date-time' }) }),

@@ -311,8 +311,10 @@ export class ReviewClient {
   }
 
   /**
-   * The model's and people's decisions per UTC hour, the audit sample's verdict on the model, and
-   * the promotions, over the last `days` days (1 to 90; the server's default, 14, without one).
+   * The model's and people's decisions per bucket of `bucketMinutes` (a minute up to a day: the
+   * server picks the smallest that gives at most 200 from the first activity on), the audit
+   * sample's verdict on the model, and the promotions, over the last `days` days (1 to 90; the
+   * server's default, 14, without one).
    */
   learning(days?: number): Promise<Learning> {
     return this.call('GET', '/v1/admin/learning', {

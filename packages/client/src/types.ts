@@ -35,8 +35,13 @@ export type TaskListQuery = Partial<Static<typeof schemas.TaskListQuery>>;
 export type TaskPage = Static<typeof schemas.TaskPage>;
 export type ReviewStats = Static<typeof schemas.Stats>;
 export type ExportQuery = Static<typeof schemas.ExportQuery>;
-/** GET /v1/admin/learning: the model's and people's decisions per hour, audits and promotions. */
+/**
+ * GET /v1/admin/learning: the model's and people's decisions per bucket (a minute up to a day, as
+ * the span of activity needs), audits and promotions.
+ */
 export type Learning = schemas.Learning;
+/** One bucket of the learning view. */
+export type LearningPoint = schemas.LearningPoint;
 
 /** One line of GET /v1/export. */
 export type ExportedLabel = Static<typeof schemas.ExportedLabel>;

@@ -434,11 +434,14 @@ describe('admin methods', () => {
     expect(fortnight).toEqual({
       from: expect.any(String),
       to: expect.any(String),
-      hours: [],
+      // Nothing yet: buckets the size the whole window needs (14 days: 57 of 6 hours).
+      bucketMinutes: 360,
+      points: [],
       promotions: [],
     });
     const day = await admin.client.learning(1);
     expect(Date.parse(day.to) - Date.parse(day.from)).toBeLessThan(25 * 3_600_000);
+    expect(day.bucketMinutes).toBe(15);
     expect(Date.parse(fortnight.to) - Date.parse(fortnight.from)).toBeGreaterThanOrEqual(14 * 86_400_000);
     expect(await failure(admin.client.learning(91))).toMatchObject({
       status: 400,

@@ -20,8 +20,8 @@ export const retentionConfigSpec = {
   /** Leases of undecided tasks that ran out more than this many hours ago are cleared. */
   expiredLeaseHours: int('HITL_RETENTION_LEASE_HOURS', { default: 24, min: 1 }),
   /**
-   * The review API's hourly counts of model decisions older than this many days are deleted (91:
-   * GET /v1/admin/learning shows up to 90 days, from the start of an hour).
+   * The review API's per-minute counts of model decisions older than this many days are deleted (91:
+   * a day more than the 90 days GET /v1/admin/learning shows at most).
    */
   learningCountDays: int('HITL_RETENTION_LEARNING_DAYS', { default: 91, min: 1 }),
   /** Rows per statement: each batch commits on its own, so no lock is held for long. */

@@ -10,7 +10,7 @@
 //   undecided task keeps the pair of a lease that ran out until it is claimed again. Only those
 //   columns are cleared. A decided task (and its answers) is never deleted: it is the record of the
 //   decision, who made it, under which policy, that hitl.decisions.v1 and the audits refer to.
-// - model_decision_counts: the review API's hourly counts of the model's decisions, read only by
+// - model_decision_counts: the review API's per-minute counts of the model's decisions, read only by
 //   GET /v1/admin/learning, whose window is at most 90 days. Their offsets
 //   (model_decision_count_offsets, a row per partition) are kept: they stop a recount.
 // Kept on purpose: dlq_redrives (a row is what stops a dead letter, still on the dead-letter topic,
@@ -25,7 +25,7 @@ export interface RetentionOptions {
   idempotencyDays: number;
   /** Leases of undecided tasks that ran out longer ago than this are cleared. */
   expiredLeaseHours: number;
-  /** Hourly counts of model decisions for hours older than this are deleted. */
+  /** Per-minute counts of model decisions for minutes older than this are deleted. */
   learningCountDays: number;
   /** Rows per statement. */
   batchSize: number;
@@ -62,10 +62,10 @@ const STATEMENTS: Record<RetentionTable, string> = {
              SELECT event_id FROM review_tasks WHERE status <> 'decided' AND lease_expires_at < $1
               LIMIT $2 FOR UPDATE SKIP LOCKED)
            AND lease_expires_at < $1`,
-  model_decision_counts: `DELETE FROM model_decision_counts WHERE (hour, model_id, model_version) IN (
-             SELECT hour, model_id, model_version FROM model_decision_counts WHERE hour < $1
+  model_decision_counts: `DELETE FROM model_decision_counts WHERE (minute, model_id, model_version) IN (
+             SELECT minute, model_id, model_version FROM model_decision_counts WHERE minute < $1
               LIMIT $2 FOR UPDATE SKIP LOCKED)
-           AND hour < $1`,
+           AND minute < $1`,
 };
 
 function positiveInteger(name: string, value: number): void {
@@ -92,7 +92,7 @@ async function pruneTable(
 }
 
 /**
- * Deletes published outbox rows, idempotency records and hourly model decision counts past their
+ * Deletes published outbox rows, idempotency records and per-minute model decision counts past their
  * retention and clears run-out leases, a batch per statement; returns the counts. Give it a pool: each batch commits at once.
  * The cutoffs are taken from the database's clock once, at the start.
  */

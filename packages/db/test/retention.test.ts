@@ -192,22 +192,22 @@ describe('pruneRetention: idempotency records and leases', () => {
   });
 });
 
-describe('pruneRetention: hourly counts of model decisions', () => {
-  it('deletes the hours past the retention, in batches, and keeps the later hours and the offsets', async () => {
+describe('pruneRetention: per-minute counts of model decisions', () => {
+  it('deletes the minutes past the retention, in batches, and keeps the later minutes and the offsets', async () => {
     await pool.query(
-      `INSERT INTO model_decision_counts (hour, model_id, model_version, decisions)
-       SELECT date_trunc('hour', now(), 'UTC') - make_interval(days => d), 'spam', v, 3
+      `INSERT INTO model_decision_counts (minute, model_id, model_version, decisions)
+       SELECT date_trunc('minute', now(), 'UTC') - make_interval(days => d), 'spam', v, 3
          FROM generate_series(0, 95, 5) d, generate_series(1, 2) v`,
     );
     await pool.query(
       `INSERT INTO model_decision_count_offsets (topic, "partition", next_offset) VALUES ('t', 0, 40)`,
     );
-    // Days 50 to 95 are past 50 days (day 50's hour began before the cutoff): 10 days of two
+    // Days 50 to 95 are past 50 days (day 50's minute began before the cutoff): 10 days of two
     // versions each, 4 rows at a time.
     const result = await pruneRetention(pool, { ...settings, learningCountDays: 50, batchSize: 4 });
     expect(result.modelDecisionCounts).toBe(20);
     const { rows } = await pool.query<{ oldest: number; n: number }>(
-      `SELECT extract(day FROM now() - min(hour))::int AS oldest, count(*)::int AS n FROM model_decision_counts`,
+      `SELECT extract(day FROM now() - min(minute))::int AS oldest, count(*)::int AS n FROM model_decision_counts`,
     );
     expect(rows).toEqual([{ oldest: 45, n: 20 }]);
     expect((await pool.query('SELECT next_offset FROM model_decision_count_offsets')).rows).toEqual([

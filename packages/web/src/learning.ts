@@ -1,10 +1,10 @@
-// The learning chart's figures: hourly counts as points (summed by UTC day for windows longer
-// than 3 days), each with the share of decisions the model made and the accuracy of the audited
-// ones. Pure: no DOM.
+// The learning chart's figures: the server's buckets (a minute up to a day, as the span of activity
+// needs) as points, each with the share of decisions the model made and the accuracy of the
+// audited ones, and the stretch of time the chart spans. Pure: no DOM.
 import type { Learning } from '@hitl/client/browser';
 
-export interface LearningPoint {
-  /** The start of the hour or UTC day (ms). */
+export interface ChartPoint {
+  /** The start of the bucket (ms). */
   start: number;
   /** Its length (ms). */
   span: number;
@@ -18,42 +18,55 @@ export interface LearningPoint {
   accuracy: number | null;
 }
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
+export const MINUTE = 60_000;
+export const DAY = 24 * 60 * MINUTE;
 
-export function learningPoints(learning: Learning, days: number): LearningPoint[] {
-  const span = days > 3 ? DAY : HOUR;
-  const byStart = new Map<number, LearningPoint>();
-  for (const h of learning.hours) {
-    const t = Date.parse(h.hour);
-    if (Number.isNaN(t)) continue;
-    const start = Math.floor(t / span) * span;
-    const p = byStart.get(start) ?? {
-      start,
-      span,
-      modelDecisions: 0,
-      humanDecisions: 0,
-      audited: 0,
-      auditedCorrect: 0,
-      modelShare: null,
-      accuracy: null,
-    };
-    p.modelDecisions += h.modelDecisions;
-    p.humanDecisions += h.humanDecisions;
-    p.audited += h.audited;
-    p.auditedCorrect += h.auditedCorrect;
-    byStart.set(start, p);
-  }
-  return [...byStart.values()]
-    .sort((a, b) => a.start - b.start)
-    .map((p) => {
+/** The server's buckets, oldest first, with the model's share and the audited accuracy of each. */
+export function learningPoints(learning: Learning): ChartPoint[] {
+  const span = Math.max(1, learning.bucketMinutes) * MINUTE;
+  return learning.points
+    .flatMap((p) => {
+      const start = Date.parse(p.start);
+      if (Number.isNaN(start)) return [];
       const total = p.modelDecisions + p.humanDecisions;
-      return {
-        ...p,
-        modelShare: total > 0 ? p.modelDecisions / total : null,
-        accuracy: p.audited > 0 ? p.auditedCorrect / p.audited : null,
-      };
-    });
+      return [
+        {
+          start,
+          span,
+          modelDecisions: p.modelDecisions,
+          humanDecisions: p.humanDecisions,
+          audited: p.audited,
+          auditedCorrect: p.auditedCorrect,
+          modelShare: total > 0 ? p.modelDecisions / total : null,
+          accuracy: p.audited > 0 ? p.auditedCorrect / p.audited : null,
+        },
+      ];
+    })
+    .sort((a, b) => a.start - b.start);
+}
+
+/**
+ * The time the chart spans (ms): from the first bucket with activity, or an earlier promotion, to
+ * the end of the window (or of the last bucket), so a replay of a few minutes fills the chart
+ * rather than a sliver at the right of a week.
+ */
+export function chartRange(learning: Learning, points: readonly ChartPoint[]): { from: number; to: number } {
+  const starts = [
+    ...points.map((p) => p.start),
+    ...learning.promotions.map((p) => Date.parse(p.promotedAt)).filter((t) => !Number.isNaN(t)),
+  ];
+  const windowFrom = Date.parse(learning.from);
+  const from = starts.length > 0 ? Math.min(...starts) : windowFrom;
+  const last = points[points.length - 1];
+  const to = Math.max(Date.parse(learning.to), last ? last.start + last.span : from, from + MINUTE);
+  return { from, to };
+}
+
+/** 1 → "minute", 5 → "5 minutes", 60 → "hour", 360 → "6 hours", 1440 → "day". */
+export function bucketText(minutes: number): string {
+  if (minutes % 1440 === 0) return minutes === 1440 ? 'day' : `${minutes / 1440} days`;
+  if (minutes % 60 === 0) return minutes === 60 ? 'hour' : `${minutes / 60} hours`;
+  return minutes === 1 ? 'minute' : `${minutes} minutes`;
 }
 
 /** Runs of consecutive points that have a value: a line is drawn through each run, gaps left open. */

@@ -236,15 +236,30 @@ describe('the admin pages', () => {
       },
       { timeoutMs: 30_000, message: 'the model decisions counted' },
     );
+    // The view counts per minute for a span this short: all of it into one minute, so the table
+    // has one row whichever minutes the decisions fell in.
+    await h.pool.query(
+      `UPDATE review_tasks SET decided_at = date_trunc('minute', now(), 'UTC') WHERE event_id = ANY($1)`,
+      [[`${prefix}-0`, `${prefix}-1`]],
+    );
+    await h.pool.query(
+      `WITH counted AS (DELETE FROM model_decision_counts RETURNING model_id, model_version, decisions)
+       INSERT INTO model_decision_counts (minute, model_id, model_version, decisions)
+       SELECT date_trunc('minute', now(), 'UTC'), model_id, model_version, sum(decisions)
+         FROM counted GROUP BY model_id, model_version`,
+    );
 
     const { page, problems } = await openApp(h, { hash: '#/learning' });
     await signIn(page, await newKey(h, 'admin'), 'learning');
     await page.locator('svg#learning-chart').waitFor();
     await expect(page.locator('svg#learning-chart polyline.series.share').count()).resolves.toBe(1);
     await page.locator('details#learning-data summary').click();
-    // 8 by the model and 2 by people in this hour; of the 2 audited, 1 was right.
+    await expect(page.locator('#learning-status').textContent()).resolves.toContain('per minute');
+    // 8 by the model and 2 by people in this minute; of the 2 audited, 1 was right.
     const cells = await page.locator('#learning-table tbody tr td').allTextContents();
     expect(cells).toEqual(['8', '2', '80.0%', '2', '1', '50.0%']);
+    const start = await page.locator('#learning-table tbody tr').getAttribute('data-start');
+    expect(start).toMatch(/:00\.000Z$/);
     await expectAccessible(page, 'learning with data');
     await screenshot(page, 'admin-learning');
     expect(problems).toEqual([]);

@@ -34,7 +34,7 @@ export const reviewApiConfigSpec = {
   policyName: str('POLICY_NAME', { default: 'default' }),
   groupId: str('GROUP_ID', { default: 'hitl-review-api' }),
   /**
-   * Count the model's decisions on DECISIONS_TOPIC per hour for GET /v1/admin/learning (false:
+   * Count the model's decisions on DECISIONS_TOPIC per minute for GET /v1/admin/learning (false:
    * no consumer; the route then shows none).
    */
   learningCounts: bool('LEARNING_COUNTS', { default: true }),

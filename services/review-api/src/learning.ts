@@ -1,4 +1,4 @@
-// How the model learns, as the review API sees it: the model's own decisions per hour, counted
+// How the model learns, as the review API sees it: the model's own decisions per minute, counted
 // from hitl.decisions.v1 (the router publishes them straight to Kafka, so they never pass through
 // review_tasks), beside the people's decisions, the audit sample's verdict and the promotions.
 //
@@ -25,7 +25,11 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 
-const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+/** The bucket sizes the learning view chooses from, in minutes, smallest first: up to a day. */
+export const BUCKET_MINUTES = [1, 5, 15, 60, 360, 1440] as const;
+/** At most this many buckets from the first activity in the window to its end. */
+export const MAX_BUCKETS = 200;
 /** A decision record is a few hundred bytes; one far larger is not read at all. */
 const MAX_RECORD_BYTES = 1024 * 1024;
 /** Undecodable records logged per batch, each with its reason cut to this many characters. */
@@ -36,10 +40,10 @@ const MAX_LOGGED_REASON = 300;
 const EARLIEST = Date.UTC(1970, 0, 1);
 const LATEST = Date.UTC(10_000, 0, 1);
 
-/** One counted decision: the model that made it and the start of its UTC hour. */
+/** One counted decision: the model that made it and the start of its UTC minute. */
 interface Counted {
   offset: bigint;
-  hour: number;
+  minute: number;
   modelId: string;
   version: number;
 }
@@ -81,7 +85,7 @@ export function readDecision(message: Pick<KafkaMessage, 'offset' | 'value'>): R
     kind: 'model',
     decision: {
       offset,
-      hour: Math.floor(at / HOUR_MS) * HOUR_MS,
+      minute: Math.floor(at / MINUTE_MS) * MINUTE_MS,
       modelId: data.model.id,
       version: data.model.version,
     },
@@ -114,25 +118,25 @@ export async function countDecisions(
     );
     const stored = BigInt(rows[0]!.next_offset);
     const fresh = reads.filter((r) => (r.kind === 'model' ? r.decision.offset : r.offset) >= stored);
-    const sums = new Map<string, { hour: number; modelId: string; version: number; n: number }>();
+    const sums = new Map<string, { minute: number; modelId: string; version: number; n: number }>();
     for (const r of fresh) {
       if (r.kind !== 'model') continue;
-      const { hour, modelId, version } = r.decision;
-      const key = JSON.stringify([hour, modelId, version]);
-      const sum = sums.get(key) ?? { hour, modelId, version, n: 0 };
+      const { minute, modelId, version } = r.decision;
+      const key = JSON.stringify([minute, modelId, version]);
+      const sum = sums.get(key) ?? { minute, modelId, version, n: 0 };
       sum.n++;
       sums.set(key, sum);
     }
     if (sums.size > 0) {
       const list = [...sums.values()];
       await client.query(
-        `INSERT INTO model_decision_counts (hour, model_id, model_version, decisions)
-         SELECT to_timestamp(h / 1000.0), m, v, n
-           FROM unnest($1::float8[], $2::text[], $3::int[], $4::bigint[]) AS u (h, m, v, n)
-         ON CONFLICT (hour, model_id, model_version)
+        `INSERT INTO model_decision_counts (minute, model_id, model_version, decisions)
+         SELECT to_timestamp(t / 1000.0), m, v, n
+           FROM unnest($1::float8[], $2::text[], $3::int[], $4::bigint[]) AS u (t, m, v, n)
+         ON CONFLICT (minute, model_id, model_version)
          DO UPDATE SET decisions = model_decision_counts.decisions + excluded.decisions`,
         [
-          list.map((s) => s.hour),
+          list.map((s) => s.minute),
           list.map((s) => s.modelId),
           list.map((s) => s.version),
           list.map((s) => s.n),
@@ -161,7 +165,7 @@ export interface LearningConsumerOptions {
   lagIntervalMs?: number;
 }
 
-/** Counts the model's decisions on the decisions topic into Postgres, per UTC hour. */
+/** Counts the model's decisions on the decisions topic into Postgres, per UTC minute. */
 export class LearningConsumer {
   private readonly consumer: Consumer;
   private readonly log: Logger;
@@ -321,29 +325,55 @@ export class LearningConsumer {
 }
 
 /**
- * The learning view over the last `days` days up to now (from the start of that hour, so the first
- * hour is whole for the model's counts and the people's alike): per UTC hour, the model's decisions (from
- * the counts above, every model), the tasks people decided, the audit-sample tasks the model had
- * labelled and how many of those people agreed with; and the promotions of `modelId`.
+ * The bucket size (minutes) for activity from `firstMs` to `toMs`: the smallest of BUCKET_MINUTES
+ * that gives at most MAX_BUCKETS buckets, counting every bucket (aligned to the Unix epoch, as the
+ * query bins them) from the one holding `firstMs` to the one holding `toMs`.
+ */
+export function chooseBucketMinutes(firstMs: number, toMs: number): number {
+  for (const minutes of BUCKET_MINUTES) {
+    const size = minutes * MINUTE_MS;
+    if (Math.floor(toMs / size) - Math.floor(firstMs / size) + 1 <= MAX_BUCKETS) return minutes;
+  }
+  return BUCKET_MINUTES[BUCKET_MINUTES.length - 1]!;
+}
+
+/**
+ * The learning view over the last `days` days up to now (from the start of that UTC minute, the
+ * counts' own grain, so the model's counts and the people's cover the same time): per bucket, the
+ * model's decisions (from the counts above, every model), the tasks people decided, the
+ * audit-sample tasks the model had labelled and how many of those people agreed with; and the
+ * promotions of `modelId`. The buckets are as small as the span from the first activity in the
+ * window to now allows (chooseBucketMinutes): a replay of a few minutes is drawn per minute, weeks
+ * of traffic per 6 hours or per day.
  */
 export async function learningView(pool: Pool, modelId: string, days: number): Promise<Learning> {
-  const { rows: window } = await pool.query<{ from: Date; to: Date }>(
-    `SELECT date_trunc('hour', now() - make_interval(days => $1), 'UTC') AS "from", now() AS "to"`,
+  // The window and its first activity, each side by its index (the counts' primary key, and
+  // review_tasks_decided_idx); least() passes over a side without any.
+  const { rows: window } = await pool.query<{ from: Date; to: Date; first: Date | null }>(
+    `SELECT w."from", w."to",
+            least((SELECT min(minute) FROM model_decision_counts
+                    WHERE minute >= w."from" AND minute <= w."to"),
+                  (SELECT min(decided_at) FROM review_tasks
+                    WHERE status = 'decided' AND decided_at >= w."from" AND decided_at <= w."to")) AS first
+       FROM (SELECT date_trunc('minute', now() - make_interval(days => $1), 'UTC') AS "from",
+                    now() AS "to") w`,
     [days],
   );
-  const { from, to } = window[0]!;
-  const [hours, promotions] = await Promise.all([
+  const { from, to, first } = window[0]!;
+  const bucketMinutes = chooseBucketMinutes((first ?? from).getTime(), to.getTime());
+  const [points, promotions] = await Promise.all([
     pool.query<{
-      hour: Date;
+      start: Date;
       model_decisions: string;
       human_decisions: string;
       audited: string;
       audited_correct: string;
     }>(
-      // review_tasks_decided_idx gives the decided tasks of the window; the counts have an hour
-      // per row and model version, at most a few thousand rows for 90 days.
+      // Both sides binned alike, from the Unix epoch (a day bucket starts at midnight UTC). The
+      // counts have a row per minute and model version in use: a replay's few minutes, or a row a
+      // minute of steady traffic.
       `WITH human AS (
-         SELECT date_trunc('hour', decided_at, 'UTC') AS hour,
+         SELECT date_bin(make_interval(mins => $3), decided_at, timestamptz '1970-01-01 00:00:00+00') AS start,
                 count(*) AS human_decisions,
                 count(*) FILTER (WHERE reason = 'audit_sample' AND predicted_label IS NOT NULL) AS audited,
                 count(*) FILTER (WHERE reason = 'audit_sample' AND predicted_label IS NOT NULL
@@ -352,18 +382,20 @@ export async function learningView(pool: Pool, modelId: string, days: number): P
           WHERE status = 'decided' AND decided_at >= $1 AND decided_at <= $2
           GROUP BY 1),
        model AS (
-         SELECT hour, sum(decisions) AS model_decisions FROM model_decision_counts
-          WHERE hour >= $1 AND hour <= $2
-          GROUP BY hour)
-       SELECT coalesce(h.hour, m.hour) AS hour,
+         SELECT date_bin(make_interval(mins => $3), minute, timestamptz '1970-01-01 00:00:00+00') AS start,
+                sum(decisions) AS model_decisions
+           FROM model_decision_counts
+          WHERE minute >= $1 AND minute <= $2
+          GROUP BY 1)
+       SELECT coalesce(h.start, m.start) AS start,
               coalesce(m.model_decisions, 0) AS model_decisions,
               coalesce(h.human_decisions, 0) AS human_decisions,
               coalesce(h.audited, 0) AS audited,
               coalesce(h.audited_correct, 0) AS audited_correct
-         FROM human h FULL JOIN model m ON m.hour = h.hour
+         FROM human h FULL JOIN model m ON m.start = h.start
         WHERE coalesce(m.model_decisions, 0) > 0 OR coalesce(h.human_decisions, 0) > 0
         ORDER BY 1`,
-      [from, to],
+      [from, to, bucketMinutes],
     ),
     pool.query<{ version: number; at: Date }>(
       `SELECT version, at FROM model_events
@@ -375,8 +407,9 @@ export async function learningView(pool: Pool, modelId: string, days: number): P
   return {
     from: from.toISOString(),
     to: to.toISOString(),
-    hours: hours.rows.map((r) => ({
-      hour: r.hour.toISOString(),
+    bucketMinutes,
+    points: points.rows.map((r) => ({
+      start: r.start.toISOString(),
       modelDecisions: Number(r.model_decisions),
       humanDecisions: Number(r.human_decisions),
       audited: Number(r.audited),

@@ -1,6 +1,7 @@
 // GET /v1/admin/learning on the real stack: the model's decisions counted from the decisions topic
 // exactly once (also when a batch comes again), people's decisions and the audit sample from the
 // review tasks, promotions from the registry; and the reviewer settings and daily answers.
+import type { Learning } from '@hitl/api-contract';
 import { topics, type Decision } from '@hitl/contracts';
 import { promoteModelVersion, registerModelVersion } from '@hitl/db';
 import { TypedProducer, ensureTopics } from '@hitl/kafka';
@@ -9,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import { createReviewApi, loadReviewApiConfig, type ReviewApi } from '../src';
-import { countDecisions, readDecision } from '../src/learning';
+import { chooseBucketMinutes, countDecisions, readDecision } from '../src/learning';
 import type { ReviewStats } from '../src/queries';
 import {
   client,
@@ -37,8 +38,28 @@ afterEach(async () => {
   await db.drop();
 });
 
-const HOUR = 3_600_000;
-const hourOf = (t: number) => new Date(Math.floor(t / HOUR) * HOUR).toISOString();
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** The start of the bucket of `minutes` holding `t`, counted from the Unix epoch as the API bins. */
+const binOf = (t: number, minutes: number) =>
+  new Date(Math.floor(t / (minutes * MINUTE)) * (minutes * MINUTE)).toISOString();
+
+type Field = 'modelDecisions' | 'humanDecisions' | 'audited' | 'auditedCorrect';
+
+/** The points the API should give for this activity (a time and what it adds) in buckets of `minutes`. */
+function pointsOf(activity: readonly { at: number; field: Field; n?: number }[], minutes: number) {
+  const byStart = new Map<string, Record<Field, number>>();
+  for (const { at, field, n } of activity) {
+    const start = binOf(at, minutes);
+    const row = byStart.get(start) ?? { modelDecisions: 0, humanDecisions: 0, audited: 0, auditedCorrect: 0 };
+    row[field] += n ?? 1;
+    byStart.set(start, row);
+  }
+  return [...byStart.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([start, counts]) => ({ start, ...counts }));
+}
 
 interface Running {
   api: ReviewApi;
@@ -135,7 +156,7 @@ async function decide(api: ReviewApi, key: string, id: string, label: string): P
 }
 
 describe('GET /v1/admin/learning', () => {
-  it('counts the model’s decisions per hour beside people’s, the audit sample and the promotions', async () => {
+  it('counts the model’s decisions per minute beside people’s, the audit sample and the promotions', async () => {
     await ensureTopics({ kafka: testKafka(), logger, topics: [topics.models] });
     const t = await topicsOfOne();
     const modelId = uniqueName('learning-model');
@@ -201,57 +222,54 @@ describe('GET /v1/admin/learning', () => {
       [modelId],
     );
 
-    // What each hour should hold, from when the tasks were actually decided.
+    // What each bucket should hold, from when the tasks were actually decided.
     const { rows: decided } = await pool.query<{ event_id: string; decided_at: Date }>(
       'SELECT event_id, decided_at FROM review_tasks WHERE stream = $1',
       [stream],
     );
-    const expected = new Map<string, Record<string, number>>();
-    const add = (hour: string, field: string) => {
-      const row = expected.get(hour) ?? {
-        modelDecisions: 0,
-        humanDecisions: 0,
-        audited: 0,
-        auditedCorrect: 0,
-      };
-      row[field]!++;
-      expected.set(hour, row);
-    };
-    for (let i = 0; i < 5; i++) add(hourOf(now - 3 * HOUR), 'modelDecisions');
-    for (let i = 0; i < 4; i++) add(hourOf(now - 2 * HOUR), 'modelDecisions');
-    add(hourOf(now), 'modelDecisions');
+    const activity: { at: number; field: Field }[] = [
+      ...Array.from({ length: 5 }, () => ({ at: now - 3 * HOUR, field: 'modelDecisions' as const })),
+      ...Array.from({ length: 4 }, () => ({ at: now - 2 * HOUR, field: 'modelDecisions' as const })),
+      { at: now, field: 'modelDecisions' },
+    ];
     for (const row of decided) {
-      const hour = hourOf(row.decided_at.getTime());
-      add(hour, 'humanDecisions');
-      if (row.event_id.endsWith('-right') || row.event_id.endsWith('-wrong')) add(hour, 'audited');
-      if (row.event_id.endsWith('-right')) add(hour, 'auditedCorrect');
+      const at = row.decided_at.getTime();
+      activity.push({ at, field: 'humanDecisions' });
+      if (row.event_id.endsWith('-right') || row.event_id.endsWith('-wrong'))
+        activity.push({ at, field: 'audited' });
+      if (row.event_id.endsWith('-right')) activity.push({ at, field: 'auditedCorrect' });
     }
-    const hours = [...expected.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([hour, counts]) => ({ hour, ...counts }));
 
+    // Activity over the last three hours: some 181 buckets of a minute.
     const view = await admin('GET', '/v1/admin/learning');
     expect(view.status).toBe(200);
     expect(view.body).toEqual({
       from: expect.any(String),
       to: expect.any(String),
-      hours,
+      bucketMinutes: 1,
+      points: pointsOf(activity, 1),
       promotions: promoted.map((p) => ({ version: p.version, promotedAt: p.at.toISOString() })),
     });
+    const byModel = pointsOf(activity, 1).filter((p) => p.modelDecisions > 0);
+    expect(byModel.map((p) => p.modelDecisions)).toEqual([5, 4, 1]);
     expect(promoted.map((p) => p.version)).toEqual([1, 2]);
     const { from, to } = view.body as { from: string; to: string };
-    expect(Date.parse(from)).toBe(Math.floor((Date.parse(to) - 14 * 24 * HOUR) / HOUR) * HOUR);
+    expect(Date.parse(from)).toBe(Math.floor((Date.parse(to) - 14 * DAY) / MINUTE) * MINUTE);
 
-    // A longer window takes in the decision of 20 days ago, in an hour of its own.
-    const month = (await admin('GET', '/v1/admin/learning?days=30')).body as { hours: { hour: string }[] };
-    expect(month.hours[0]).toEqual({
-      hour: hourOf(now - 20 * 24 * HOUR),
+    // A longer window takes in the decision of 20 days ago: 20 days need buckets of 6 hours
+    // (480 of an hour would be too many).
+    const month = (await admin('GET', '/v1/admin/learning?days=30')).body as Learning;
+    expect(month.bucketMinutes).toBe(360);
+    expect(month.points).toEqual(
+      pointsOf([{ at: now - 20 * DAY, field: 'modelDecisions' }, ...activity], 360),
+    );
+    expect(month.points[0]).toEqual({
+      start: binOf(now - 20 * DAY, 360),
       modelDecisions: 1,
       humanDecisions: 0,
       audited: 0,
       auditedCorrect: 0,
     });
-    expect(month.hours.slice(1)).toEqual(hours);
   });
 
   it('does not count a batch twice when it comes again from an older Kafka offset', async () => {
@@ -302,15 +320,101 @@ describe('GET /v1/admin/learning', () => {
     expect((await countDecisions(pool, topic, 0, records, 2n)).fresh).toHaveLength(0);
     expect((await countDecisions(pool, topic, 0, records.slice(1), 2n)).fresh).toHaveLength(0);
     const { rows } = await pool.query(
-      'SELECT hour, model_id, model_version, decisions FROM model_decision_counts',
+      'SELECT minute, model_id, model_version, decisions FROM model_decision_counts',
     );
     expect(rows).toEqual([
-      { hour: new Date('2026-01-01T10:00:00Z'), model_id: 'spam', model_version: 1, decisions: '3' },
+      { minute: new Date('2026-01-01T10:20:00Z'), model_id: 'spam', model_version: 1, decisions: '3' },
     ]);
     const next = await pool.query('SELECT next_offset FROM model_decision_count_offsets WHERE topic = $1', [
       topic,
     ]);
     expect(next.rows).toEqual([{ next_offset: '3' }]);
+  });
+
+  it('chooses the smallest bucket that gives at most 200 from the first activity in the window on', async () => {
+    const t = await topicsOfOne();
+    const { api } = await start(t, { LEARNING_COUNTS: 'false' });
+    const admin = client(api.url(), (await person(pool, 'admin')).key);
+    const reviewer = await person(pool, 'reviewer');
+    const view = async (days?: number) =>
+      (await admin('GET', `/v1/admin/learning${days === undefined ? '' : `?days=${days}`}`)).body as Learning;
+
+    // No activity: the size the whole window would need (14 days: 57 of 6 hours; a day: 97 of 15 minutes).
+    expect(await view()).toMatchObject({ bucketMinutes: 360, points: [] });
+    expect(await view(1)).toMatchObject({ bucketMinutes: 15, points: [] });
+
+    // The model's counts, written as the consumer writes them: two versions 10 minutes ago, one now.
+    const { rows: minutes } = await pool.query<{ minute: Date }>(
+      `INSERT INTO model_decision_counts (minute, model_id, model_version, decisions)
+       SELECT date_trunc('minute', now() - make_interval(mins => ago), 'UTC'), 'spam', v, n
+         FROM (VALUES (10, 1, 3), (10, 2, 2), (0, 2, 4)) AS c (ago, v, n)
+       RETURNING minute`,
+    );
+    const recent: { at: number; field: Field; n: number }[] = [
+      { at: minutes[0]!.minute.getTime(), field: 'modelDecisions', n: 3 },
+      { at: minutes[1]!.minute.getTime(), field: 'modelDecisions', n: 2 },
+      { at: minutes[2]!.minute.getTime(), field: 'modelDecisions', n: 4 },
+    ];
+    // A short span: a bucket a minute, the two versions' counts summed.
+    expect(await view()).toMatchObject({ bucketMinutes: 1, points: pointsOf(recent, 1) });
+    expect(pointsOf(recent, 1).map((p) => p.modelDecisions)).toEqual([5, 4]);
+
+    // An audit people agreed with, decided two days ago: 2 days are 193 or so buckets of 15 minutes
+    // (576 of 5 would be too many).
+    const stream = uniqueName('bucket');
+    const id = `${stream}-audit`;
+    await api.tasks.ingest(
+      reviewRequest(id, { stream, reason: 'audit_sample', label: 'spam', confidence: 0.95 }).data,
+      ['ham', 'spam'],
+    );
+    await decide(api, reviewer.key, id, 'spam');
+    const { rows: moved } = await pool.query<{ decided_at: Date }>(
+      `UPDATE review_tasks SET decided_at = now() - interval '2 days' WHERE event_id = $1 RETURNING decided_at`,
+      [id],
+    );
+    const old = moved[0]!.decided_at.getTime();
+    const withAudit = [
+      { at: old, field: 'humanDecisions' as const, n: 1 },
+      { at: old, field: 'audited' as const, n: 1 },
+      { at: old, field: 'auditedCorrect' as const, n: 1 },
+      ...recent,
+    ];
+    const fortnight = await view();
+    expect(fortnight).toMatchObject({ bucketMinutes: 15, points: pointsOf(withAudit, 15) });
+    expect(fortnight.points[0]).toEqual({
+      start: binOf(old, 15),
+      modelDecisions: 0,
+      humanDecisions: 1,
+      audited: 1,
+      auditedCorrect: 1,
+    });
+    // A day's window leaves it out, and is back to minutes.
+    expect(await view(1)).toMatchObject({ bucketMinutes: 1, points: pointsOf(recent, 1) });
+
+    // Counts 60 days ago: too many buckets of 6 hours (240), so a bucket a UTC day.
+    const { rows: older } = await pool.query<{ minute: Date }>(
+      `INSERT INTO model_decision_counts (minute, model_id, model_version, decisions)
+       VALUES (date_trunc('minute', now() - interval '60 days', 'UTC'), 'spam', 1, 7) RETURNING minute`,
+    );
+    const quarter = await view(90);
+    expect(quarter.bucketMinutes).toBe(1440);
+    expect(quarter.points).toEqual(
+      pointsOf([{ at: older[0]!.minute.getTime(), field: 'modelDecisions', n: 7 }, ...withAudit], 1440),
+    );
+    expect(quarter.points[0]!.start).toMatch(/T00:00:00\.000Z$/);
+    expect((await view()).bucketMinutes).toBe(15);
+  });
+
+  it('counts the buckets from the one holding the first activity to the one holding the end', () => {
+    expect(chooseBucketMinutes(0, 199 * MINUTE)).toBe(1);
+    expect(chooseBucketMinutes(0, 200 * MINUTE)).toBe(5);
+    expect(chooseBucketMinutes(4 * MINUTE, 999 * MINUTE)).toBe(5);
+    expect(chooseBucketMinutes(0, 1000 * MINUTE)).toBe(15);
+    expect(chooseBucketMinutes(0, 200 * HOUR - 1)).toBe(60);
+    expect(chooseBucketMinutes(0, 200 * HOUR)).toBe(360);
+    expect(chooseBucketMinutes(0, 50 * DAY - 1)).toBe(360);
+    expect(chooseBucketMinutes(0, 50 * DAY)).toBe(1440);
+    expect(chooseBucketMinutes(Date.now() - 90 * DAY, Date.now())).toBe(1440);
   });
 
   it('refuses days out of range with HITL_ERR_VALIDATION, and reviewers with HITL_ERR_FORBIDDEN', async () => {

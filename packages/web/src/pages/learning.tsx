@@ -1,10 +1,11 @@
 // How the model learns: the share of decisions it makes on its own and the accuracy of its
-// audited decisions over time, with promotions marked; drawn as inline SVG, and the same figures
-// in a table for screen readers.
+// audited decisions over time, in the server's buckets (a minute up to a day, as the span of
+// activity needs), with promotions marked; drawn as inline SVG, and the same figures in a table
+// for screen readers.
 import type { Learning, ReviewClient } from '@hitl/client/browser';
 import { useState } from 'preact/hooks';
 import { percentText } from '../format';
-import { learningPoints, runs, type LearningPoint } from '../learning';
+import { DAY, MINUTE, bucketText, chartRange, learningPoints, runs, type ChartPoint } from '../learning';
 import { Alert, PageTitle, Status, TableWrap, useLoad } from '../components/ui';
 
 const WINDOWS = [1, 7, 14, 30] as const;
@@ -20,8 +21,10 @@ export function LearningPage({ client }: { client: ReviewClient }) {
   // The figures with the window they were asked for (the new window's answer may still be on its way).
   const shownDays = loaded.data?.days ?? days;
   const learning = loaded.data?.learning ?? null;
-  const points = learning ? learningPoints(learning, shownDays) : [];
-  const daily = shownDays > 3;
+  const points = learning ? learningPoints(learning) : [];
+  const bucket = learning ? bucketText(learning.bucketMinutes) : '';
+  // A bucket a UTC day is labelled by its date alone.
+  const daily = learning !== null && learning.bucketMinutes >= 1440;
 
   return (
     <div class="page" id="learning-page">
@@ -48,7 +51,7 @@ export function LearningPage({ client }: { client: ReviewClient }) {
           loaded.loading
             ? 'Loading…'
             : learning
-              ? `Showing ${points.length} ${daily ? 'day' : 'hour'}${points.length === 1 ? '' : 's'} with activity.`
+              ? `Showing ${points.length} ${points.length === 1 ? 'period' : 'periods'} with activity in the last ${shownDays === 1 ? 'day' : `${shownDays} days`}, per ${bucket}.`
               : null
         }
       />
@@ -62,7 +65,7 @@ export function LearningPage({ client }: { client: ReviewClient }) {
         <>
           <section aria-labelledby="learning-chart-heading">
             <h2 id="learning-chart-heading">Model share and audited accuracy</h2>
-            <Chart learning={learning} points={points} daily={daily} />
+            <Chart learning={learning} points={points} daily={daily} bucket={bucket} />
             <ul class="legend" id="learning-legend">
               <li>
                 <span class="swatch share" aria-hidden="true" /> Share of decisions made by the model
@@ -77,7 +80,7 @@ export function LearningPage({ client }: { client: ReviewClient }) {
           </section>
           <section aria-labelledby="learning-data-heading">
             <h2 id="learning-data-heading">The figures</h2>
-            <DataTable learning={learning} points={points} daily={daily} />
+            <DataTable learning={learning} points={points} daily={daily} bucket={bucket} />
           </section>
         </>
       )}
@@ -89,18 +92,29 @@ const W = 720;
 const H = 300;
 const PAD = { left: 52, right: 16, top: 16, bottom: 48 };
 
-function Chart({ learning, points, daily }: { learning: Learning; points: LearningPoint[]; daily: boolean }) {
-  const from = Date.parse(learning.from);
-  const to = Math.max(Date.parse(learning.to), from + 1);
+interface Figures {
+  learning: Learning;
+  points: ChartPoint[];
+  /** Buckets of a UTC day: labelled by the date alone. */
+  daily: boolean;
+  /** The bucket size in words: "5 minutes". */
+  bucket: string;
+}
+
+function Chart({ learning, points, daily, bucket }: Figures) {
+  // From the first activity, not the start of the window: minutes of a replay fill the chart.
+  const { from, to } = chartRange(learning, points);
+  // Under two days the x axis reads as times of day, over that as dates.
+  const clock = to - from < 2 * DAY;
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const x = (t: number) => PAD.left + ((Math.min(Math.max(t, from), to) - from) / (to - from)) * plotW;
   const y = (ratio: number) => PAD.top + (1 - ratio) * plotH;
-  const mid = (p: LearningPoint) => x(p.start + p.span / 2);
-  const line = (run: LearningPoint[], value: (p: LearningPoint) => number | null) =>
+  const mid = (p: ChartPoint) => x(p.start + p.span / 2);
+  const line = (run: ChartPoint[], value: (p: ChartPoint) => number | null) =>
     run.map((p) => `${mid(p).toFixed(1)},${y(value(p) ?? 0).toFixed(1)}`).join(' ');
-  const share = (p: LearningPoint) => p.modelShare;
-  const accuracy = (p: LearningPoint) => p.accuracy;
+  const share = (p: ChartPoint) => p.modelShare;
+  const accuracy = (p: ChartPoint) => p.accuracy;
   const ticks = [0, 0.25, 0.5, 0.75, 1];
   const xTicks = [0, 0.5, 1].map((f) => from + f * (to - from));
   const promotions = learning.promotions.filter((p) => {
@@ -109,7 +123,7 @@ function Chart({ learning, points, daily }: { learning: Learning; points: Learni
   });
   const last = points[points.length - 1]!;
   const summary =
-    `Over ${daily ? 'days' : 'hours'} from ${dateText(from, daily)} to ${dateText(to, daily)}, the model made ` +
+    `Per ${bucket} from ${dateText(from, daily)} to ${dateText(to, daily)}, the model made ` +
     `${percentText(last.modelShare)} of decisions in the last period shown` +
     (last.accuracy === null ? '' : `, and its audited decisions were ${percentText(last.accuracy)} right`) +
     `. ${promotions.length} ${promotions.length === 1 ? 'promotion' : 'promotions'} in the window. The table below has every figure.`;
@@ -143,11 +157,11 @@ function Chart({ learning, points, daily }: { learning: Learning; points: Learni
           x={x(t)}
           y={y(0) + 18}
         >
-          {dateText(t, daily)}
+          {clock ? clockText(t, to - from < 10 * MINUTE) : dateText(t, daily, false)}
         </text>
       ))}
       <text class="axis-label anchor-middle" x={PAD.left + plotW / 2} y={H - 6}>
-        {daily ? 'Day (UTC)' : 'Hour'}
+        {clock ? 'Time of day' : daily ? 'Day (UTC)' : 'Date'}
       </text>
       <text class="axis-label anchor-middle" transform={`translate(14 ${PAD.top + plotH / 2}) rotate(-90)`}>
         Percent
@@ -181,26 +195,18 @@ function Chart({ learning, points, daily }: { learning: Learning; points: Learni
   );
 }
 
-function DataTable({
-  learning,
-  points,
-  daily,
-}: {
-  learning: Learning;
-  points: LearningPoint[];
-  daily: boolean;
-}) {
+function DataTable({ learning, points, daily, bucket }: Figures) {
   return (
     <details id="learning-data">
       <summary>Show the figures as a table</summary>
       <TableWrap label="Learning figures">
         <table id="learning-table" class="data">
           <caption>
-            Decisions per {daily ? 'day (UTC)' : 'hour'}: by the model and by people, and the audit sample
+            Decisions per {daily ? 'day (UTC)' : bucket}: by the model and by people, and the audit sample
           </caption>
           <thead>
             <tr>
-              <th scope="col">{daily ? 'Day' : 'Hour'}</th>
+              <th scope="col">From</th>
               <th scope="col" class="num">
                 By the model
               </th>
@@ -249,9 +255,20 @@ function DataTable({
   );
 }
 
-function dateText(ms: number, daily: boolean): string {
+/** A UTC date for buckets of a day; otherwise the reader's local date, with the time unless `time` is false. */
+function dateText(ms: number, daily: boolean, time = true): string {
   const date = new Date(ms);
-  return daily
-    ? date.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' })
-    : date.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  if (daily) return date.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  return time
+    ? date.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+}
+
+/** The reader's local time of day, to the minute (or the second, for a span of a few minutes). */
+function clockText(ms: number, seconds: boolean): string {
+  return new Date(ms).toLocaleTimeString(undefined, {
+    hour: '2-digit',
+    minute: '2-digit',
+    ...(seconds ? { second: '2-digit' } : {}),
+  });
 }
