@@ -127,6 +127,12 @@ export const DecisionData = Type.Object(
     reviewers: Type.Array(Type.String({ minLength: 1, maxLength: 200 })),
     confidence: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]),
     decidedAt: Timestamp,
+    /**
+     * Set on a human decision made through an exact-duplicate group: the event whose answer decided
+     * this one, whose input is the same after normalisation. Absent when the event's own reviewers
+     * (or the model) decided it. `reviewers` are then the reviewers of that event.
+     */
+    throughGroup: Type.Optional(EventId),
   },
   { additionalProperties: false },
 );

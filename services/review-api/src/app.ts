@@ -74,10 +74,14 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     maxLeasesPerReviewer: config.maxLeasesPerReviewer,
     maxExtraRounds: config.maxExtraRounds,
     topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
-    onDecided: ({ reason, outcome }) => {
+    onDecided: ({ reason, outcome, throughGroup }) => {
       relay.wakeUp();
       metrics.decisions.inc({ decided_by: 'human', reason });
       metrics.corrections.inc({ reason, outcome });
+      for (const copy of throughGroup) {
+        metrics.decisions.inc({ decided_by: 'human', reason: copy.reason });
+        metrics.groupDecisions.inc({ reason: copy.reason });
+      }
     },
   });
   const authenticator = new Authenticator({ pool, logger: log });

@@ -89,6 +89,17 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
           registers,
         }),
     ),
+    groupDecisions: getOrCreateMetric(
+      registry,
+      'hitl_review_group_decisions_total',
+      () =>
+        new Counter({
+          name: 'hitl_review_group_decisions_total',
+          help: 'Review tasks this replica closed through their exact-duplicate group, by review reason: the human decision of another task with the same normalised input decided them, with no answer of their own and no correction. Also counted in hitl_review_decisions_total.',
+          labelNames: ['reason'] as const,
+          registers,
+        }),
+    ),
     corrections: getOrCreateMetric(
       registry,
       'hitl_review_corrections_total',

@@ -208,7 +208,10 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
   };
 }
 
-/** The labelled data: one ExportedLabel per decided task, oldest decision first, read in pages. */
+/**
+ * The labelled data: one ExportedLabel per decided task that people answered (not its copies
+ * closed through its group), oldest decision first, read in pages.
+ */
 export async function* exportLabels(
   pool: Pool,
   filter: { since?: string; stream?: string },
@@ -217,7 +220,9 @@ export async function* exportLabels(
   let after: [string, string] | null = null;
   for (;;) {
     const params: unknown[] = [pageSize];
-    const where = [`t.status = 'decided'`];
+    // Copies decided through their group are left out: like their corrections, they would only
+    // weigh the answered item's example several times.
+    const where = [`t.status = 'decided'`, `t.decided_through IS NULL`];
     if (filter.since) where.push(`t.decided_at >= $${params.push(filter.since)}::timestamptz`);
     if (filter.stream) where.push(`t.stream = $${params.push(filter.stream)}`);
     if (after)

@@ -20,6 +20,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Principal } from './auth';
 import { consensus } from './consensus';
 import { TaskError } from './errors';
+import { groupKey } from './groups';
 
 export interface TaskStoreOptions {
   pool: Pool;
@@ -40,6 +41,8 @@ export interface DecidedTask {
   eventId: string;
   reason: ReviewReason;
   outcome: CorrectionData['outcome'];
+  /** The open copies of its group that its decision closed too (a decision each, no correction). */
+  throughGroup: { eventId: string; reason: ReviewReason }[];
 }
 
 export interface TaskRow {
@@ -61,6 +64,12 @@ export interface TaskRow {
   requested_at: Date;
   decided_at: Date | null;
   final_label: string | null;
+  /** Exact-duplicate group (groups.ts); null for a task that stays alone. */
+  group_key: string | null;
+  /** The event whose answer decided this task through its group; null otherwise. */
+  decided_through: string | null;
+  /** Whether it has an answer (kept up to date for tasks not decided). */
+  answered: boolean;
   answers?: number;
   /** Exact timestamps as text, for page cursors (a Date keeps only milliseconds). */
   requested_key?: string;
@@ -128,18 +137,20 @@ export class TaskStore {
     const classes = requests.map(({ prediction }) =>
       prediction.classes.length > 0 ? prediction.classes : fallbackClasses,
     );
+    const keys = requests.map((request, i) => groupKey(request, classes[i]!));
     const { rowCount } = await this.opts.pool.query(
       `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
-                                 policy_version, required_reviewers, needed, requested_at)
+                                 policy_version, required_reviewers, needed, requested_at, group_key)
        SELECT r->>'eventId', r->'prediction'->>'stream', r, ARRAY(SELECT jsonb_array_elements_text(c)),
               r->>'reason', r->'prediction'->>'label', (r->>'priority')::double precision,
               (r->>'policyVersion')::integer, (r->>'requiredReviewers')::integer,
-              (r->>'requiredReviewers')::integer, (r->>'requestedAt')::timestamptz
+              (r->>'requiredReviewers')::integer, (r->>'requestedAt')::timestamptz, k #>> '{}'
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS req(r, n)
          JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS cls(c, m) ON m = n
+         JOIN jsonb_array_elements($3::jsonb) WITH ORDINALITY AS grp(k, o) ON o = n
         ORDER BY n
        ON CONFLICT (event_id) DO NOTHING`,
-      [JSON.stringify(requests), JSON.stringify(classes)],
+      [JSON.stringify(requests), JSON.stringify(classes), JSON.stringify(keys)],
     );
     return rowCount ?? 0;
   }
@@ -159,7 +170,9 @@ export class TaskStore {
   /**
    * Leases the most urgent task (then the oldest) that this reviewer has not answered or skipped
    * and nobody else holds. SKIP LOCKED: concurrent claims never wait for, or get, the same task.
-   * Escalated tasks go to admins only.
+   * Escalated tasks go to admins only. A copy of an exact-duplicate group is not handed out while
+   * another copy is leased or being decided (answered, not yet decided): one answer decides them
+   * all, so two people never review the same item at once.
    *
    * Claims are repeatable. Without a claim key, a reviewer who already holds a task that fits the
    * filters gets that task back (the one claimed first), so a client that lost the answer to its
@@ -225,6 +238,12 @@ export class TaskStore {
             AND (q.lease_owner IS NULL OR q.lease_expires_at <= now())
             AND NOT EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = q.event_id AND a.reviewer_id = $1)
             AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.event_id = q.event_id AND s.reviewer_id = $1)
+            AND (q.group_key IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM review_tasks g
+                   WHERE g.group_key = q.group_key AND g.status <> 'decided'
+                     AND (g.lease_owner IS NOT NULL OR g.answered)
+                     AND g.event_id <> q.event_id
+                     AND (g.answered OR g.lease_expires_at > now())))
             ${where.join(' ')}
           ORDER BY q.priority DESC, q.requested_at, q.event_id
           LIMIT 1
@@ -306,14 +325,15 @@ export class TaskStore {
     who: Principal,
     db: Pool | PoolClient = this.opts.pool,
   ): Promise<never> {
-    const { rows } = await db.query<Pick<TaskRow, 'status' | 'lease_owner' | 'lease_expires_at'>>(
-      'SELECT status, lease_owner, lease_expires_at FROM review_tasks WHERE event_id = $1',
+    const { rows } = await db.query<
+      Pick<TaskRow, 'status' | 'lease_owner' | 'lease_expires_at' | 'decided_through' | 'final_label'>
+    >(
+      'SELECT status, lease_owner, lease_expires_at, decided_through, final_label FROM review_tasks WHERE event_id = $1',
       [eventId],
     );
     const task = rows[0];
     if (!task) throw new TaskError(ApiErrorCode.notFound, `no task for event ${eventId}`);
-    if (task.status === 'decided')
-      throw new TaskError(ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+    if (task.status === 'decided') decidedProblem(eventId, task);
     const held =
       task.lease_owner !== null && task.lease_expires_at !== null && task.lease_expires_at > new Date();
     throw new TaskError(
@@ -378,6 +398,17 @@ export class TaskStore {
     eventId: string,
     body: AnswerBody,
   ): Promise<{ result: AnswerResult; decided: DecidedTask | null }> {
+    // Deciders of one group queue behind each other before they lock any task row, so two answers
+    // to copies of one group never lock each other's rows in opposite orders.
+    const { rows: keyed } = await client.query<{ group_key: string | null }>({
+      name: 'hitl-task-group',
+      text: 'SELECT group_key FROM review_tasks WHERE event_id = $1',
+      values: [eventId],
+    });
+    const key = keyed[0]?.group_key ?? null;
+    if (key !== null) {
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`hitl-group:${key}`]);
+    }
     const { rows } = await client.query<TaskRow>({
       name: 'hitl-task-for-update',
       text: 'SELECT * FROM review_tasks WHERE event_id = $1 FOR UPDATE',
@@ -393,8 +424,7 @@ export class TaskStore {
     if (answered.some((a) => a.reviewer_id === who.reviewerId)) {
       throw new TaskError(ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
     }
-    if (task.status === 'decided')
-      throw new TaskError(ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
+    if (task.status === 'decided') decidedProblem(eventId, task);
     const held =
       task.lease_owner === who.reviewerId &&
       task.lease_expires_at !== null &&
@@ -441,36 +471,85 @@ export class TaskStore {
     });
     if (verdict.kind === 'pending') {
       await client.query(
-        `UPDATE review_tasks SET needed = $2, lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
+        `UPDATE review_tasks SET needed = $2, answered = true, lease_owner = NULL, lease_expires_at = NULL
+          WHERE event_id = $1`,
         [eventId, verdict.needed],
       );
       return { result: result('open', null, verdict.needed), decided: null };
     }
     if (verdict.kind === 'escalated') {
       await client.query(
-        `UPDATE review_tasks SET status = 'escalated', lease_owner = NULL, lease_expires_at = NULL WHERE event_id = $1`,
+        `UPDATE review_tasks SET status = 'escalated', answered = true, lease_owner = NULL, lease_expires_at = NULL
+          WHERE event_id = $1`,
         [eventId],
       );
       return { result: result('escalated', null, task.needed), decided: null };
     }
     const { rows: stamped } = await client.query<{ decided_at: Date }>(
-      `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = now(),
+      `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = now(), answered = true,
               lease_owner = NULL, lease_expires_at = NULL
         WHERE event_id = $1 RETURNING decided_at`,
       [eventId, verdict.label],
     );
-    const outcome = await this.writeDecision(
-      client,
-      task,
-      verdict.label,
-      [...verdict.voters],
-      answers,
-      stamped[0]!.decided_at.toISOString(),
-    );
+    const at = stamped[0]!.decided_at.toISOString();
+    const voters = [...verdict.voters];
+    const outcome = await this.writeDecision(client, task, verdict.label, voters, answers, at);
+    const copies =
+      key === null ? [] : await this.closeCopies(client, task, key, verdict.label, voters, who, at);
     return {
       result: result('decided', verdict.label, task.needed),
-      decided: { eventId, reason: task.reason, outcome },
+      decided: {
+        eventId,
+        reason: task.reason,
+        outcome,
+        throughGroup: copies.map((c) => ({ eventId: c.event_id, reason: c.reason })),
+      },
     };
+  }
+
+  /**
+   * Closes the open copies of a just-decided task's group with its label, each with one decision
+   * (throughGroup: the decided task) and no correction, in the deciding transaction. A copy that
+   * has answers, or a live lease of another reviewer, is left to its own reviewers: it gets its own
+   * decision when they answer. The caller holds the group's advisory lock; the copies' rows are
+   * locked here in event id order, so a claim or answer running now either committed before (and
+   * is seen) or waits until this commits (and finds the copy decided).
+   */
+  private async closeCopies(
+    client: PoolClient,
+    decided: TaskRow,
+    key: string,
+    label: string,
+    voters: string[],
+    who: Principal,
+    at: string,
+  ): Promise<TaskRow[]> {
+    const { rows: open } = await client.query<TaskRow & { leased_by_other: boolean }>({
+      name: 'hitl-group-lock',
+      text: `SELECT *, (lease_owner IS NOT NULL AND lease_owner <> $3 AND lease_expires_at > now()) AS leased_by_other
+               FROM review_tasks
+              WHERE group_key = $1 AND status <> 'decided' AND event_id <> $2
+              ORDER BY event_id FOR UPDATE`,
+      values: [key, decided.event_id, who.reviewerId],
+    });
+    const copies = open.filter((t) => t.status === 'open' && !t.answered && !t.leased_by_other);
+    if (copies.length === 0) return [];
+    await client.query({
+      name: 'hitl-group-close',
+      text: `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = $3, decided_through = $4,
+                    lease_owner = NULL, lease_expires_at = NULL
+              WHERE event_id = ANY($1::text[]) AND status = 'open'`,
+      values: [copies.map((c) => c.event_id), label, at, decided.event_id],
+    });
+    const records = copies.map((copy) => {
+      const decision = decisionRecord(copy, label, voters, at, decided.event_id);
+      return { topic: this.opts.topics.decisions, key: copy.event_id, value: decision };
+    });
+    // A bounded statement per chunk: a large campaign must not run past the bind parameter limit.
+    for (let i = 0; i < records.length; i += 1_000) {
+      await enqueueOutbox(client, records.slice(i, i + 1_000));
+    }
+    return copies;
   }
 
   /** The human decision and the correction, in the outbox, in the deciding transaction. */
@@ -483,21 +562,7 @@ export class TaskStore {
     at: string,
   ): Promise<CorrectionData['outcome']> {
     const { prediction } = task.request;
-    const decision: Decision = {
-      type: 'decision.made',
-      version: 1,
-      producedAt: at,
-      data: {
-        eventId: task.event_id,
-        label,
-        decidedBy: 'human',
-        model: prediction.model,
-        policyVersion: task.policy_version,
-        reviewers: voters,
-        confidence: null,
-        decidedAt: at,
-      },
-    };
+    const decision = decisionRecord(task, label, voters, at);
     const correction: Correction = {
       type: 'correction.recorded',
       version: 1,
@@ -523,8 +588,6 @@ export class TaskStore {
       },
     };
     // A record the contract refuses is a bug here; fail the transaction rather than publish it.
-    if (!validDecision.check(decision))
-      throw new Error(`invalid decision: ${JSON.stringify(validDecision.issues(decision))}`);
     if (!validCorrection.check(correction)) {
       throw new Error(`invalid correction: ${JSON.stringify(validCorrection.issues(correction))}`);
     }
@@ -534,4 +597,46 @@ export class TaskStore {
     ]);
     return correction.data.outcome;
   }
+}
+
+/** A human decision for a task; `throughGroup` when the answer to another copy of its group made it. */
+function decisionRecord(
+  task: TaskRow,
+  label: string,
+  voters: string[],
+  at: string,
+  throughGroup?: string,
+): Decision {
+  const decision: Decision = {
+    type: 'decision.made',
+    version: 1,
+    producedAt: at,
+    data: {
+      eventId: task.event_id,
+      label,
+      decidedBy: 'human',
+      model: task.request.prediction.model,
+      policyVersion: task.policy_version,
+      reviewers: voters,
+      confidence: null,
+      decidedAt: at,
+      ...(throughGroup === undefined ? {} : { throughGroup }),
+    },
+  };
+  // A record the contract refuses is a bug here; fail the transaction rather than publish it.
+  if (!validDecision.check(decision))
+    throw new Error(`invalid decision: ${JSON.stringify(validDecision.issues(decision))}`);
+  return decision;
+}
+
+/** Throws the 409 for a decided task, naming the copy whose answer decided it through its group. */
+function decidedProblem(eventId: string, task: Pick<TaskRow, 'decided_through' | 'final_label'>): never {
+  if (task.decided_through !== null) {
+    throw new TaskError(
+      ApiErrorCode.taskDecided,
+      `task ${eventId} was decided through its group: the answer to task ${task.decided_through}, an identical item, gave it "${task.final_label}"`,
+      { throughGroup: task.decided_through, finalLabel: task.final_label },
+    );
+  }
+  throw new TaskError(ApiErrorCode.taskDecided, `task ${eventId} is already decided`);
 }
