@@ -267,6 +267,10 @@ export const ModelVersionSummary = Type.Object({
   inputKind: Type.String(),
   featureWidth: Type.Union([Type.Integer(), Type.Null()]),
   metrics: Type.Record(Type.String(), Type.Unknown()),
+  modelCard: Type.Record(Type.String(), Type.Unknown(), {
+    description:
+      'What the version is and how it was made, as its trainer (or importer) wrote it: the training run and why it started, the examples, the evaluation, the gate decision.',
+  }),
   thresholds: Type.Union([CertifiedThresholds, Type.Null()], {
     description:
       'The thresholds certified when the version was trained, for the target and confidence level they name (for another, the router certifies the version again from the held-out predictions it keeps); null when it was not certified.',

@@ -49,6 +49,7 @@ async function twoVersions(): Promise<void> {
     ...base,
     onnx: new Uint8Array([2]),
     metrics: { accuracy: 0.95, macroF1: 0.93 },
+    modelCard: { trainer: { trigger: 'doubled', startedBecause: 'the labels doubled to 400' } },
     parentVersion: v1.version,
   });
   await promoteModelVersion(pool, policyName, v2.version, { actor: 'test', reason: 'better' });
@@ -156,6 +157,12 @@ describe('the admin pages', () => {
     const { page, problems } = await openApp(h, { hash: '#/models' });
     await signIn(page, await newKey(h, 'admin'), 'models');
     await page.locator(`#promoted-version:text-is("${current}")`).waitFor();
+
+    // The promoted version's card, as text.
+    await page.locator(`details#version-${current} summary`).click();
+    await expect(page.locator(`#card-${current}`).textContent()).resolves.toContain(
+      'the labels doubled to 400',
+    );
 
     // Cancelling changes nothing.
     await page.locator('#rollback').click();

@@ -2,7 +2,7 @@
 // back), or the buttons. The session (review-session.ts) holds the queue and the leases. The
 // single-key shortcuts listen only while this screen is shown, and never while typing in a field.
 import type { Me, ReviewClient } from '@hitl/client/browser';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { labelsOf } from '../describe';
 import { percentText } from '../format';
 import { keyAction } from '../keys';
@@ -40,13 +40,19 @@ export function ReviewScreen({ client, me }: ReviewScreenProps) {
   const current = state?.current ?? null;
   const labels = current ? labelsOf(current.task) : [];
 
-  useEffect(() => {
+  // What the key handler acts on, as last rendered. One handler, attached before the first task can
+  // show: a key pressed the moment a task appears is never lost, nor read against an older task.
+  const latest = useRef({ current, labels, paused: state?.paused ?? false });
+  latest.current = { current, labels, paused: state?.paused ?? false };
+
+  useLayoutEffect(() => {
     function onKey(event: KeyboardEvent) {
+      const { current, labels, paused } = latest.current;
       const active = session.current;
       if (!active || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
       if (isTyping(event.target)) return;
       active.touch();
-      if (state?.paused) {
+      if (paused) {
         // Enter on a button or link does what that one says (its own click).
         if (event.key === 'Enter' && !isControl(event.target)) active.resume();
         return;
@@ -69,7 +75,7 @@ export function ReviewScreen({ client, me }: ReviewScreenProps) {
       document.removeEventListener('pointermove', onActivity);
       document.removeEventListener('scroll', onActivity);
     };
-  }, [current, labels, state?.paused]);
+  }, []);
 
   return (
     <div class="review">

@@ -252,7 +252,7 @@ function VersionDetails({ version: v }: { version: ModelVersionSummary }) {
   return (
     <details id={`version-${v.version}`} class="version-details">
       <summary>
-        Version {v.version}: metrics{t ? ' and certified thresholds' : ''}
+        Version {v.version}: metrics, {t ? 'certified thresholds, ' : ''}model card
       </summary>
       {metrics.length === 0 ? (
         <p>No numeric metrics.</p>
@@ -321,6 +321,20 @@ function VersionDetails({ version: v }: { version: ModelVersionSummary }) {
         </TableWrap>
       ) : (
         <p>Not certified for a target accuracy.</p>
+      )}
+      <h3 class="card-heading">Model card</h3>
+      {Object.keys(v.modelCard).length === 0 ? (
+        <p>No model card was recorded for this version.</p>
+      ) : (
+        // As text: the card is JSON its trainer or importer wrote, shown as it is.
+        <pre
+          class="model-card"
+          id={`card-${v.version}`}
+          tabIndex={0}
+          aria-label={`Model card of version ${v.version}`}
+        >
+          {JSON.stringify(v.modelCard, null, 2)}
+        </pre>
       )}
     </details>
   );

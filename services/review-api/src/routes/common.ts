@@ -35,6 +35,7 @@ export const modelView = (m: ModelSummary) => ({
   inputKind: m.inputKind,
   featureWidth: m.featureWidth,
   metrics: m.metrics,
+  modelCard: m.modelCard,
   thresholds: m.thresholds,
   temperature: m.temperature,
   parentVersion: m.parentVersion,
