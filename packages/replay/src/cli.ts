@@ -278,7 +278,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const s = result.summary;
   log(
     `[replay] done in ${s.seconds}s: ${s.events} events, ${s.decisions} decided, missing ${s.missing}, duplicates ${s.duplicates}; ` +
-      `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}); model decisions correct ${pct(s.modelAccuracy)} ` +
+      `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}; ${s.decidedThroughGroup} through a copy's answer); model decisions correct ${pct(s.modelAccuracy)} ` +
       `(last quarter ${pct(s.modelAccuracyLastQuarter)}); all decisions correct ${pct(s.overallAccuracy)}; ${s.modelVersions} model versions promoted, ` +
       `the first model scoring event ${s.firstModelAtEvent ?? '–'}` +
       (s.targetAccuracy === null

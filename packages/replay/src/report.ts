@@ -17,6 +17,8 @@ export interface DecisionSeen {
   modelVersion: number | null;
   /** The model's confidence in a decision it made; null for a human decision. */
   confidence: number | null;
+  /** A human decision made by the answer to another copy of the same input (its event id). */
+  throughGroup?: string;
 }
 
 /** One event of the replay, in the order it was produced, with every decision seen for it. */
@@ -37,6 +39,8 @@ export interface ReplaySummary {
   duplicates: number;
   decidedByModel: number;
   decidedByHuman: number;
+  /** Of the human decisions, those made by people's answer to another copy of the same input. */
+  decidedThroughGroup: number;
   /** Share of decided events that humans decided. */
   humanShare: number | null;
   /** The same over the last quarter of the stream. */
@@ -163,6 +167,7 @@ export function summarize(
     duplicates,
     decidedByModel: all.model,
     decidedByHuman: all.human,
+    decidedThroughGroup: outcomes.filter((o) => o.decisions[0]?.throughGroup !== undefined).length,
     humanShare: share(all.human, all.decided),
     humanShareLastQuarter: share(last.human, last.decided),
     modelAccuracy: share(all.modelRight, all.model),
@@ -715,7 +720,7 @@ export function renderMarkdown(
     `| missing | ${summary.missing} |`,
     `| duplicates | ${summary.duplicates} |`,
     `| decided by the model | ${summary.decidedByModel} |`,
-    `| decided by humans | ${summary.decidedByHuman} (${pct(summary.humanShare)}) |`,
+    `| decided by humans | ${summary.decidedByHuman} (${pct(summary.humanShare)}; through a copy's answer: ${summary.decidedThroughGroup}) |`,
     `| sent to humans, last quarter | ${pct(summary.humanShareLastQuarter)} |`,
     `| model decisions correct | ${pct(summary.modelAccuracy, 2)} (last quarter ${pct(summary.modelAccuracyLastQuarter, 2)}) |`,
     `| human decisions correct | ${pct(summary.humanAccuracy, 2)} |`,

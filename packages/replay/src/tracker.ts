@@ -111,6 +111,7 @@ export class Tracker {
       decidedBy: d.decidedBy,
       modelVersion: d.model?.version ?? null,
       confidence: d.decidedBy === 'model' ? d.confidence : null,
+      ...(d.throughGroup !== undefined ? { throughGroup: d.throughGroup } : {}),
     });
     this.pending.delete(d.eventId);
     for (const listener of this.listeners) listener();

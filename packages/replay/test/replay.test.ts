@@ -167,7 +167,10 @@ describe('a short replay on the running system', () => {
   it('answers from the data set’s labels, so human decisions are right', () => {
     expect(result.summary.humanAccuracy).toBe(1);
     expect(result.reviewers).toHaveLength(1);
-    expect(result.reviewers[0]!.answered).toBe(result.summary.decidedByHuman);
+    // Copies of an answered email (SpamAssassin repeats a few) are decided through that answer.
+    expect(result.reviewers[0]!.answered).toBe(
+      result.summary.decidedByHuman - result.summary.decidedThroughGroup,
+    );
     expect(result.reviewers[0]!.wrong).toBe(0);
   });
 

@@ -35,7 +35,7 @@ const model = (label: string, version = 1, confidence = 0.95): DecisionSeen => (
 // decided twice and one never.
 const outcomes: EventOutcome[] = [
   { eventId: 'e0', truth: 'ham', decisions: [human('ham')] },
-  { eventId: 'e1', truth: 'spam', decisions: [human('spam')] },
+  { eventId: 'e1', truth: 'spam', decisions: [{ ...human('spam'), throughGroup: 'e7' }] },
   { eventId: 'e2', truth: 'ham', decisions: [human('spam')] },
   { eventId: 'e3', truth: 'ham', decisions: [] },
   { eventId: 'e4', truth: 'ham', decisions: [model('ham', 1, 0.97)] },
@@ -52,7 +52,7 @@ describe('summarize', () => {
   });
 
   it('splits decisions by who made them and scores each against the truth', () => {
-    expect(s).toMatchObject({ decidedByModel: 3, decidedByHuman: 4 });
+    expect(s).toMatchObject({ decidedByModel: 3, decidedByHuman: 4, decidedThroughGroup: 1 });
     expect(s.modelAccuracy).toBeCloseTo(2 / 3);
     expect(s.humanAccuracy).toBeCloseTo(3 / 4);
     expect(s.overallAccuracy).toBeCloseTo(5 / 7);
