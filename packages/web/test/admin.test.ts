@@ -110,8 +110,8 @@ describe('the admin pages', () => {
       await expectAccessible(page, `${id} at 360 px`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect({ id, overflow }).toEqual({ id, overflow: 0 });
+      await screenshot(page, `admin-${id}-360`);
     }
-    await screenshot(page, 'admin-models-360');
     expect(problems).toEqual([]);
   });
 
