@@ -166,6 +166,8 @@ export const toolVariables: Readonly<Record<string, { all: string[]; required: s
       'HITL_RETENTION_OUTBOX_DAYS',
       'HITL_RETENTION_IDEMPOTENCY_DAYS',
       'HITL_RETENTION_LEASE_HOURS',
+      'HITL_RETENTION_LEARNING_DAYS',
+      'HITL_RETENTION_ROUTED_DAYS',
       'HITL_RETENTION_BATCH_SIZE',
     ],
     required: ['DATABASE_URL'],

@@ -248,18 +248,17 @@ async function dlq(cmd: Extract<HitlCommand, { name: 'dlq list' | 'dlq redrive' 
 /** Prunes what is past its retention, a note on stderr per batch, the counts as one JSON line. */
 async function prune(ctx: Context) {
   if (ctx.retention === undefined) throw new Error('hitl prune was started without its settings');
-  const { outbox, reviewIdempotency, reviewTaskLeases, modelDecisionCounts, cutoffs } = await pruneRetention(
-    ctx.pool,
-    {
+  const { outbox, reviewIdempotency, reviewTaskLeases, modelDecisionCounts, routedEvents, cutoffs } =
+    await pruneRetention(ctx.pool, {
       ...ctx.retention,
       onBatch: ({ table, total }) => ctx.note(`${table}: ${total} so far\n`),
-    },
-  );
+    });
   ctx.print({
     outbox: { deleted: outbox, publishedBefore: cutoffs.outbox },
     reviewIdempotency: { deleted: reviewIdempotency, createdBefore: cutoffs.reviewIdempotency },
     reviewTaskLeases: { cleared: reviewTaskLeases, expiredBefore: cutoffs.reviewTaskLeases },
-    modelDecisionCounts: { deleted: modelDecisionCounts, hoursBefore: cutoffs.modelDecisionCounts },
+    modelDecisionCounts: { deleted: modelDecisionCounts, minutesBefore: cutoffs.modelDecisionCounts },
+    routedEvents: { deleted: routedEvents, routedBefore: cutoffs.routedEvents },
   });
 }
 

@@ -24,6 +24,11 @@ export const retentionConfigSpec = {
    * a day more than the 90 days GET /v1/admin/learning shows at most).
    */
   learningCountDays: int('HITL_RETENTION_LEARNING_DAYS', { default: 91, min: 1 }),
+  /**
+   * The router's record of the event ids it routed, kept this many days: a producer's repeat of an
+   * event id within it gets no second decision.
+   */
+  routedEventDays: int('HITL_RETENTION_ROUTED_DAYS', { default: 30, min: 1 }),
   /** Rows per statement: each batch commits on its own, so no lock is held for long. */
   batchSize: int('HITL_RETENTION_BATCH_SIZE', { default: 1_000, min: 1, max: 100_000 }),
 };

@@ -33,6 +33,7 @@ export {
   type RedriveOutcome,
 } from './dlq-redrives';
 export { reviewQueueGroups, type ReviewQueueGroup } from './review-queue';
+export { repeatedRecords, type RoutedRecord } from './routed-events';
 export {
   listTrainingRequests,
   listTrainingRuns,

@@ -13,6 +13,8 @@
 // - model_decision_counts: the review API's per-minute counts of the model's decisions, read only by
 //   GET /v1/admin/learning, whose window is at most 90 days. Their offsets
 //   (model_decision_count_offsets, a row per partition) are kept: they stop a recount.
+// - routed_events: the router's first sighting of each event id. A repeat of an event id pruned
+//   here is routed as a new event.
 // Kept on purpose: dlq_redrives (a row is what stops a dead letter, still on the dead-letter topic,
 // from being sent back twice), training_runs and training_requests (a row per training: the
 // history operators read), labelled_examples (the training data), model and policy versions.
@@ -27,13 +29,16 @@ export interface RetentionOptions {
   expiredLeaseHours: number;
   /** Per-minute counts of model decisions for minutes older than this are deleted. */
   learningCountDays: number;
+  /** The router's record of routed event ids older than this is deleted. */
+  routedEventDays: number;
   /** Rows per statement. */
   batchSize: number;
   /** Called after each batch, with the table and its running count. */
   onBatch?: (progress: { table: RetentionTable; rows: number; total: number }) => void;
 }
 
-export type RetentionTable = 'outbox' | 'review_idempotency' | 'review_task_leases' | 'model_decision_counts';
+export type RetentionTable =
+  'outbox' | 'review_idempotency' | 'review_task_leases' | 'model_decision_counts' | 'routed_events';
 
 /** What one pruning run removed (cleared, for leases), per table, and the cutoffs it used. */
 export interface RetentionResult {
@@ -41,7 +46,14 @@ export interface RetentionResult {
   reviewIdempotency: number;
   reviewTaskLeases: number;
   modelDecisionCounts: number;
-  cutoffs: { outbox: Date; reviewIdempotency: Date; reviewTaskLeases: Date; modelDecisionCounts: Date };
+  routedEvents: number;
+  cutoffs: {
+    outbox: Date;
+    reviewIdempotency: Date;
+    reviewTaskLeases: Date;
+    modelDecisionCounts: Date;
+    routedEvents: Date;
+  };
 }
 
 // Each statement picks a batch with SKIP LOCKED: rows another transaction holds (a relay stamping,
@@ -66,6 +78,10 @@ const STATEMENTS: Record<RetentionTable, string> = {
              SELECT minute, model_id, model_version FROM model_decision_counts WHERE minute < $1
               LIMIT $2 FOR UPDATE SKIP LOCKED)
            AND minute < $1`,
+  routed_events: `DELETE FROM routed_events WHERE event_id IN (
+             SELECT event_id FROM routed_events WHERE routed_at < $1
+              LIMIT $2 FOR UPDATE SKIP LOCKED)
+           AND routed_at < $1`,
 };
 
 function positiveInteger(name: string, value: number): void {
@@ -101,25 +117,41 @@ export async function pruneRetention(q: Queryable, opts: RetentionOptions): Prom
   positiveInteger('idempotencyDays', opts.idempotencyDays);
   positiveInteger('expiredLeaseHours', opts.expiredLeaseHours);
   positiveInteger('learningCountDays', opts.learningCountDays);
+  positiveInteger('routedEventDays', opts.routedEventDays);
   positiveInteger('batchSize', opts.batchSize);
-  const { rows } = await q.query<{ outbox: Date; idempotency: Date; leases: Date; learning: Date }>(
+  const { rows } = await q.query<{
+    outbox: Date;
+    idempotency: Date;
+    leases: Date;
+    learning: Date;
+    routed: Date;
+  }>(
     `SELECT now() - make_interval(days => $1) AS outbox,
             now() - make_interval(days => $2) AS idempotency,
             now() - make_interval(hours => $3) AS leases,
-            now() - make_interval(days => $4) AS learning`,
-    [opts.outboxDays, opts.idempotencyDays, opts.expiredLeaseHours, opts.learningCountDays],
+            now() - make_interval(days => $4) AS learning,
+            now() - make_interval(days => $5) AS routed`,
+    [
+      opts.outboxDays,
+      opts.idempotencyDays,
+      opts.expiredLeaseHours,
+      opts.learningCountDays,
+      opts.routedEventDays,
+    ],
   );
   const cutoffs = {
     outbox: rows[0]!.outbox,
     reviewIdempotency: rows[0]!.idempotency,
     reviewTaskLeases: rows[0]!.leases,
     modelDecisionCounts: rows[0]!.learning,
+    routedEvents: rows[0]!.routed,
   };
   return {
     outbox: await pruneTable(q, 'outbox', cutoffs.outbox, opts),
     reviewIdempotency: await pruneTable(q, 'review_idempotency', cutoffs.reviewIdempotency, opts),
     reviewTaskLeases: await pruneTable(q, 'review_task_leases', cutoffs.reviewTaskLeases, opts),
     modelDecisionCounts: await pruneTable(q, 'model_decision_counts', cutoffs.modelDecisionCounts, opts),
+    routedEvents: await pruneTable(q, 'routed_events', cutoffs.routedEvents, opts),
     cutoffs,
   };
 }

@@ -42,6 +42,7 @@ const settings: RetentionOptions = {
   idempotencyDays: 7,
   expiredLeaseHours: 24,
   learningCountDays: 91,
+  routedEventDays: 30,
   batchSize: 1000,
 };
 
@@ -216,6 +217,22 @@ describe('pruneRetention: per-minute counts of model decisions', () => {
   });
 });
 
+describe('pruneRetention: the router’s routed event ids', () => {
+  it('deletes the ids routed before the retention and keeps the later ones', async () => {
+    await pool.query(
+      `INSERT INTO routed_events (event_id, topic, "partition", "offset", routed_at)
+       SELECT 'e-' || d, 'hitl.predictions.v1', 0, d, now() - make_interval(days => d) - interval '1 minute'
+         FROM generate_series(0, 9) d`,
+    );
+    const result = await pruneRetention(pool, { ...settings, routedEventDays: 5, batchSize: 2 });
+    expect(result.routedEvents).toBe(5);
+    const { rows } = await pool.query<{ event_id: string }>(
+      'SELECT event_id FROM routed_events ORDER BY "offset"',
+    );
+    expect(rows.map((r) => r.event_id)).toEqual(['e-0', 'e-1', 'e-2', 'e-3', 'e-4']);
+  });
+});
+
 describe('loadRetentionConfig', () => {
   it('has defaults, and names a bad variable', () => {
     expect(loadRetentionConfig({})).toEqual({
@@ -223,6 +240,7 @@ describe('loadRetentionConfig', () => {
       idempotencyDays: 7,
       expiredLeaseHours: 24,
       learningCountDays: 91,
+      routedEventDays: 30,
       batchSize: 1000,
     });
     expect(() => loadRetentionConfig({ HITL_RETENTION_OUTBOX_DAYS: '0' })).toThrow(

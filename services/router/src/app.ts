@@ -1,7 +1,7 @@
 // The router without its process: built from config and started by main.ts, or by tests and the
 // benchmark in-process.
 import { topics, type ModelRef, type Prediction } from '@hitl/contracts';
-import { createPool } from '@hitl/db';
+import { createPool, repeatedRecords } from '@hitl/db';
 import { ValidatingConsumer, createKafka, output, type ConsumedRecord, type Output } from '@hitl/kafka';
 import { route } from '@hitl/policy';
 import type { Kafka } from 'kafkajs';
@@ -50,8 +50,25 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
 
   const certified = new CertifiedThresholdCache(pool, log);
 
-  // One policy version per batch: every output of a batch names the same version.
-  async function routeBatch(records: ConsumedRecord<Prediction>[]): Promise<Output[]> {
+  // One policy version per batch: every output of a batch names the same version. An event id
+  // already routed from another record (a producer sent it twice) is dropped and counted: one
+  // event, one decision. Its first record is recorded before the batch's transaction commits; if
+  // that transaction aborts, the batch comes again from the same places and is routed again.
+  async function routeBatch(batch: ConsumedRecord<Prediction>[]): Promise<Output[]> {
+    const repeats = await repeatedRecords(
+      pool,
+      batch.map((r) => ({
+        eventId: r.value.data.eventId,
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+      })),
+    );
+    if (repeats.size > 0) {
+      metrics.repeats.inc(repeats.size);
+      log.info({ repeats: repeats.size }, 'dropped predictions of event ids already routed');
+    }
+    const records = batch.filter((_, i) => !repeats.has(i));
     const current = policy.current;
     const at = new Date().toISOString();
     if (current.targetAccuracy !== null) {

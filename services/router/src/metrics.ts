@@ -16,6 +16,16 @@ export function routerMetrics(registry: Registry) {
           registers,
         }),
     ),
+    repeats: getOrCreateMetric(
+      registry,
+      'hitl_router_repeats_total',
+      () =>
+        new Counter({
+          name: 'hitl_router_repeats_total',
+          help: 'Predictions dropped because their event id was already routed from another record.',
+          registers,
+        }),
+    ),
     policyVersion: getOrCreateMetric(
       registry,
       'hitl_router_policy_version',

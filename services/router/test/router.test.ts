@@ -146,6 +146,35 @@ describe('router', () => {
     expect(await registry.getSingleMetricAsString('hitl_router_policy_version')).toMatch(/ 1$/m);
   });
 
+  it('gives an event id sent twice one output, and counts the repeat', async () => {
+    const name = uniqueName('repeat');
+    await createPolicyVersion(pool, name, spec(), { actor: 'test' });
+    const t = await setup();
+    const { registry } = await startRouter(t, name);
+    const out = await outputs(t);
+    const ids = Array.from({ length: 5 }, (_, i) => uniqueName(`repeat-${i}`));
+    // Once, then all again (as a producer that retried), one of them twice within a send.
+    await sendPredictions(
+      testKafka(),
+      t.predictions,
+      ids.map((id, i) => prediction(id, confidenceOf(i))),
+    );
+    await out.waitFor(ids.length);
+    await sendPredictions(testKafka(), t.predictions, [
+      ...ids.map((id, i) => prediction(id, confidenceOf(i + 1))),
+      prediction(ids[0]!, 0.99),
+    ]);
+    const repeats = async () =>
+      Number(/ (\d+)$/m.exec(await registry.getSingleMetricAsString('hitl_router_repeats_total'))?.[1] ?? 0);
+    await waitFor(async () => (await repeats()) === 6, { timeoutMs: 60_000, message: '6 repeats dropped' });
+    // A new event after them still goes through.
+    const later = uniqueName('repeat-later');
+    await sendPredictions(testKafka(), t.predictions, [prediction(later, 0.5)]);
+    await out.waitFor(ids.length + 1);
+    expectExactlyOnce(out, ids.length + 1);
+    expect(await repeats()).toBe(6);
+  });
+
   it('applies a policy change while a stream runs, without restart; outputs name the version in force', async () => {
     const name = uniqueName('change');
     const v1 = await createPolicyVersion(pool, name, spec({ auditRate: 0 }), { actor: 'test' });
