@@ -68,12 +68,7 @@ export function useWebHarness(): () => WebHarness {
   });
   afterEach(async () => {
     await Promise.all(contexts.splice(0).map((context) => context.close()));
-    await parts.pool?.query(
-      `WITH open AS (SELECT event_id FROM review_tasks WHERE status <> 'decided'),
-            skips AS (DELETE FROM review_skips WHERE event_id IN (SELECT event_id FROM open)),
-            answers AS (DELETE FROM review_answers WHERE event_id IN (SELECT event_id FROM open))
-       DELETE FROM review_tasks WHERE event_id IN (SELECT event_id FROM open)`,
-    );
+    if (parts.pool) await clearOpenTasks(parts.pool);
   });
   return () => {
     if (!h) throw new Error('the web harness has not started');
@@ -82,6 +77,31 @@ export function useWebHarness(): () => WebHarness {
 }
 
 const contexts: BrowserContext[] = [];
+
+/**
+ * Drops every open task with its answers and skips. A closed page may leave an answer in flight
+ * on the server, so the tasks are locked first: an answer that commits meanwhile is waited for and
+ * then deleted too, and none can be added to a locked task until they are gone.
+ */
+async function clearOpenTasks(pool: Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const open = await client.query<{ event_id: string }>(
+      `SELECT event_id FROM review_tasks WHERE status <> 'decided' FOR UPDATE`,
+    );
+    const ids = open.rows.map((row) => row.event_id);
+    await client.query('DELETE FROM review_skips WHERE event_id = ANY($1)', [ids]);
+    await client.query('DELETE FROM review_answers WHERE event_id = ANY($1)', [ids]);
+    await client.query('DELETE FROM review_tasks WHERE event_id = ANY($1)', [ids]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  } finally {
+    client.release();
+  }
+}
 
 /**
  * A page on the app that records any dialog, page error or console error, for the test to assert
