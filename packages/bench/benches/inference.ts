@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       PREDICTIONS_TOPIC: predictionsTopic,
       MODELS_TOPIC: names.models,
       DLQ_TOPIC: names.deadLetters,
+      RESCORING: 'false',
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
     });

@@ -5,7 +5,7 @@
 //   PREDICTIONS_TOPIC, GROUP_ID, BATCH_SIZE, ...): a no-model prediction per event, no scoring;
 // - PASS_THROUGH_STAGE=decide, configured like the router (PREDICTIONS_TOPIC, DECISIONS_TOPIC,
 //   ...): a decision per prediction, taking its label as it is, no routing.
-import { topics, type Decision, type Prediction } from '@hitl/contracts';
+import { topics, type Decision, type InputEvent, type Prediction } from '@hitl/contracts';
 import { ValidatingConsumer, createKafka, output, type Output } from '@hitl/kafka';
 import { loadInferenceConfig, predictionOf } from '@hitl/inference';
 import { loadRouterConfig } from '@hitl/router';
@@ -79,10 +79,10 @@ async function main(): Promise<void> {
       config: config.kafkaConnection,
     });
     const predictions = { ...topics.predictions, name: config.predictionsTopic };
-    await start<Parameters<typeof predictionOf>[0]>(
+    await start<InputEvent>(
       { ...config, kafka },
       { ...topics.events, name: config.eventsTopic },
-      (event, at) => output(predictions, predictionOf(event, null, at)),
+      (event, at) => output(predictions, predictionOf(event.data, null, at)),
     );
   } else {
     const config = loadConfigOrExit(() => loadRouterConfig(process.env));

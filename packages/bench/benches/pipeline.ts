@@ -235,6 +235,7 @@ async function main(): Promise<void> {
           GROUP_ID: groups.inference,
           EVENTS_TOPIC: names.events,
           PREDICTIONS_TOPIC: names.predictions,
+          RESCORING: 'false',
         },
       }),
       processes.start(router.main, {
@@ -256,6 +257,7 @@ async function main(): Promise<void> {
           REVIEW_REQUESTS_TOPIC: names.reviewRequests,
           DECISIONS_TOPIC: names.decisions,
           CORRECTIONS_TOPIC: names.corrections,
+          RESCORE_ON_PROMOTION: 'false',
         },
       }),
       processes.start(trainer.main, {

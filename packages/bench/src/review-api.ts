@@ -74,6 +74,7 @@ export async function reviewBench(): Promise<ReviewBench> {
           DECISIONS_TOPIC: names.decisions,
           CORRECTIONS_TOPIC: names.corrections,
           DLQ_TOPIC: names.deadLetters,
+          RESCORE_ON_PROMOTION: 'false',
           RATE_LIMIT_PER_MINUTE: '10000000',
           LOG_LEVEL: 'info',
           ...env,

@@ -32,6 +32,32 @@ export const exampleRecords: { [K in TopicName]: RecordOf<TopicCatalog[K]> } = {
     },
   },
   predictions: { type: 'prediction.scored', version: 1, producedAt: at, data: prediction },
+  rescoreRequests: {
+    type: 'rescore.requested',
+    version: 1,
+    producedAt: at,
+    data: {
+      eventId: 'evt-0001',
+      stream: 'email',
+      occurredAt: at,
+      input,
+      model: { id: 'spam-text', version: 4 },
+      requestedAt: at,
+    },
+  },
+  rescored: {
+    type: 'prediction.scored',
+    version: 1,
+    producedAt: at,
+    data: {
+      ...prediction,
+      model: { id: 'spam-text', version: 4 },
+      probabilities: { ham: 0.02, spam: 0.98 },
+      confidence: 0.98,
+      margin: 0.96,
+      entropy: 0.098,
+    },
+  },
   reviewRequests: {
     type: 'review.requested',
     version: 1,

@@ -79,6 +79,33 @@ export const Prediction = Envelope(
 );
 export type Prediction = Static<typeof Prediction>;
 
+// ---- hitl.rescore-requests.v1 and hitl.rescored.v1 ------------------------------------------
+
+export const RescoreRequestData = Type.Object(
+  {
+    eventId: EventId,
+    stream: Type.String({ minLength: 1, maxLength: 200 }),
+    occurredAt: Timestamp,
+    input: EventInput,
+    attributes: Type.Optional(Attributes),
+    /**
+     * The version whose promotion (or rollback to it) asked for the new score. Inference scores
+     * with the version in force, reading the registry first when it still serves an older one.
+     */
+    model: ModelRef,
+    requestedAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type RescoreRequestData = Static<typeof RescoreRequestData>;
+
+export const RescoreRequest = Envelope(
+  Type.Literal('rescore.requested'),
+  RescoreRequestData,
+  'A waiting review task sent back to inference to be scored by the model version now in force.',
+);
+export type RescoreRequest = Static<typeof RescoreRequest>;
+
 // ---- hitl.review-requests.v1 ----------------------------------------------------------------
 
 export const ReviewReason = Type.Union([
@@ -133,6 +160,13 @@ export const DecisionData = Type.Object(
      * (or the model) decided it. `reviewers` are then the reviewers of that event.
      */
     throughGroup: Type.Optional(EventId),
+    /**
+     * Set on a model decision that closed a waiting review task: after a promotion or rollback,
+     * the version in force scored the task again and was sure enough under the policy in force.
+     * `model` and `policyVersion` are then those of the new score. Absent on the router's
+     * decisions.
+     */
+    reason: Type.Optional(Type.Literal('rescored')),
   },
   { additionalProperties: false },
 );

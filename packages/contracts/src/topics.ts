@@ -6,6 +6,7 @@ import {
   InputEvent,
   ModelLifecycle,
   Prediction,
+  RescoreRequest,
   ReviewRequest,
 } from './records';
 
@@ -88,6 +89,23 @@ export const topics = {
     // A few records per training: the lineage of every version, small enough to keep.
     retentionMs: RETAIN_FOREVER,
     description: 'Model lifecycle steps.',
+  }),
+  rescoreRequests: topic({
+    name: 'hitl.rescore-requests.v1',
+    schema: RescoreRequest,
+    key: (r) => r.data.eventId,
+    partitions: 6,
+    // Read live by inference; answered within seconds, and worth nothing once the task is decided.
+    retentionMs: 7 * DAY_MS,
+    description: 'Waiting review tasks to score again after a model promotion or rollback.',
+  }),
+  rescored: topic({
+    name: 'hitl.rescored.v1',
+    schema: Prediction,
+    key: (r) => r.data.eventId,
+    partitions: 6,
+    retentionMs: 7 * DAY_MS,
+    description: 'New predictions for waiting review tasks, by the model version in force.',
   }),
   deadLetters: topic({
     name: 'hitl.dlq.v1',

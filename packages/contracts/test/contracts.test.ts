@@ -12,6 +12,8 @@ describe('topic catalog', () => {
       'hitl.events.v1',
       'hitl.models.v1',
       'hitl.predictions.v1',
+      'hitl.rescore-requests.v1',
+      'hitl.rescored.v1',
       'hitl.review-requests.v1',
     ]);
   });

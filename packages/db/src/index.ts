@@ -49,3 +49,4 @@ export {
   type RetentionResult,
   type RetentionTable,
 } from './retention';
+export { CertifiedThresholdCache } from './certified-thresholds';

@@ -132,6 +132,8 @@ describe('the services export every metric the dashboard and the alerts use', ()
     decisions: uniqueName('decisions'),
     corrections: uniqueName('corrections'),
     models: uniqueName('models'),
+    rescoreRequests: uniqueName('rescore-requests'),
+    rescored: uniqueName('rescored'),
     deadLetters: uniqueName('dlq'),
   };
   let db: TestDatabase | undefined;
@@ -174,6 +176,8 @@ describe('the services export every metric the dashboard and the alerts use', ()
         EVENTS_TOPIC: topics.events,
         PREDICTIONS_TOPIC: topics.predictions,
         MODELS_TOPIC: topics.models,
+        RESCORE_REQUESTS_TOPIC: topics.rescoreRequests,
+        RESCORED_TOPIC: topics.rescored,
       },
       router: {
         POLICY_NAME: 'metrics-test',
@@ -191,6 +195,9 @@ describe('the services export every metric the dashboard and the alerts use', ()
         REVIEW_REQUESTS_TOPIC: topics.reviewRequests,
         DECISIONS_TOPIC: topics.decisions,
         CORRECTIONS_TOPIC: topics.corrections,
+        MODELS_TOPIC: topics.models,
+        RESCORE_REQUESTS_TOPIC: topics.rescoreRequests,
+        RESCORED_TOPIC: topics.rescored,
       },
       trainer: {
         MODEL_ID: 'metrics-test',

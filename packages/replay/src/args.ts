@@ -33,10 +33,16 @@ Routing:
                            people decide the rest (default: none, the policy's thresholds)
   --confidence-level Y     how sure that certification must be (above 0, below 1; default 0.95;
                            only with --target-accuracy)
+  --no-rescore             the review API started here leaves waiting tasks as they came when a
+                           model is promoted (default: they are scored again by the new version,
+                           and those it is sure of are decided by it)
 System:
   --model-id ID            serve and train this model (default: a new one for the run, i.e. a
                            cold start; with services already running, "default")
   --keep-services          leave the services started here running at the end
+  --free-ports             start all four services here on free ports (the review API too),
+                           never using services already running (for several stacks on one
+                           machine)
   --lease-seconds N        the review API's lease on a task, for the API started here (default
                            60; a lost lease holds its task this long)
   --stall-seconds N        stop waiting when nothing is decided for N s (default twice the
@@ -77,6 +83,10 @@ export interface Args {
   confidenceLevel?: number;
   modelId?: string;
   keepServices: boolean;
+  /** Whether the review API started here scores waiting tasks again on promotion (--no-rescore). */
+  rescore: boolean;
+  /** Start the four services here on free ports rather than looking for running ones. */
+  freePorts: boolean;
   leaseSeconds: number;
   stallSeconds: number;
   /** Kill services and the broker during the replay (pnpm chaos); null: no chaos. */
@@ -164,6 +174,8 @@ function parsed(argv: string[]) {
       'confidence-level': { type: 'string' },
       'model-id': { type: 'string' },
       'keep-services': { type: 'boolean' },
+      'no-rescore': { type: 'boolean' },
+      'free-ports': { type: 'boolean' },
       'stall-seconds': { type: 'string' },
       'lease-seconds': { type: 'string' },
       chaos: { type: 'boolean' },
@@ -219,6 +231,8 @@ function checked(values: ReturnType<typeof parsed>): Args {
     ...(confidenceLevel !== undefined ? { confidenceLevel } : {}),
     modelId: values['model-id'],
     keepServices: values['keep-services'] ?? false,
+    rescore: !(values['no-rescore'] ?? false),
+    freePorts: values['free-ports'] ?? false,
     leaseSeconds,
     stallSeconds:
       number(values['stall-seconds'], 'stall-seconds', { min: 1 }) ?? Math.max(120, 2 * leaseSeconds),

@@ -14,7 +14,13 @@ import { pino } from 'pino';
 import { HELP, UsageError, parseReplayArgs, type Args } from './args';
 import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
 import { defaultWindow, runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
-import { renderMarkdown, renderReliabilitySvg, renderRiskCoverageSvg, renderSvg } from './report';
+import {
+  renderMarkdown,
+  renderQueueSvg,
+  renderReliabilitySvg,
+  renderRiskCoverageSvg,
+  renderSvg,
+} from './report';
 import { ChaosLoop, PrivateStack, freePort, type ChaosTally } from './chaos';
 import {
   DEFAULT_HEALTH_PORTS,
@@ -108,14 +114,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const stack = args.chaos ? await PrivateStack.create(REPO_ROOT, join(outDir, 'stack'), env) : null;
   if (stack) log(`[chaos] starting a local stack of its own in ${join(outDir, 'stack')}`);
   const { kafkaBrokers, databaseUrl } = stack ? await stack.up() : await connection(env, log);
-  const ports = stack
-    ? {
-        api: await freePort(),
-        health: Object.fromEntries(
-          await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
-        ) as Record<ServiceName, number>,
-      }
-    : { api: REVIEW_API_PORT, health: DEFAULT_HEALTH_PORTS };
+  const ports =
+    stack || args.freePorts
+      ? {
+          api: await freePort(),
+          health: Object.fromEntries(
+            await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
+          ) as Record<ServiceName, number>,
+        }
+      : { api: REVIEW_API_PORT, health: DEFAULT_HEALTH_PORTS };
   const logger = pino({ level: 'warn' }, pino.destination(2));
   await migrate({ databaseUrl, logger });
   // Connections retried for minutes, not kafkajs' default seconds: the replay outlasts a broker
@@ -169,6 +176,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
             POLICY_NAME: modelId,
             API_PORT: String(ports.api),
             LEASE_SECONDS: String(args.leaseSeconds),
+            RESCORE_ON_PROMOTION: String(args.rescore),
             LOG_LEVEL: env.LOG_LEVEL ?? 'info',
           },
         }),
@@ -234,6 +242,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     'reviewers per task': args.reviewersPerTask,
     'reviewer error rate': args.errorRate,
     'review delay (ms)': args.reviewDelayMs,
+    'waiting tasks scored again on promotion': args.rescore,
     model: modelId,
     'target accuracy': result.summary.targetAccuracy,
     'confidence level': result.summary.confidenceLevel,
@@ -262,6 +271,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     join(outDir, 'curve.svg'),
     renderSvg(result.curve, `Replay ${runId}: ${items.length} events`),
   );
+  await writeFile(
+    join(outDir, 'queue.svg'),
+    renderQueueSvg(
+      result.queue,
+      `Review queue of replay ${runId} (peak ${result.summary.peakQueueDepth ?? 0})`,
+    ),
+  );
   const { heldOut } = result;
   if (heldOut) {
     const on = `model v${heldOut.modelVersion} on ${heldOut.examples} held-out labels`;
@@ -278,7 +294,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const s = result.summary;
   log(
     `[replay] done in ${s.seconds}s: ${s.events} events, ${s.decisions} decided, missing ${s.missing}, duplicates ${s.duplicates}; ` +
-      `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}; ${s.decidedThroughGroup} through a copy's answer); model decisions correct ${pct(s.modelAccuracy)} ` +
+      `humans decided ${pct(s.humanShare)} (last quarter ${pct(s.humanShareLastQuarter)}; ${s.decidedThroughGroup} through a copy's answer); ` +
+      `the model ${s.decidedByModel} (${s.decidedByRescore} closing a waiting task after a promotion); queue peak ${s.peakQueueDepth ?? '–'}; model decisions correct ${pct(s.modelAccuracy)} ` +
       `(last quarter ${pct(s.modelAccuracyLastQuarter)}); all decisions correct ${pct(s.overallAccuracy)}; ${s.modelVersions} model versions promoted, ` +
       `the first model scoring event ${s.firstModelAtEvent ?? '–'}` +
       (s.targetAccuracy === null
@@ -295,7 +312,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     );
   }
   log(
-    `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
+    `[replay] report: ${join(outDir, 'summary.md')} (and report.json, curve.svg, queue.svg${heldOut ? ', reliability.svg, risk-coverage.svg' : ''})`,
   );
   if (args.keepServices && !stack) {
     log(

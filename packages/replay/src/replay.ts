@@ -26,6 +26,7 @@ import {
   type CurvePoint,
   type EventOutcome,
   type HeldOutReport,
+  type QueuePoint,
   type ReplaySummary,
   type ReplayTarget,
 } from './report';
@@ -128,6 +129,8 @@ export interface ReplayResult {
   /** The final model version on its held-out labels; null without one or when it keeps none. */
   heldOut: HeldOutReport | null;
   outcomes: EventOutcome[];
+  /** The review queue's depth every 2 s. */
+  queue: QueuePoint[];
   reviewers: ReviewerCounts[];
   /** True when the replay stopped waiting for decisions that did not come. */
   stalled: boolean;
@@ -207,7 +210,13 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
 
   let produced = 0;
   const snapshot = (): ReplayProgress => progressOf(tracker, truth, produced, items.length, started);
+  const queue: QueuePoint[] = [];
+  const sampleQueue = () => {
+    const seconds = Math.round((performance.now() - started) / 100) / 10;
+    queue.push({ seconds, depth: tracker.queue().depth });
+  };
   const ticker = setInterval(() => opts.onProgress?.(snapshot()), opts.progressEveryMs ?? 2_000);
+  const queueTicker = setInterval(sampleQueue, 2_000);
   let stalled = false;
   try {
     const eventsTopic = { ...catalog.events, name: topics.events };
@@ -254,6 +263,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     await sleep(1_000);
   } finally {
     clearInterval(ticker);
+    clearInterval(queueTicker);
+    sampleQueue();
     stopReviewers.abort();
     await reviewing.catch(() => undefined);
     await producer.disconnect();
@@ -264,7 +275,13 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
 
   const outcomes: EventOutcome[] = items.map((item) => {
     const eventId = `${opts.runId}.${item.id}`;
-    return { eventId, truth: item.label, decisions: tracker.decisions.get(eventId) ?? [] };
+    const routedWith = tracker.routedWith.get(eventId);
+    return {
+      eventId,
+      truth: item.label,
+      decisions: tracker.decisions.get(eventId) ?? [],
+      ...(routedWith === undefined ? {} : { routedWith }),
+    };
   });
   // Only the events produced count: an aborted replay reports on what it sent.
   const sent = outcomes.slice(0, produced);
@@ -274,6 +291,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     seconds,
     modelVersions: new Set(tracker.promotions).size,
     finalModelVersion,
+    queue,
     ...target,
   });
   const certification =
@@ -287,6 +305,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
         ? null
         : heldOutReport(finalModelVersion, certification, resolveTarget(target)),
     outcomes: sent,
+    queue,
     reviewers: await reviewing.catch(() => []),
     stalled,
     pending: pendingOf(sent, new Set(tracker.inReview())),

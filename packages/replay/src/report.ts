@@ -19,6 +19,14 @@ export interface DecisionSeen {
   confidence: number | null;
   /** A human decision made by the answer to another copy of the same input (its event id). */
   throughGroup?: string;
+  /** A model decision that closed a waiting review task once a newer version scored it again. */
+  rescored?: true;
+}
+
+/** The review queue's depth (tasks requested and not decided) at a moment of the replay. */
+export interface QueuePoint {
+  seconds: number;
+  depth: number;
 }
 
 /** One event of the replay, in the order it was produced, with every decision seen for it. */
@@ -26,6 +34,11 @@ export interface EventOutcome {
   eventId: string;
   truth: string;
   decisions: DecisionSeen[];
+  /**
+   * For an event the router sent to people: the model version of the prediction it routed (null:
+   * none). A later decision may name a newer version that scored the waiting task again.
+   */
+  routedWith?: number | null;
 }
 
 export interface ReplaySummary {
@@ -41,6 +54,13 @@ export interface ReplaySummary {
   decidedByHuman: number;
   /** Of the human decisions, those made by people's answer to another copy of the same input. */
   decidedThroughGroup: number;
+  /**
+   * Of the model's decisions, those that closed a waiting review task: a version promoted later
+   * scored it again and was sure enough.
+   */
+  decidedByRescore: number;
+  /** The most tasks waiting for people at once (sampled every 2 s); null without samples. */
+  peakQueueDepth: number | null;
   /** Share of decided events that humans decided. */
   humanShare: number | null;
   /** The same over the last quarter of the stream. */
@@ -154,7 +174,12 @@ export function resolveTarget(target: Partial<ReplayTarget> | undefined): {
 /** The final figures of a replay. */
 export function summarize(
   outcomes: readonly EventOutcome[],
-  run: { seconds: number; modelVersions: number; finalModelVersion: number | null } & Partial<ReplayTarget>,
+  run: {
+    seconds: number;
+    modelVersions: number;
+    finalModelVersion: number | null;
+    queue?: readonly QueuePoint[];
+  } & Partial<ReplayTarget>,
 ): ReplaySummary {
   const target = resolveTarget(run);
   const all = tally(outcomes);
@@ -168,6 +193,8 @@ export function summarize(
     decidedByModel: all.model,
     decidedByHuman: all.human,
     decidedThroughGroup: outcomes.filter((o) => o.decisions[0]?.throughGroup !== undefined).length,
+    decidedByRescore: outcomes.filter((o) => o.decisions[0]?.rescored === true).length,
+    peakQueueDepth: run.queue?.length ? Math.max(...run.queue.map((q) => q.depth)) : null,
     humanShare: share(all.human, all.decided),
     humanShareLastQuarter: share(last.human, last.decided),
     modelAccuracy: share(all.modelRight, all.model),
@@ -184,9 +211,14 @@ export function summarize(
 }
 
 function firstModelAt(outcomes: readonly EventOutcome[]): number | null {
-  const index = outcomes.findIndex(
-    (o) => o.decisions[0] !== undefined && o.decisions[0].modelVersion !== null,
-  );
+  // The version that scored the event on its way in: a task scored again after a promotion
+  // names the later version in its decision, which says nothing about when the first model came.
+  const scoredOnArrival = (o: EventOutcome) => {
+    if (o.routedWith !== undefined) return o.routedWith !== null;
+    const first = o.decisions[0];
+    return first !== undefined && first.rescored !== true && first.modelVersion !== null;
+  };
+  const index = outcomes.findIndex(scoredOnArrival);
   return index < 0 ? null : index + 1;
 }
 
@@ -564,6 +596,49 @@ export function renderSvg(curve: readonly CurvePoint[], title: string): string {
   return parts.join('\n') + '\n';
 }
 
+/**
+ * The review queue's depth over the replay's time as a self-contained SVG line chart: how many
+ * tasks waited for people at each moment (the y axis rounded up to a tidy number).
+ */
+export function renderQueueSvg(queue: readonly QueuePoint[], title: string): string {
+  const width = 820;
+  const height = 300;
+  const left = 60;
+  const right = 30;
+  const top = 48;
+  const plotW = width - left - right;
+  const plotH = height - top - 56;
+  const lastSecond = Math.max(1, queue.at(-1)?.seconds ?? 1);
+  const peak = Math.max(1, ...queue.map((q) => q.depth));
+  const step = 10 ** Math.floor(Math.log10(peak));
+  const yMax = Math.ceil(peak / step) * step;
+  const x = (seconds: number) => left + (seconds / lastSecond) * plotW;
+  const y = (depth: number) => top + (1 - depth / yMax) * plotH;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${left}" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (yMax * i) / 5;
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`,
+      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${Math.round(v)}</text>`,
+      `<text x="${x((lastSecond * i) / 5).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle" font-size="10">${Math.round((lastSecond * i) / 5)}</text>`,
+    );
+  }
+  if (queue.length > 0) {
+    const points = queue.map((q) => `${x(q.seconds).toFixed(1)},${y(q.depth).toFixed(1)}`).join(' ');
+    parts.push(`<polyline points="${points}" fill="none" stroke="#d62728" stroke-width="2"/>`);
+  }
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${height - 24}" text-anchor="middle">seconds since the replay started</text>`,
+    `<text x="14" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(-90 14 ${top + plotH / 2})">tasks waiting for people</text>`,
+    '</svg>',
+  );
+  return parts.join('\n') + '\n';
+}
+
 /** Draws a legend's mark between x1 and x2 at height y. */
 type LegendMark = (x1: number, x2: number, y: number) => string;
 
@@ -719,7 +794,7 @@ export function renderMarkdown(
     `| decisions | ${summary.decisions} |`,
     `| missing | ${summary.missing} |`,
     `| duplicates | ${summary.duplicates} |`,
-    `| decided by the model | ${summary.decidedByModel} |`,
+    `| decided by the model | ${summary.decidedByModel} (closing a waiting task after a promotion: ${summary.decidedByRescore}) |`,
     `| decided by humans | ${summary.decidedByHuman} (${pct(summary.humanShare)}; through a copy's answer: ${summary.decidedThroughGroup}) |`,
     `| sent to humans, last quarter | ${pct(summary.humanShareLastQuarter)} |`,
     `| model decisions correct | ${pct(summary.modelAccuracy, 2)} (last quarter ${pct(summary.modelAccuracyLastQuarter, 2)}) |`,
@@ -727,11 +802,14 @@ export function renderMarkdown(
     `| all decisions correct | ${pct(summary.overallAccuracy, 2)} |`,
     `| model versions promoted | ${summary.modelVersions} (in force at the end: ${summary.finalModelVersion === null ? 'none' : `v${summary.finalModelVersion}`}) |`,
     `| first event scored by a model | ${summary.firstModelAtEvent ?? 'none'} |`,
+    `| most tasks waiting for people at once | ${summary.peakQueueDepth ?? '–'} |`,
     `| seconds | ${summary.seconds} |`,
     '',
     '## Learning curve',
     '',
     '![learning curve](curve.svg)',
+    '',
+    '![review queue](queue.svg)',
     '',
     '| events | sent to humans | model decisions correct | all decisions correct | model |',
     '| --- | --- | --- | --- | --- |',

@@ -39,6 +39,8 @@ export class Tracker {
   private version: number | null = null;
   private consumer: Consumer | undefined;
   private decidedCount = 0;
+  /** For each event sent to people: the model version of the prediction the router saw (null: none). */
+  readonly routedWith = new Map<string, number | null>();
   /** When the last decision (or the first event, see startClock) came, and the longest wait. */
   private lastArrival: number | null = null;
   private longestGap = 0;
@@ -112,6 +114,7 @@ export class Tracker {
       modelVersion: d.model?.version ?? null,
       confidence: d.decidedBy === 'model' ? d.confidence : null,
       ...(d.throughGroup !== undefined ? { throughGroup: d.throughGroup } : {}),
+      ...(d.reason === 'rescored' ? { rescored: true as const } : {}),
     });
     this.pending.delete(d.eventId);
     for (const listener of this.listeners) listener();
@@ -120,6 +123,7 @@ export class Tracker {
   private onReviewRequest(r: ReviewRequestData, at: number): void {
     if (!this.opts.isOurs(r.eventId) || this.decisions.has(r.eventId) || this.reviewed.has(r.eventId)) return;
     this.reviewed.add(r.eventId);
+    this.routedWith.set(r.eventId, r.prediction.model?.version ?? null);
     this.pending.set(r.eventId, Number.isFinite(at) ? at : Date.now());
   }
 

@@ -38,7 +38,15 @@ describe('a short replay on the running system', () => {
   const progress: ReplayProgress[] = [];
   const kafka = testKafka();
   let names: UniqueTestTopics<
-    'events' | 'predictions' | 'decisions' | 'reviewRequests' | 'corrections' | 'models' | 'deadLetters'
+    | 'events'
+    | 'predictions'
+    | 'decisions'
+    | 'reviewRequests'
+    | 'corrections'
+    | 'models'
+    | 'rescoreRequests'
+    | 'rescored'
+    | 'deadLetters'
   >;
   const modelId = uniqueName('replay-model');
   const runId = uniqueName('replay-run');
@@ -52,6 +60,8 @@ describe('a short replay on the running system', () => {
       reviewRequests: 3,
       corrections: 3,
       models: 1,
+      rescoreRequests: 3,
+      rescored: 3,
       deadLetters: 1,
     });
     const items = shuffled(loadSpamAssassin(), 7).slice(0, EVENTS);
@@ -67,6 +77,8 @@ describe('a short replay on the running system', () => {
       LOG_LEVEL: 'warn',
       DLQ_TOPIC: names.deadLetters,
       MODELS_TOPIC: names.models,
+      RESCORE_REQUESTS_TOPIC: names.rescoreRequests,
+      RESCORED_TOPIC: names.rescored,
     };
     const env: Record<(typeof SERVICE_NAMES)[number], Record<string, string>> = {
       inference: {

@@ -7,6 +7,7 @@ import {
   learningCurve,
   reliabilityBins,
   renderMarkdown,
+  renderQueueSvg,
   renderReliabilitySvg,
   renderRiskCoverageSvg,
   renderSvg,
@@ -40,19 +41,30 @@ const outcomes: EventOutcome[] = [
   { eventId: 'e3', truth: 'ham', decisions: [] },
   { eventId: 'e4', truth: 'ham', decisions: [model('ham', 1, 0.97)] },
   { eventId: 'e5', truth: 'spam', decisions: [model('ham', 1, 0.91), model('ham', 1, 0.5)] },
-  { eventId: 'e6', truth: 'ham', decisions: [model('ham', 2, 0.99)] },
+  { eventId: 'e6', truth: 'ham', decisions: [{ ...model('ham', 2, 0.99), rescored: true }] },
   { eventId: 'e7', truth: 'spam', decisions: [human('spam')] },
 ];
 
+const queue = [
+  { seconds: 0, depth: 0 },
+  { seconds: 2, depth: 5 },
+  { seconds: 4, depth: 2 },
+];
+
 describe('summarize', () => {
-  const s = summarize(outcomes, { seconds: 3, modelVersions: 2, finalModelVersion: 2 });
+  const s = summarize(outcomes, { seconds: 3, modelVersions: 2, finalModelVersion: 2, queue });
 
   it('counts missing events and decisions beyond the first', () => {
     expect(s).toMatchObject({ events: 8, decisions: 7, missing: 1, duplicates: 1 });
   });
 
   it('splits decisions by who made them and scores each against the truth', () => {
-    expect(s).toMatchObject({ decidedByModel: 3, decidedByHuman: 4, decidedThroughGroup: 1 });
+    expect(s).toMatchObject({
+      decidedByModel: 3,
+      decidedByHuman: 4,
+      decidedThroughGroup: 1,
+      decidedByRescore: 1,
+    });
     expect(s.modelAccuracy).toBeCloseTo(2 / 3);
     expect(s.humanAccuracy).toBeCloseTo(3 / 4);
     expect(s.overallAccuracy).toBeCloseTo(5 / 7);
@@ -61,6 +73,14 @@ describe('summarize', () => {
 
   it('finds the first event a model scored', () => {
     expect(s.firstModelAtEvent).toBe(5);
+    // By the prediction it arrived with: a decision after a new score names a later version.
+    const later = (o: EventOutcome, i: number): EventOutcome =>
+      i === 0 ? { ...o, decisions: [{ ...model('ham', 3), rescored: true }], routedWith: null } : o;
+    const run = { seconds: 3, modelVersions: 2, finalModelVersion: 2 };
+    expect(summarize(outcomes.map(later), run).firstModelAtEvent).toBe(5);
+    expect(summarize([{ ...outcomes[0]!, routedWith: 1 }, ...outcomes.slice(1)], run).firstModelAtEvent).toBe(
+      1,
+    );
   });
 
   it('takes the last quarter of the stream on its own', () => {
@@ -105,7 +125,7 @@ describe('learningCurve', () => {
 
 describe('report files', () => {
   const curve = learningCurve(outcomes, 4);
-  const s = summarize(outcomes, { seconds: 3, modelVersions: 2, finalModelVersion: 2 });
+  const s = summarize(outcomes, { seconds: 3, modelVersions: 2, finalModelVersion: 2, queue });
 
   it('draws the three series and the model versions in an SVG', () => {
     const svg = renderSvg(curve, 'a <test> run');
@@ -122,6 +142,25 @@ describe('report files', () => {
     expect(md).toContain('| duplicates | 1 |');
     expect(md).toContain('- seed: 1');
     expect(md.split('\n').filter((l) => /^\| \d+–\d+ \|/.test(l))).toHaveLength(4);
+    expect(md).toContain('| most tasks waiting for people at once | 5 |');
+    expect(md).toContain('(closing a waiting task after a promotion: 1)');
+  });
+
+  it("draws the queue's depth over time, up to its peak", () => {
+    expect(s.peakQueueDepth).toBe(5);
+    expect(
+      summarize(outcomes, { seconds: 3, modelVersions: 2, finalModelVersion: 2 }).peakQueueDepth,
+    ).toBeNull();
+    const svg = renderQueueSvg(queue, 'queue <test>');
+    expect(svg).toContain('queue &lt;test&gt;');
+    // One point per sample: the peak at the top of the plot, the empty queue on its floor.
+    const points = /<polyline points="([^"]+)"/
+      .exec(svg)![1]!
+      .split(' ')
+      .map((p) => p.split(',').map(Number));
+    expect(points).toHaveLength(3);
+    expect(points[1]![1]).toBeLessThan(points[2]![1]!);
+    expect(points[2]![1]).toBeLessThan(points[0]![1]!);
   });
 });
 

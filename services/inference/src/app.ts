@@ -1,6 +1,12 @@
 // The inference service without its process: built from config and started by main.ts, or by
 // tests and the benchmark in-process.
-import { topics, type InputEvent } from '@hitl/contracts';
+import {
+  topics,
+  type InputEvent,
+  type InputEventData,
+  type RescoreRequest,
+  type TopicSpec,
+} from '@hitl/contracts';
 import { createPool } from '@hitl/db';
 import {
   ValidatingConsumer,
@@ -61,14 +67,24 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
   const eventsTopic = { ...topics.events, name: config.eventsTopic };
   const predictionsTopic = { ...topics.predictions, name: config.predictionsTopic };
   const deadLetterTopic = { ...topics.deadLetters, name: config.deadLetterTopic };
+  const rescoredTopic = { ...topics.rescored, name: config.rescoredTopic };
 
-  async function score(records: ConsumedRecord<InputEvent>[], context: HandlerContext): Promise<Output[]> {
+  /**
+   * Scores a batch with the version served now: one prediction per record to `target`, or the
+   * record to the DLQ when its input does not fit the model. `eventOf` reads the event of a record.
+   */
+  async function scoreInto<T>(
+    records: ConsumedRecord<T>[],
+    context: HandlerContext,
+    target: TopicSpec,
+    eventOf: (value: T) => InputEventData,
+  ): Promise<Output[]> {
     const lease = slot.acquire();
     try {
       const { model } = lease;
       const outputs: Output[] = [];
-      const publish = (event: InputEvent, scored: Parameters<typeof predictionOf>[1], at: string) => {
-        outputs.push(output(predictionsTopic, predictionOf(event, scored, at)));
+      const publish = (event: InputEventData, scored: Parameters<typeof predictionOf>[1], at: string) => {
+        outputs.push(output(target, predictionOf(event, scored, at)));
         metrics.predictions.inc({
           model: config.modelId,
           version: scored ? String(scored.model.ref.version) : 'none',
@@ -77,34 +93,61 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
       };
       if (!model) {
         const at = new Date().toISOString();
-        for (const r of records) publish(r.value, null, at);
+        for (const r of records) publish(eventOf(r.value), null, at);
         return outputs;
       }
-      const fit: ConsumedRecord<InputEvent>[] = [];
+      const fit: InputEventData[] = [];
       for (const r of records) {
-        const misfit = inputMisfit(r.value.data.input, model);
+        const event = eventOf(r.value);
+        const misfit = inputMisfit(event.input, model);
         if (misfit) {
           metrics.rejected.inc({ model: config.modelId, code: misfit.code });
           outputs.push(context.deadLetter(r, misfit.code, misfit.reason));
         } else {
-          fit.push(r);
+          fit.push(event);
         }
       }
       if (fit.length === 0) return outputs;
       const inputs =
-        model.inputKind === 'text'
-          ? fit.map((r) => r.value.data.input.text!)
-          : fit.map((r) => r.value.data.input.features!);
+        model.inputKind === 'text' ? fit.map((e) => e.input.text!) : fit.map((e) => e.input.features!);
       const endTimer = metrics.scoreSeconds.startTimer();
       const rows = await model.classifier.predictProba(inputs);
       endTimer();
       metrics.batchSize.observe(fit.length);
       const at = new Date().toISOString();
-      fit.forEach((r, i) => publish(r.value, { model, scores: summarize(model.classes, rows[i]!) }, at));
+      fit.forEach((e, i) => publish(e, { model, scores: summarize(model.classes, rows[i]!) }, at));
       return outputs;
     } finally {
       lease.release();
     }
+  }
+
+  const score = (records: ConsumedRecord<InputEvent>[], context: HandlerContext) =>
+    scoreInto(records, context, predictionsTopic, (value) => value.data);
+
+  /**
+   * Scores waiting review tasks again for the review API. A request names the version whose
+   * promotion or rollback asked for it; when another one is served, the registry is read first, so
+   * a request that overtakes the lifecycle record is still scored by the version in force.
+   */
+  async function rescore(
+    records: ConsumedRecord<RescoreRequest>[],
+    context: HandlerContext,
+  ): Promise<Output[]> {
+    const ours = records.filter((r) => r.value.data.model.id === config.modelId);
+    const others = records.length - ours.length;
+    if (others > 0) metrics.rescored.inc({ model: config.modelId, outcome: 'skipped' }, others);
+    if (ours.length === 0) return [];
+    if (ours.some((r) => r.value.data.model.version !== slot.version)) await slot.refresh();
+    const outputs = await scoreInto(ours, context, rescoredTopic, ({ data }) => ({
+      eventId: data.eventId,
+      stream: data.stream,
+      occurredAt: data.occurredAt,
+      input: data.input,
+      ...(data.attributes ? { attributes: data.attributes } : {}),
+    }));
+    metrics.rescored.inc({ model: config.modelId, outcome: 'scored' }, ours.length);
+    return outputs;
   }
 
   const events = new ValidatingConsumer({
@@ -120,6 +163,23 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
     classifyInvalid: nonFiniteFeatures,
     handleBatch: score,
   });
+
+  // A group of its own: waiting tasks are few next to events, and must not queue behind them.
+  const rescores = config.rescoring
+    ? new ValidatingConsumer({
+        kafka,
+        groupId: `${config.groupId}-rescore`,
+        topic: { ...topics.rescoreRequests, name: config.rescoreRequestsTopic },
+        deadLetterTopic,
+        logger: log,
+        registry,
+        transactionalId: `${config.groupId}-rescore-${config.instanceId}`,
+        maxBatchSize: config.batchSize,
+        partitionsConsumedConcurrently: config.concurrentPartitions,
+        classifyInvalid: nonFiniteFeatures,
+        handleBatch: rescore,
+      })
+    : undefined;
 
   // Every replica must see every lifecycle step, so each has a group of its own; it starts at
   // the end of the topic because the registry, read at start, already says what is promoted.
@@ -150,6 +210,7 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
       await slot.refresh();
       await models.start();
       await events.start();
+      await rescores?.start();
       if (config.modelPollMs > 0) {
         poll = setInterval(() => {
           slot.refresh().catch((error: unknown) => log.warn({ err: error }, 'registry check failed'));
@@ -159,13 +220,14 @@ export function createInferenceService(config: InferenceConfig, deps: InferenceD
       started = true;
       log.info({ version: slot.version, batchSize: config.batchSize }, 'inference started');
     },
-    ready: () => started && slot.initialized && events.ready && models.ready,
+    ready: () => started && slot.initialized && events.ready && models.ready && (rescores?.ready ?? true),
     stop() {
       // Idempotent: a shutdown step and a test's cleanup may both call it.
       stopping ??= (async () => {
         started = false;
         if (poll) clearInterval(poll);
         await events.stop();
+        await rescores?.stop();
         await models.stop();
         await slot.close();
         if (ownPool) await pool.end();

@@ -39,6 +39,13 @@ export const inferenceConfigSpec = {
   predictionsTopic: str('PREDICTIONS_TOPIC', { default: topics.predictions.name }),
   modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+  /**
+   * Score the waiting review tasks the review API sends back after a promotion or rollback, from
+   * RESCORE_REQUESTS_TOPIC to RESCORED_TOPIC (false: no such consumer).
+   */
+  rescoring: bool('RESCORING', { default: true }),
+  rescoreRequestsTopic: str('RESCORE_REQUESTS_TOPIC', { default: topics.rescoreRequests.name }),
+  rescoredTopic: str('RESCORED_TOPIC', { default: topics.rescored.name }),
 };
 
 export type InferenceConfig = ConfigOf<typeof inferenceConfigSpec> & {

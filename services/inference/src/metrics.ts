@@ -16,6 +16,17 @@ export function inferenceMetrics(registry: Registry) {
           registers,
         }),
     ),
+    rescored: getOrCreateMetric(
+      registry,
+      'hitl_inference_rescored_total',
+      () =>
+        new Counter({
+          name: 'hitl_inference_rescored_total',
+          help: 'Waiting review tasks scored again after a promotion or rollback, by outcome: scored, or skipped (another model id).',
+          labelNames: ['model', 'outcome'] as const,
+          registers,
+        }),
+    ),
     rejected: getOrCreateMetric(
       registry,
       'hitl_inference_rejected_total',

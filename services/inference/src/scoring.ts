@@ -1,6 +1,6 @@
 // Pure pieces of scoring: does an event fit the served model, and what prediction record do its
 // probabilities make. No Kafka, no onnxruntime: unit-testable on their own.
-import type { EventInput, InputEvent, ModelRef, Prediction } from '@hitl/contracts';
+import type { EventInput, InputEventData, ModelRef, Prediction } from '@hitl/contracts';
 
 /** Stable codes of events whose payload does not fit the served model (they go to the DLQ). */
 export const InputErrorCode = {
@@ -113,11 +113,11 @@ export function summarize(classes: readonly string[], row: ArrayLike<number>): S
 
 /** The prediction record of one event: scored by `model`, or with no model at all (cold start). */
 export function predictionOf(
-  event: InputEvent,
+  event: InputEventData,
   scored: { model: ModelShape; scores: Scores } | null,
   scoredAt: string,
 ): Prediction {
-  const { eventId, stream, occurredAt, input, attributes } = event.data;
+  const { eventId, stream, occurredAt, input, attributes } = event;
   const base = { eventId, stream, occurredAt, input, ...(attributes ? { attributes } : {}) };
   const data = scored
     ? {

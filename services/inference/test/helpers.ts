@@ -77,7 +77,14 @@ export async function registerAndPromote(
 
 /** The test's own copies of the service's topics, created on the broker. */
 export function serviceTopics(partitions = 3) {
-  return uniqueTestTopics({ events: partitions, predictions: partitions, models: 1, deadLetters: 1 });
+  return uniqueTestTopics({
+    events: partitions,
+    predictions: partitions,
+    models: 1,
+    rescoreRequests: partitions,
+    rescored: partitions,
+    deadLetters: 1,
+  });
 }
 
 export type ServiceTopics = Awaited<ReturnType<typeof serviceTopics>>;
@@ -98,6 +105,8 @@ export function serviceEnv(
     EVENTS_TOPIC: t.events,
     PREDICTIONS_TOPIC: t.predictions,
     MODELS_TOPIC: t.models,
+    RESCORE_REQUESTS_TOPIC: t.rescoreRequests,
+    RESCORED_TOPIC: t.rescored,
     DLQ_TOPIC: t.deadLetters,
     MODEL_POLL_MS: '0',
     HTTP_PORT: '0',

@@ -80,7 +80,11 @@ describe('predictionOf', () => {
   const at = '2026-02-01T00:00:00.000Z';
 
   it('makes a valid prediction naming the model version', () => {
-    const p = predictionOf(event, { model: textModel, scores: summarize(['ham', 'spam'], [0.2, 0.8]) }, at);
+    const p = predictionOf(
+      event.data,
+      { model: textModel, scores: summarize(['ham', 'spam'], [0.2, 0.8]) },
+      at,
+    );
     expect(validPrediction.issues(p)).toEqual([]);
     expect(p.data).toMatchObject({
       eventId: event.data.eventId,
@@ -94,7 +98,7 @@ describe('predictionOf', () => {
   });
 
   it('makes a valid prediction without a model on cold start', () => {
-    const p = predictionOf(event, null, at);
+    const p = predictionOf(event.data, null, at);
     expect(validPrediction.issues(p)).toEqual([]);
     expect(p.data).toMatchObject({ model: null, label: null, classes: [], probabilities: {} });
   });

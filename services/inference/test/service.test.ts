@@ -1,5 +1,6 @@
-import type { DeadLetter, Prediction } from '@hitl/contracts';
+import { topics, type DeadLetter, type Prediction, type RescoreRequest } from '@hitl/contracts';
 import { registerModelVersion, promoteModelVersion } from '@hitl/db';
+import { TypedProducer } from '@hitl/kafka';
 import { applyTemperature, loadOnnxClassifier } from '@hitl/model';
 import { TopicReader, jsonValue, readTopic, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -60,7 +61,10 @@ function predictionsOf(reader: TopicReader): Prediction[] {
   return reader.values<Prediction>();
 }
 
-async function reader(t: ServiceTopics, topic: 'predictions' | 'deadLetters'): Promise<TopicReader> {
+async function reader(
+  t: ServiceTopics,
+  topic: 'predictions' | 'deadLetters' | 'rescored',
+): Promise<TopicReader> {
   const r = await TopicReader.start(t[topic]);
   cleanups.push(() => r.stop());
   return r;
@@ -286,5 +290,56 @@ describe('inference service', () => {
     expect(calibrated.probabilities['spam']).toBeCloseTo(expected![1]!, 6);
     // Softer: a temperature above 1 moves the confidence towards a half.
     expect(Math.abs(calibrated.confidence - 0.5)).toBeLessThan(Math.abs(Math.max(...rawRow!) - 0.5));
+  });
+  it('scores waiting tasks again with the version in force, reading the registry when a request is ahead of it', async () => {
+    const modelId = uniqueName('rescore');
+    await registerAndPromote(pool, { modelId, onnx: textModel(modelId, 3), classes: ['ham', 'spam'] });
+    const { t, service, registry } = await setup(modelId);
+    await start(service);
+    expect(service.slot.version).toBe(1);
+    const rescored = await reader(t, 'rescored');
+    // Version 2 is promoted in the registry, and its lifecycle record is not sent: the requests
+    // naming it are the first this service hears of it.
+    await registerAndPromote(pool, { modelId, onnx: textModel(modelId, 4), classes: ['ham', 'spam'] });
+    const at = new Date().toISOString();
+    const request = (eventId: string, id = modelId): RescoreRequest => ({
+      type: 'rescore.requested',
+      version: 1,
+      producedAt: at,
+      data: {
+        eventId,
+        stream: 'test',
+        occurredAt: at,
+        input: { text: `cash prize for ${eventId}` },
+        attributes: { source: 'queue' },
+        model: { id, version: 2 },
+        requestedAt: at,
+      },
+    });
+    const producer = new TypedProducer({ kafka });
+    await producer.connect();
+    try {
+      await producer.send({ ...topics.rescoreRequests, name: t.rescoreRequests }, [
+        ...['w-1', 'w-2', 'w-3'].map((id) => ({ value: request(id) })),
+        { value: request('other', 'another-model') },
+      ]);
+    } finally {
+      await producer.disconnect();
+    }
+    await rescored.waitForCount(3, { settleMs: 1_000 });
+    const scored = rescored.values<Prediction>();
+    expect(scored.map((p) => p.data.eventId).sort()).toEqual(['w-1', 'w-2', 'w-3']);
+    for (const p of scored) {
+      expect(p.type).toBe('prediction.scored');
+      expect(p.data.model).toEqual({ id: modelId, version: 2 });
+      expect(p.data.attributes).toEqual({ source: 'queue' });
+      expect(p.data.classes).toEqual(['ham', 'spam']);
+    }
+    expect(service.slot.version).toBe(2);
+    const counts = await registry.getSingleMetric('hitl_inference_rescored_total')!.get();
+    expect(Object.fromEntries(counts.values.map((v) => [String(v.labels['outcome']), v.value]))).toEqual({
+      scored: 3,
+      skipped: 1,
+    });
   });
 });

@@ -1,6 +1,7 @@
 // The review API without its process: the HTTP API, the consumer that turns review requests into
-// tasks, the outbox relay that publishes decisions, and the consumer that counts the model's
-// decisions for GET /v1/admin/learning. Built by main.ts, tests and benchmarks.
+// tasks, the outbox relay that publishes decisions, the consumer that counts the model's
+// decisions for GET /v1/admin/learning, and re-scoring of waiting tasks after a promotion
+// (rescore.ts). Built by main.ts, tests and benchmarks.
 import { topics, type ReviewRequest } from '@hitl/contracts';
 import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups } from '@hitl/db';
 import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
@@ -14,6 +15,7 @@ import type { ReviewApiConfig } from './config';
 import { createHttp, type Api } from './http';
 import { LearningConsumer } from './learning';
 import { reviewApiMetrics } from './metrics';
+import { Rescoring } from './rescore';
 import { registerRoutes } from './routes';
 import { TaskStore } from './tasks';
 import { registerWebApp } from './web';
@@ -142,6 +144,27 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       })
     : undefined;
 
+  const rescoring = config.rescoreOnPromotion
+    ? new Rescoring({
+        kafka,
+        pool,
+        logger: log,
+        registry,
+        metrics,
+        groupId: config.groupId,
+        policyName: config.policyName,
+        maxTasks: config.rescoreMaxTasks,
+        topics: {
+          models: config.modelsTopic,
+          rescoreRequests: config.rescoreRequestsTopic,
+          rescored: config.rescoredTopic,
+          decisions: config.decisionsTopic,
+          deadLetters: config.deadLetterTopic,
+        },
+        onOutbox: () => relay.wakeUp(),
+      })
+    : undefined;
+
   let address = '';
   let started = false;
   let stopping: Promise<void> | undefined;
@@ -158,8 +181,8 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       address = await http.listen({ port: config.apiPort, host: config.apiHost });
       started = true;
       log.info({ address }, 'review API listening');
-      // The two groups are joined together: after a crash each may wait out a dead member.
-      await Promise.all([consumer.start(), learning?.start()]);
+      // The groups are joined together: after a crash each may wait out a dead member.
+      await Promise.all([consumer.start(), learning?.start(), rescoring?.start()]);
     },
     url: () => address,
     // The learning counts are a view for admins: their consumer never makes the API unready (a
@@ -171,6 +194,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
         await http.close();
         await consumer.stop();
         await learning?.stop();
+        await rescoring?.stop();
         await relay.stop();
         await authenticator.stop();
         if (ownPool) await pool.end();

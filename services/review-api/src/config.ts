@@ -79,7 +79,18 @@ export const reviewApiConfigSpec = {
   decisionsTopic: str('DECISIONS_TOPIC', { default: topics.decisions.name }),
   correctionsTopic: str('CORRECTIONS_TOPIC', { default: topics.corrections.name }),
   deadLetterTopic: str('DLQ_TOPIC', { default: topics.deadLetters.name }),
+  /**
+   * After a promotion or rollback on MODELS_TOPIC, send the waiting tasks nobody answered to
+   * inference to be scored again, and close those the version in force is sure of (false: tasks
+   * keep the prediction they came with).
+   */
+  rescoreOnPromotion: bool('RESCORE_ON_PROMOTION', { default: true }),
+  /** Most tasks one promotion sends back, the most urgent first. */
+  rescoreMaxTasks: int('RESCORE_MAX_TASKS', { default: 100_000, min: 1, max: 10_000_000 }),
   // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
+  modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),
+  rescoreRequestsTopic: str('RESCORE_REQUESTS_TOPIC', { default: topics.rescoreRequests.name }),
+  rescoredTopic: str('RESCORED_TOPIC', { default: topics.rescored.name }),
 };
 
 export type ReviewApiConfig = Omit<ConfigOf<typeof reviewApiConfigSpec>, 'trustProxy'> & {

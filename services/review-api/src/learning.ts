@@ -354,7 +354,8 @@ export async function learningView(pool: Pool, modelId: string, days: number): P
             least((SELECT min(minute) FROM model_decision_counts
                     WHERE minute >= w."from" AND minute <= w."to"),
                   (SELECT min(decided_at) FROM review_tasks
-                    WHERE status = 'decided' AND decided_at >= w."from" AND decided_at <= w."to")) AS first
+                    WHERE status = 'decided' AND decided_by = 'human'
+                      AND decided_at >= w."from" AND decided_at <= w."to")) AS first
        FROM (SELECT date_trunc('minute', now() - make_interval(days => $1), 'UTC') AS "from",
                     now() AS "to") w`,
     [days],
@@ -379,7 +380,7 @@ export async function learningView(pool: Pool, modelId: string, days: number): P
                 count(*) FILTER (WHERE reason = 'audit_sample' AND predicted_label IS NOT NULL
                                    AND final_label = predicted_label) AS audited_correct
            FROM review_tasks
-          WHERE status = 'decided' AND decided_at >= $1 AND decided_at <= $2
+          WHERE status = 'decided' AND decided_by = 'human' AND decided_at >= $1 AND decided_at <= $2
           GROUP BY 1),
        model AS (
          SELECT date_bin(make_interval(mins => $3), minute, timestamptz '1970-01-01 00:00:00+00') AS start,

@@ -89,6 +89,27 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
           registers,
         }),
     ),
+    rescoreRequests: getOrCreateMetric(
+      registry,
+      'hitl_review_rescore_requests_total',
+      () =>
+        new Counter({
+          name: 'hitl_review_rescore_requests_total',
+          help: 'Waiting review tasks this replica sent to inference to be scored again, after a promotion or rollback.',
+          registers,
+        }),
+    ),
+    rescored: getOrCreateMetric(
+      registry,
+      'hitl_review_rescored_total',
+      () =>
+        new Counter({
+          name: 'hitl_review_rescored_total',
+          help: 'New predictions for waiting review tasks, by outcome: decided (the model in force was sure: a model decision with reason rescored), requeued (still unsure: new prediction and priority), held (sure, but a reviewer holds the task), kept (audit sample or class rule: people decide), or closed (already answered or decided).',
+          labelNames: ['outcome'] as const,
+          registers,
+        }),
+    ),
     groupDecisions: getOrCreateMetric(
       registry,
       'hitl_review_group_decisions_total',

@@ -135,7 +135,8 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
     ),
     pool.query<{ hour: Date; n: string }>(
       `SELECT date_trunc('hour', decided_at) AS hour, count(*) AS n FROM review_tasks
-        WHERE status = 'decided' AND decided_at > now() - interval '24 hours' GROUP BY 1 ORDER BY 1`,
+        WHERE status = 'decided' AND decided_by = 'human' AND decided_at > now() - interval '24 hours'
+        GROUP BY 1 ORDER BY 1`,
     ),
     pool.query<{ reviewer_id: string; answers: string; last_hour: string; today: string }>(
       ANSWERS_BY_REVIEWER,
@@ -222,7 +223,8 @@ export async function* exportLabels(
     const params: unknown[] = [pageSize];
     // Copies decided through their group are left out: like their corrections, they would only
     // weigh the answered item's example several times.
-    const where = [`t.status = 'decided'`, `t.decided_through IS NULL`];
+    // So are tasks the model decided after a new score: their label is no person's.
+    const where = [`t.status = 'decided'`, `t.decided_through IS NULL`, `t.decided_by = 'human'`];
     if (filter.since) where.push(`t.decided_at >= $${params.push(filter.since)}::timestamptz`);
     if (filter.stream) where.push(`t.stream = $${params.push(filter.stream)}`);
     if (after)

@@ -70,6 +70,10 @@ export interface TaskRow {
   decided_through: string | null;
   /** Whether it has an answer (kept up to date for tasks not decided). */
   answered: boolean;
+  /** Who decided it: people, or the model in force when a new score after a promotion was sure. */
+  decided_by: 'human' | 'model';
+  /** When it last took a new score after a promotion or rollback (rescore.ts). */
+  rescored_at: Date | null;
   answers?: number;
   /** Exact timestamps as text, for page cursors (a Date keeps only milliseconds). */
   requested_key?: string;
@@ -326,9 +330,19 @@ export class TaskStore {
     db: Pool | PoolClient = this.opts.pool,
   ): Promise<never> {
     const { rows } = await db.query<
-      Pick<TaskRow, 'status' | 'lease_owner' | 'lease_expires_at' | 'decided_through' | 'final_label'>
+      Pick<
+        TaskRow,
+        | 'status'
+        | 'lease_owner'
+        | 'lease_expires_at'
+        | 'decided_through'
+        | 'final_label'
+        | 'decided_by'
+        | 'request'
+      >
     >(
-      'SELECT status, lease_owner, lease_expires_at, decided_through, final_label FROM review_tasks WHERE event_id = $1',
+      `SELECT status, lease_owner, lease_expires_at, decided_through, final_label, decided_by, request
+         FROM review_tasks WHERE event_id = $1`,
       [eventId],
     );
     const task = rows[0];
@@ -630,7 +644,18 @@ function decisionRecord(
 }
 
 /** Throws the 409 for a decided task, naming the copy whose answer decided it through its group. */
-function decidedProblem(eventId: string, task: Pick<TaskRow, 'decided_through' | 'final_label'>): never {
+function decidedProblem(
+  eventId: string,
+  task: Pick<TaskRow, 'decided_through' | 'final_label' | 'decided_by' | 'request'>,
+): never {
+  if (task.decided_by === 'model') {
+    const { model } = task.request.prediction;
+    throw new TaskError(
+      ApiErrorCode.taskDecided,
+      `task ${eventId} was decided by the model: scored again by version ${model?.version ?? '?'} after a promotion, it was sure enough to give "${task.final_label}"`,
+      { decidedBy: 'model', model, finalLabel: task.final_label },
+    );
+  }
   if (task.decided_through !== null) {
     throw new TaskError(
       ApiErrorCode.taskDecided,

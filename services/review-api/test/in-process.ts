@@ -19,6 +19,8 @@ export function reviewTopics(partitions = 3) {
     decisions: partitions,
     corrections: partitions,
     models: partitions,
+    rescoreRequests: partitions,
+    rescored: partitions,
     deadLetters: partitions,
   });
 }
@@ -39,6 +41,9 @@ export function reviewEnv(t: ReviewTopics, databaseUrl: string, extra: Record<st
     REVIEW_REQUESTS_TOPIC: t.reviewRequests,
     DECISIONS_TOPIC: t.decisions,
     CORRECTIONS_TOPIC: t.corrections,
+    MODELS_TOPIC: t.models,
+    RESCORE_REQUESTS_TOPIC: t.rescoreRequests,
+    RESCORED_TOPIC: t.rescored,
     DLQ_TOPIC: t.deadLetters,
     LOG_LEVEL: 'warn',
     ...extra,

@@ -1,7 +1,7 @@
 // The router without its process: built from config and started by main.ts, or by tests and the
 // benchmark in-process.
 import { topics, type ModelRef, type Prediction } from '@hitl/contracts';
-import { createPool, repeatedRecords } from '@hitl/db';
+import { CertifiedThresholdCache, createPool, repeatedRecords } from '@hitl/db';
 import { ValidatingConsumer, createKafka, output, type ConsumedRecord, type Output } from '@hitl/kafka';
 import { route } from '@hitl/policy';
 import type { Kafka } from 'kafkajs';
@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RouterConfig } from './config';
 import { routerMetrics } from './metrics';
-import { CertifiedThresholdCache } from './certified-thresholds';
 import { PolicyHolder } from './policy-holder';
 
 export interface RouterDeps {

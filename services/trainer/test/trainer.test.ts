@@ -113,6 +113,7 @@ async function startInference(t: ServiceTopics, modelId: string): Promise<Infere
     PREDICTIONS_TOPIC: t.predictions,
     MODELS_TOPIC: t.models,
     DLQ_TOPIC: t.deadLetters,
+    RESCORING: 'false',
     // Only the lifecycle records on the test's models topic move it to a new version.
     MODEL_POLL_MS: '0',
     HTTP_PORT: '0',

@@ -1,8 +1,9 @@
 // The thresholds certified for each model version, for routing under a policy with a target
 // accuracy. A version's are read once from the registry (they never change once stored) and kept
-// for as long as the router runs; a router sees a handful of versions over its life.
+// for as long as the service runs (the router, and the review API when it re-scores waiting tasks);
+// a service sees a handful of versions over its life.
 import type { ModelRef } from '@hitl/contracts';
-import { getCertification } from '@hitl/db';
+import { getCertification } from './model-registry';
 import {
   thresholdsForTarget,
   type CertifiedThresholds,
@@ -10,7 +11,6 @@ import {
   type Policy,
 } from '@hitl/policy';
 import type { Pool } from 'pg';
-import type { Logger } from 'pino';
 
 type ByClass = Readonly<Record<string, number | null>>;
 
@@ -27,7 +27,7 @@ export class CertifiedThresholdCache {
 
   constructor(
     private readonly pool: Pool,
-    private readonly log: Logger,
+    private readonly log: { info(details: object, message: string): void },
   ) {}
 
   /** Reads what the given versions keep, for those not read yet. */
