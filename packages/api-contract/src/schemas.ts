@@ -207,6 +207,23 @@ export const PolicySpecSchema = Type.Object(
       description:
         'Names of the numeric input features, in input order, shown to reviewers beside the values (default none).',
     }),
+    nearDuplicates: Type.Optional(
+      Type.Object(
+        {
+          minSimilarity: Type.Number({
+            minimum: 0.8,
+            maximum: 1,
+            description:
+              'The least estimated Jaccard similarity (MinHash over the words and word pairs the text model uses) at which a text joins an open group, from 0.8 to 1.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Near-duplicate groups (absent or null: off, the default): a text task sent for low confidence or with no model joins the open group of a text this similar, and one human answer decides the group. Never audit-sample or class-rule tasks.',
+        },
+      ),
+    ),
   },
   { description: 'Checked in full by the policy rules; problems come back as HITL_ERR_POLICY_INVALID.' },
 );
@@ -228,7 +245,7 @@ export const PolicyChangeBody = Type.Object(
     // stop at the first and, coercing types, take "0.99" for 0.99.
     spec: Type.Unknown({
       description:
-        'The whole new policy (see PolicySpec); targetAccuracy, confidenceLevel, hideSuggestion and featureNames may be left out (no target, 0.95, false, none). Problems come back as HITL_ERR_POLICY_INVALID.',
+        'The whole new policy (see PolicySpec); targetAccuracy, confidenceLevel, hideSuggestion, featureNames and nearDuplicates may be left out (no target, 0.95, false, none, off). Problems come back as HITL_ERR_POLICY_INVALID.',
     }),
     reason: Type.Optional(Type.String({ maxLength: 2_000 })),
   },

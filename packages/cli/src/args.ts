@@ -23,7 +23,7 @@ export const USAGE = `usage: hitl <command> [options]
                   [--always-review a,b] [--audit-rate X] [--reviewers N]
                   [--target-accuracy X|none] [--confidence-level X]
                   [--hide-suggestion true|false] [--feature-names f1,f2,...]
-                  [--actor <name>] [--reason <text>]
+                  [--near-duplicates X|none] [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
   hitl reviewers list
@@ -43,7 +43,10 @@ the defaults), replaced by --file's if given, then changed by the other options;
 --threshold and --class-threshold, and a class without one goes to people; --target-accuracy none
 goes back to the policy's own thresholds. --hide-suggestion true keeps the model's label from
 reviewers until they answer; --feature-names names numeric input features for them (an empty
-one clears it). \`hitl policy show\` also shows the thresholds certified
+one clears it). --near-duplicates X (0.8 to 1, e.g. 0.9) lets a text sent for low confidence or
+with no model join the open group of one at least that similar (estimated Jaccard of the words
+and word pairs the model sees), so one answer decides both; none turns it off (the default).
+\`hitl policy show\` also shows the thresholds certified
 for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
@@ -188,6 +191,7 @@ const OPTIONS = {
     'confidence-level': text,
     'hide-suggestion': text,
     'feature-names': text,
+    'near-duplicates': text,
     ...lifecycleOptions,
   },
   'policy history': { name: text },
@@ -263,6 +267,21 @@ function targetAccuracy(values: Values): number | null | undefined {
   return Number(raw);
 }
 
+// `none` turns near-duplicate groups off; a number is the least similarity, its range the policy's
+// to check, as for optionalDecimal.
+function nearDuplicates(values: Values): { minSimilarity: number } | null | undefined {
+  const name = 'near-duplicates';
+  const raw = optional(values, name);
+  if (raw === undefined) return undefined;
+  if (raw === 'none') return null;
+  if (!DECIMAL.test(raw)) {
+    throw new UsageError(
+      `--${name} must be a number (the least similarity) or none, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return { minSimilarity: Number(raw) };
+}
+
 function optionalBoolean(values: Values, name: string): boolean | undefined {
   const raw = optional(values, name);
   if (raw === undefined) return undefined;
@@ -331,6 +350,7 @@ function policySetCommand(values: Values): HitlCommand {
       confidenceLevel: optionalDecimal(values, 'confidence-level'),
       hideSuggestion: optionalBoolean(values, 'hide-suggestion'),
       featureNames: labelList(values, 'feature-names'),
+      nearDuplicates: nearDuplicates(values),
     },
     ...lifecycle(values),
   };

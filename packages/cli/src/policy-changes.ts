@@ -19,6 +19,8 @@ export interface PolicyChanges {
   hideSuggestion?: boolean;
   /** Replaces the list; empty clears it. */
   featureNames?: string[];
+  /** Near-duplicate groups at this least similarity, or null to turn them off. */
+  nearDuplicates?: { minSimilarity: number } | null;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -33,7 +35,7 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
   if (!isRecord(base)) return base;
   const spec: Record<string, unknown> = { ...base };
   const { classes, threshold, alwaysReview, auditRate, requiredReviewers } = changes;
-  const { targetAccuracy, confidenceLevel, hideSuggestion, featureNames } = changes;
+  const { targetAccuracy, confidenceLevel, hideSuggestion, featureNames, nearDuplicates } = changes;
   const replaced = {
     classes,
     threshold,
@@ -46,6 +48,9 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
     featureNames,
   };
   for (const [field, value] of Object.entries(replaced)) if (value !== undefined) spec[field] = value;
+  // Off is the field's absence, as in a policy that never had it.
+  if (nearDuplicates === null) delete spec.nearDuplicates;
+  else if (nearDuplicates !== undefined) spec.nearDuplicates = nearDuplicates;
 
   const clear = changes.clearClassThresholds ?? [];
   const add = changes.classThresholds ?? {};

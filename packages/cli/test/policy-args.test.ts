@@ -120,6 +120,18 @@ describe('parseHitlArgs: policy', () => {
     );
   });
 
+  it('takes a near-duplicate similarity, or none to turn them off', () => {
+    expect(parseHitlArgs(['policy', 'set', '--name', 'p', '--near-duplicates', '0.9'])).toMatchObject({
+      changes: { nearDuplicates: { minSimilarity: 0.9 } },
+    });
+    expect(parseHitlArgs(['policy', 'set', '--name', 'p', '--near-duplicates=none'])).toMatchObject({
+      changes: { nearDuplicates: null },
+    });
+    expect(() => parseHitlArgs(['policy', 'set', '--name', 'p', '--near-duplicates', 'high'])).toThrow(
+      '--near-duplicates must be a number (the least similarity) or none, got "high"',
+    );
+  });
+
   it.each([
     [['policy'], 'hitl policy needs one of: show, set, history'],
     [['policy', 'show'], '--name is required'],
@@ -217,6 +229,9 @@ describe('applyPolicyChanges', () => {
       hideSuggestion: true,
       featureNames: ['f1'],
     });
+    const near = applyPolicyChanges(base, { nearDuplicates: { minSimilarity: 0.9 } });
+    expect(near).toEqual({ ...base, nearDuplicates: { minSimilarity: 0.9 } });
+    expect(applyPolicyChanges(near, { nearDuplicates: null })).toEqual(base);
     // A file without them stays without them: validation gives the defaults.
     const { targetAccuracy: _t, confidenceLevel: _c, ...older } = base;
     expect(applyPolicyChanges(older, { threshold: 0.5 })).toEqual({ ...older, threshold: 0.5 });

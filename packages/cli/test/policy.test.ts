@@ -221,6 +221,20 @@ describe('target accuracy', () => {
       featureNames: ['alcohol', 'ash'],
     });
     expect(await set('--feature-names', '')).toMatchObject({ version: 8, featureNames: [] });
+    // Near-duplicate groups: off unless set, kept by later changes, bounded, and turned off again.
+    expect(await set('--near-duplicates', '0.9')).toMatchObject({
+      version: 9,
+      nearDuplicates: { minSimilarity: 0.9 },
+    });
+    expect(await set('--threshold', '0.75')).toMatchObject({ nearDuplicates: { minSimilarity: 0.9 } });
+    const loose = await runCli(['policy', 'set', '--name', name, '--near-duplicates', '0.5'], env);
+    expect(loose.code).not.toBe(0);
+    expect(loose.stderr).toMatch(
+      /^error HITL_ERR_POLICY_INVALID: .*nearDuplicates\.minSimilarity: must be a number from 0\.8 to 1, got 0\.5/,
+    );
+    const off = await set('--near-duplicates', 'none');
+    expect(off).toMatchObject({ version: 11 });
+    expect(off).not.toHaveProperty('nearDuplicates');
   });
 
   it('shows the promoted version’s certified thresholds, and says when they are not for the policy’s target', async () => {

@@ -35,7 +35,7 @@ const COLUMNS = 'name, version, spec, created_by, reason, created_at';
 function specOf(spec: PolicySpec): PolicySpec {
   const { classes, threshold, classThresholds, alwaysReview, auditRate, requiredReviewers } = spec;
   const { targetAccuracy = null, confidenceLevel = DEFAULT_POLICY_SPEC.confidenceLevel } = spec;
-  const { hideSuggestion = false, featureNames = [] } = spec;
+  const { hideSuggestion = false, featureNames = [], nearDuplicates } = spec;
   return {
     classes,
     threshold,
@@ -47,6 +47,8 @@ function specOf(spec: PolicySpec): PolicySpec {
     confidenceLevel,
     hideSuggestion,
     featureNames,
+    // Optional, and absent (off) in versions stored before it existed.
+    ...(nearDuplicates ? { nearDuplicates } : {}),
   };
 }
 

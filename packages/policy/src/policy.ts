@@ -37,6 +37,24 @@ export interface PolicySpec {
    * (default none). Display only: routing ignores it.
    */
   featureNames: string[];
+  /**
+   * Near-duplicate groups (absent: off, the default). With it, a task sent for low confidence or
+   * with no model joins the open group of an earlier text whose estimated similarity is at least
+   * `minSimilarity` (the Jaccard similarity of their word and word-pair sets, the n-grams the text
+   * model uses, estimated by MinHash: near-duplicates.ts), and one human answer then decides it
+   * with the group. Audit-sample and class-rule tasks never join a group. Review only: routing
+   * ignores it.
+   */
+  nearDuplicates?: NearDuplicatesSetting;
+}
+
+/** How alike two texts must be to count as near-duplicates. */
+export interface NearDuplicatesSetting {
+  /**
+   * The least estimated Jaccard similarity of their n-gram sets, from MIN_NEAR_DUPLICATE_SIMILARITY
+   * (0.8) to 1; 0.9 is a strict, sensible choice.
+   */
+  minSimilarity: number;
 }
 
 export interface Policy extends PolicySpec {
@@ -63,6 +81,12 @@ export const MAX_REVIEWERS = 25;
 /** At most this many feature names, each 1 to MAX_FEATURE_NAME_LENGTH characters. */
 export const MAX_FEATURE_NAMES = 4_096;
 export const MAX_FEATURE_NAME_LENGTH = 200;
+/**
+ * The loosest near-duplicate setting a policy may ask for. Below it, texts that differ in a word
+ * that matters (an amount, a name, a "not") would share one answer; the MinHash estimate is also
+ * only sharp enough near the top (its standard error is about 0.03 at 0.9).
+ */
+export const MIN_NEAR_DUPLICATE_SIMILARITY = 0.8;
 
 export const PolicyErrorCode = {
   invalid: 'HITL_ERR_POLICY_INVALID',
@@ -109,7 +133,8 @@ function labels(value: unknown, field: string, problems: PolicyProblem[]): strin
   return list;
 }
 
-const KNOWN_FIELDS = new Set(Object.keys(DEFAULT_POLICY_SPEC));
+// nearDuplicates is optional with no default value: absent means off.
+const KNOWN_FIELDS = new Set([...Object.keys(DEFAULT_POLICY_SPEC), 'nearDuplicates']);
 
 function openInterval(value: unknown, field: string, problems: PolicyProblem[]): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value >= 1) {
@@ -150,9 +175,36 @@ function featureNameList(value: unknown, problems: PolicyProblem[]): string[] {
   return names;
 }
 
+// Off (absent or null), or an object with minSimilarity alone, in [MIN_NEAR_DUPLICATE_SIMILARITY, 1].
+function nearDuplicatesSetting(value: unknown, problems: PolicyProblem[]): NearDuplicatesSetting | null {
+  const field = 'nearDuplicates';
+  if (value === undefined || value === null) return null;
+  if (!isRecord(value)) {
+    problems.push({
+      field,
+      problem: `must be an object { minSimilarity } or null (off), got ${JSON.stringify(value)}`,
+    });
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'minSimilarity')
+      problems.push({ field: `${field}.${key}`, problem: 'is not a near-duplicate setting' });
+  }
+  const min = value.minSimilarity;
+  if (typeof min !== 'number' || !Number.isFinite(min) || min < MIN_NEAR_DUPLICATE_SIMILARITY || min > 1) {
+    problems.push({
+      field: `${field}.minSimilarity`,
+      problem: `must be a number from ${MIN_NEAR_DUPLICATE_SIMILARITY} to 1, got ${JSON.stringify(min)}`,
+    });
+    return null;
+  }
+  return { minSimilarity: min };
+}
+
 /**
  * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present (but
- * targetAccuracy, confidenceLevel, hideSuggestion and featureNames, which default) and in range,
+ * targetAccuracy, confidenceLevel, hideSuggestion, featureNames and nearDuplicates, which
+ * default) and in range,
  * class rules naming only declared classes, nothing unknown. Returns a clean copy or throws a
  * PolicyError listing every problem.
  */
@@ -215,6 +267,7 @@ export function validatePolicySpec(input: unknown): PolicySpec {
   const featureNames = Object.hasOwn(input, 'featureNames')
     ? featureNameList(input.featureNames, problems)
     : [];
+  const nearDuplicates = nearDuplicatesSetting(input.nearDuplicates, problems);
   if (problems.length > 0) throw new PolicyError(problems);
   return {
     classes: [...classes],
@@ -227,6 +280,8 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     confidenceLevel,
     hideSuggestion: hideSuggestion as boolean,
     featureNames: [...featureNames],
+    // Only when on: a spec without it is what every policy was before the field existed.
+    ...(nearDuplicates === null ? {} : { nearDuplicates }),
   };
 }
 

@@ -75,6 +75,8 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     maxLeaseSeconds: config.maxLeaseSeconds,
     maxLeasesPerReviewer: config.maxLeasesPerReviewer,
     maxExtraRounds: config.maxExtraRounds,
+    // Near-duplicate groups follow the routing policy's setting (off unless it opts in).
+    policyName: config.policyName,
     topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
     onDecided: ({ reason, outcome, throughGroup }) => {
       relay.wakeUp();

@@ -20,7 +20,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Principal } from './auth';
 import { consensus } from './consensus';
 import { TaskError } from './errors';
-import { groupKey } from './groups';
+import { NearDuplicatePolicies, planGroups } from './groups';
 
 export interface TaskStoreOptions {
   pool: Pool;
@@ -34,7 +34,22 @@ export interface TaskStoreOptions {
   topics: { decisions: string; corrections: string };
   /** Called after a decision's outbox rows are committed (to publish them sooner, and count it). */
   onDecided?: (decided: DecidedTask) => void;
+  /**
+   * The routing policy (the router's POLICY_NAME) whose version of each request says whether
+   * near-duplicates group (its nearDuplicates); without it they never do, and only exact copies
+   * share a group.
+   */
+  policyName?: string;
+  /**
+   * How far below the most urgent task a claim may reach for a task of another family than the
+   * ones this reviewer was just given (default 0.05 of priority): the width of "about the same
+   * priority" in which claims are spread across groups.
+   */
+  varietyWindow?: number;
 }
+
+/** The families a reviewer was last given, newest first, that a claim avoids within the window. */
+export const RECENT_FAMILIES = 3;
 
 /** A task just decided: why it was reviewed, and whether the humans agreed with the model. */
 export interface DecidedTask {
@@ -70,6 +85,8 @@ export interface TaskRow {
   decided_through: string | null;
   /** Whether it has an answer (kept up to date for tasks not decided). */
   answered: boolean;
+  /** The group (or content) family that spreads claims (groups.ts familyOf), a bigint as text. */
+  family: string | null;
   /** Who decided it: people, or the model in force when a new score after a promotion was sure. */
   decided_by: 'human' | 'model';
   /** When it last took a new score after a promotion or rollback (rescore.ts). */
@@ -118,7 +135,11 @@ const ANSWER_COUNT = `(SELECT count(*) FROM review_answers a WHERE a.event_id = 
 export const TASK_COLUMNS = `t.*, ${ANSWER_COUNT}, t.requested_at::text AS requested_key, t.decided_at::text AS decided_key`;
 
 export class TaskStore {
-  constructor(private readonly opts: TaskStoreOptions) {}
+  private readonly nearDuplicates: NearDuplicatePolicies;
+
+  constructor(private readonly opts: TaskStoreOptions) {
+    this.nearDuplicates = new NearDuplicatePolicies(opts.pool, opts.policyName);
+  }
 
   /**
    * Stores a review request as a task; a redelivered request (same event id) changes nothing.
@@ -141,20 +162,34 @@ export class TaskStore {
     const classes = requests.map(({ prediction }) =>
       prediction.classes.length > 0 ? prediction.classes : fallbackClasses,
     );
-    const keys = requests.map((request, i) => groupKey(request, classes[i]!));
+    const near = await this.nearDuplicates.settings(requests.map((r) => r.policyVersion));
+    const plans = await planGroups(
+      this.opts.pool,
+      requests,
+      classes,
+      requests.map((r) => near.get(r.policyVersion) ?? null),
+    );
+    const groups = plans.map((p) => ({
+      k: p.groupKey,
+      f: p.family,
+      ...(p.signature && p.bands ? { s: p.signature.toString('base64'), b: p.bands } : {}),
+    }));
     const { rowCount } = await this.opts.pool.query(
       `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
-                                 policy_version, required_reviewers, needed, requested_at, group_key)
+                                 policy_version, required_reviewers, needed, requested_at, group_key,
+                                 family, near_signature, near_bands)
        SELECT r->>'eventId', r->'prediction'->>'stream', r, ARRAY(SELECT jsonb_array_elements_text(c)),
               r->>'reason', r->'prediction'->>'label', (r->>'priority')::double precision,
               (r->>'policyVersion')::integer, (r->>'requiredReviewers')::integer,
-              (r->>'requiredReviewers')::integer, (r->>'requestedAt')::timestamptz, k #>> '{}'
+              (r->>'requiredReviewers')::integer, (r->>'requestedAt')::timestamptz, g->>'k',
+              (g->>'f')::bigint, decode(g->>'s', 'base64'),
+              CASE WHEN g ? 'b' THEN ARRAY(SELECT jsonb_array_elements_text(g->'b'))::bigint[] END
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS req(r, n)
          JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS cls(c, m) ON m = n
-         JOIN jsonb_array_elements($3::jsonb) WITH ORDINALITY AS grp(k, o) ON o = n
+         JOIN jsonb_array_elements($3::jsonb) WITH ORDINALITY AS grp(g, o) ON o = n
         ORDER BY n
        ON CONFLICT (event_id) DO NOTHING`,
-      [JSON.stringify(requests), JSON.stringify(classes), JSON.stringify(keys)],
+      [JSON.stringify(requests), JSON.stringify(classes), JSON.stringify(groups)],
     );
     return rowCount ?? 0;
   }
@@ -177,6 +212,13 @@ export class TaskStore {
    * Escalated tasks go to admins only. A copy of an exact-duplicate group is not handed out while
    * another copy is leased or being decided (answered, not yet decided): one answer decides them
    * all, so two people never review the same item at once.
+   *
+   * A varied queue: when the most urgent task is of a family (its group, or its content for
+   * tasks that never group) among the last RECENT_FAMILIES this reviewer was given, the claim takes
+   * instead the most urgent task of another family within varietyWindow of its priority: first
+   * one of none of those families, else one not of the very last. So among tasks of about the
+   * same priority one reviewer is not handed a run of the same item; elsewhere the order is
+   * unchanged.
    *
    * Claims are repeatable. Without a claim key, a reviewer who already holds a task that fits the
    * filters gets that task back (the one claimed first), so a client that lost the answer to its
@@ -234,11 +276,10 @@ export class TaskStore {
     const shape = [filters.reason && 'r', filters.label && 'l', filters.stream && 's']
       .filter(Boolean)
       .join('');
-    const { rows } = await client.query<TaskRow>({
-      name: `hitl-claim-${shape}`,
-      text: `WITH next AS (
-         SELECT q.event_id FROM review_tasks q
-          WHERE (q.status = 'open' OR (q.status = 'escalated' AND $3))
+    const within = params.push(this.opts.varietyWindow ?? 0.05);
+    const keep = params.push(RECENT_FAMILIES);
+    // What a task must be to be handed to this reviewer now (q: the candidate).
+    const eligible = `(q.status = 'open' OR (q.status = 'escalated' AND $3))
             AND (q.lease_owner IS NULL OR q.lease_expires_at <= now())
             AND NOT EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = q.event_id AND a.reviewer_id = $1)
             AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.event_id = q.event_id AND s.reviewer_id = $1)
@@ -248,16 +289,52 @@ export class TaskStore {
                      AND (g.lease_owner IS NOT NULL OR g.answered)
                      AND g.event_id <> q.event_id
                      AND (g.answered OR g.lease_expires_at > now())))
-            ${where.join(' ')}
-          ORDER BY q.priority DESC, q.requested_at, q.event_id
-          LIMIT 1
-          FOR UPDATE SKIP LOCKED
+            ${where.join(' ')}`;
+    const order = 'ORDER BY q.priority DESC, q.requested_at, q.event_id LIMIT 1';
+    // Index scans of the queue in its order, each stopping at its first row: the most urgent task
+    // (read, not locked); then, when its family is among the reviewer's last n (n = 3, 2, 1), the
+    // first task of none of those n families no further than the window below it, so the family
+    // given longest ago comes first; and then the most urgent task as before. Append runs a branch
+    // only when those before it gave nothing (a branch whose condition is false costs nothing),
+    // and each branch locks only the row it returns (SKIP LOCKED, as ever).
+    const avoiding = Array.from({ length: RECENT_FAMILIES }, (_, i) => RECENT_FAMILIES - i).map(
+      (n) => `SELECT * FROM (SELECT q.event_id FROM review_tasks q
+           WHERE (SELECT t.family = ANY(r.families[1:${n}]) FROM top t, recent r)
+             AND q.priority >= (SELECT t.priority - $${within} FROM top t)
+             AND q.family <> ALL((SELECT r.families[1:${n}] FROM recent r)::bigint[])
+             AND ${eligible}
+           ${order} FOR UPDATE OF q SKIP LOCKED) avoid${n}
+         UNION ALL`,
+    );
+    const { rows } = await client.query<TaskRow>({
+      name: `hitl-claim-v2-${shape}`,
+      text: `WITH recent AS MATERIALIZED (
+         SELECT coalesce((SELECT c.recent FROM review_claim_cursors c WHERE c.reviewer_id = $1),
+                         '{}'::bigint[]) AS families
+       ),
+       top AS MATERIALIZED (
+         SELECT q.priority, q.family FROM review_tasks q WHERE ${eligible} ${order}
+       ),
+       next AS (
+         ${avoiding.join('\n         ')}
+         SELECT * FROM (SELECT q.event_id FROM review_tasks q WHERE ${eligible} ${order}
+                         FOR UPDATE OF q SKIP LOCKED) first
+         LIMIT 1
+       ),
+       claimed AS (
+         UPDATE review_tasks t
+            SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+                leased_at = now(), claim_key = $4
+           FROM next WHERE t.event_id = next.event_id
+         RETURNING t.*
+       ),
+       moved AS (
+         INSERT INTO review_claim_cursors (reviewer_id, recent, moved_at)
+         SELECT $1, (ARRAY[c.family] || array_remove(r.families, c.family))[1:$${keep}], now()
+           FROM claimed c, recent r WHERE c.family IS NOT NULL
+         ON CONFLICT (reviewer_id) DO UPDATE SET recent = EXCLUDED.recent, moved_at = EXCLUDED.moved_at
        )
-       UPDATE review_tasks t
-          SET lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
-              leased_at = now(), claim_key = $4
-         FROM next WHERE t.event_id = next.event_id
-       RETURNING t.*, ${ANSWER_COUNT}`,
+       SELECT t.*, ${ANSWER_COUNT} FROM claimed t`,
       values: params,
     });
     return rows[0] ? toTask(rows[0]) : null;

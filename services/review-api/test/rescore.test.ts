@@ -75,7 +75,10 @@ async function send(spec: TopicSpec, name: string, values: readonly unknown[]): 
   const producer = new TypedProducer({ kafka: testKafka() });
   await producer.connect();
   try {
-    await producer.send({ ...spec, name }, values.map((value) => ({ value })) as never);
+    await producer.send(
+      { ...spec, name },
+      values.map((value) => ({ value })),
+    );
   } finally {
     await producer.disconnect();
   }
