@@ -110,3 +110,11 @@ describe('pendingOf', () => {
     expect(pendingOf([outcome('a', true)], new Set())).toEqual({ inReview: [], notRouted: [] });
   });
 });
+
+describe('pnpm replay --free-ports', () => {
+  it('uses services already running unless asked to start its own on free ports', () => {
+    expect(parseReplayArgs([]).freePorts).toBe(false);
+    expect(parseReplayArgs(['--free-ports']).freePorts).toBe(true);
+    expect(HELP).toContain('--free-ports');
+  });
+});
