@@ -1,7 +1,7 @@
 // Exact-duplicate groups on the real stack: one human answer decides every open copy of an item,
 // each event still gets exactly one decision, and no two people review one item at once.
 import type { Correction, Decision, ReviewReason, ReviewRequest } from '@hitl/contracts';
-import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
+import { TopicReader, uniqueName, type TestDatabase } from '@hitl/testkit';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import type { ReviewApi } from '../src';
@@ -11,6 +11,8 @@ import {
   person,
   reviewRequest,
   reviewTopics,
+  decisionsByEvent,
+  ingestAll,
   sendReviewRequests,
   startApi,
   testDatabase,
@@ -67,20 +69,6 @@ function variant(i: number): string {
   return `${' '.repeat(i % 3)}${cased.map((w, j) => w + (j < cased.length - 1 ? gaps[(i + j) % gaps.length] : '')).join('')}${i % 2 ? '\n' : ''}`;
 }
 
-function decisionsByEvent(values: Decision[]): Map<string, Decision['data'][]> {
-  const by = new Map<string, Decision['data'][]>();
-  for (const d of values) by.set(d.data.eventId, [...(by.get(d.data.eventId) ?? []), d.data]);
-  return by;
-}
-
-async function ingestAll(api: ReviewApi, t: ReviewTopics, requests: ReviewRequest[]): Promise<void> {
-  await sendReviewRequests(testKafka(), t.reviewRequests, requests);
-  await waitFor(
-    async () => (await Promise.all(requests.map((r) => api.tasks.get(r.data.eventId)))).every(Boolean),
-    { message: 'a task for every request' },
-  );
-}
-
 describe('group keys', () => {
   it('are equal for inputs equal after NFKC, case and whitespace, and absent for audit and class-rule tasks', () => {
     expect(normaliseText('  Ｗin\tA\n\n FREE   cruise ')).toBe('win a free cruise');
@@ -112,7 +100,7 @@ describe('exact-duplicate groups', () => {
     const stream = uniqueName('campaign');
     const ids = Array.from({ length: 20 }, (_, i) => `${stream}-${i}`);
     const audit = `${stream}-audit`;
-    await ingestAll(api, t, [
+    await ingestAll(api, t.reviewRequests, [
       ...ids.map((id, i) => request(id, variant(i), { stream, priority: 0.5 + i / 100 })),
       request(audit, variant(3), { stream, priority: 0.1, reason: 'audit_sample' }),
     ]);
@@ -182,7 +170,7 @@ describe('exact-duplicate groups', () => {
     const stream = uniqueName('leased');
     const ids = [0, 1, 2].map((i) => `${stream}-${i}`);
     const lone = `${stream}-lone`;
-    await ingestAll(api, t, [
+    await ingestAll(api, t.reviewRequests, [
       ...ids.map((id, i) =>
         request(id, variant(i), { stream, priority: 0.9 - i / 100, requiredReviewers: 2 }),
       ),
@@ -240,7 +228,7 @@ describe('exact-duplicate groups', () => {
       all.push(...ids);
       await ingestAll(
         api,
-        t,
+        t.reviewRequests,
         ids.map((id, i) => request(id, variant(i + round), { stream, priority: 0.9 - i / 100 })),
       );
       let aliceHolds: string;
@@ -321,7 +309,7 @@ describe('exact-duplicate groups', () => {
     const id = `${stream}-e`;
     const sentinel = async (n: number) => {
       const s = request(`${stream}-sentinel-${n}`, `sentinel ${n}`, { stream: `${stream}-other` });
-      await ingestAll(api, t, [s]);
+      await ingestAll(api, t.reviewRequests, [s]);
     };
     await sendReviewRequests(testKafka(), t.reviewRequests, [
       request(id, 'Hello there', { stream }),

@@ -1,7 +1,13 @@
-import { topics, type Prediction, type ReviewRequest, type ReviewReason } from '@hitl/contracts';
+import {
+  topics,
+  type Decision,
+  type Prediction,
+  type ReviewRequest,
+  type ReviewReason,
+} from '@hitl/contracts';
 import { createApiKey, createPool, createReviewer, migrate, type Role } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
-import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
+import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import { type Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
@@ -122,6 +128,22 @@ export async function sendReviewRequests(
   } finally {
     await producer.disconnect();
   }
+}
+
+/** Sends review requests to the API's topic and waits until each is a task. */
+export async function ingestAll(api: ReviewApi, topic: string, requests: ReviewRequest[]): Promise<void> {
+  await sendReviewRequests(testKafka(), topic, requests);
+  await waitFor(
+    async () => (await Promise.all(requests.map((r) => api.tasks.get(r.data.eventId)))).every(Boolean),
+    { message: 'a task for every request' },
+  );
+}
+
+/** Decisions read from a topic, by event id: exactly one each is the invariant. */
+export function decisionsByEvent(values: Decision[]): Map<string, Decision['data'][]> {
+  const by = new Map<string, Decision['data'][]>();
+  for (const d of values) by.set(d.data.eventId, [...(by.get(d.data.eventId) ?? []), d.data]);
+  return by;
 }
 
 /** A tiny HTTP client for tests: JSON in, status and JSON out. */

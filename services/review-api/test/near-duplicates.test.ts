@@ -15,6 +15,7 @@ import {
   person,
   reviewRequest,
   reviewTopics,
+  decisionsByEvent,
   sendReviewRequests,
   startApi,
   testDatabase,
@@ -101,12 +102,6 @@ async function groupKeys(stream: string): Promise<Map<string, string | null>> {
     [stream],
   );
   return new Map(rows.map((r) => [r.event_id, r.group_key]));
-}
-
-function decisionsByEvent(values: Decision[]): Map<string, Decision['data'][]> {
-  const by = new Map<string, Decision['data'][]>();
-  for (const d of values) by.set(d.data.eventId, [...(by.get(d.data.eventId) ?? []), d.data]);
-  return by;
 }
 
 /** Claims and answers every task of the stream left to this reviewer; returns their event ids. */

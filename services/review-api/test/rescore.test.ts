@@ -17,7 +17,6 @@ import { TopicReader, uniqueName, waitFor, type TestDatabase } from '@hitl/testk
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
-import type { ReviewApi } from '../src';
 import { reviewApiMetrics } from '../src/metrics';
 import { Rescoring } from '../src/rescore';
 import {
@@ -26,11 +25,11 @@ import {
   person,
   reviewRequest,
   reviewTopics,
-  sendReviewRequests,
+  decisionsByEvent,
+  ingestAll,
   startApi,
   testDatabase,
   testKafka,
-  type ReviewTopics,
 } from './helpers';
 
 let db: TestDatabase;
@@ -126,14 +125,6 @@ function scored(eventId: string, label: 'ham' | 'spam', confidence: number, vers
   };
 }
 
-async function ingest(api: ReviewApi, t: ReviewTopics, requests: ReturnType<typeof reviewRequest>[]) {
-  await sendReviewRequests(testKafka(), t.reviewRequests, requests);
-  await waitFor(
-    async () => (await Promise.all(requests.map((r) => api.tasks.get(r.data.eventId)))).every(Boolean),
-    { message: 'a task for every request' },
-  );
-}
-
 interface Row {
   event_id: string;
   status: string;
@@ -159,7 +150,7 @@ describe('re-scoring on promotion', () => {
     const requests = await reader(t.rescoreRequests);
     const stream = uniqueName('wait');
     const id = (name: string) => `${stream}-${name}`;
-    await ingest(api, t, [
+    await ingestAll(api, t.reviewRequests, [
       reviewRequest(id('low-1'), { stream }),
       reviewRequest(id('low-2'), { stream }),
       reviewRequest(id('cold'), { stream, label: null, reason: 'no_model' }),
@@ -233,7 +224,7 @@ describe('re-scoring on promotion', () => {
     const decisions = await reader(t.decisions);
     const stream = uniqueName('apply');
     const id = (name: string) => `${stream}-${name}`;
-    await ingest(api, t, [
+    await ingestAll(api, t.reviewRequests, [
       reviewRequest(id('sure'), { stream, confidence: 0.6 }),
       reviewRequest(id('unsure'), { stream, confidence: 0.55 }),
       reviewRequest(id('cold'), { stream, label: null, reason: 'no_model' }),
@@ -317,7 +308,7 @@ describe('re-scoring on promotion', () => {
     const { t, api } = await setup({ LEASE_SECONDS: '1' });
     const stream = uniqueName('lapsed');
     const eventId = `${stream}-0`;
-    await ingest(api, t, [reviewRequest(eventId, { stream })]);
+    await ingestAll(api, t.reviewRequests, [reviewRequest(eventId, { stream })]);
     const a = client(api.url(), (await person(pool)).key);
     expect((await a('POST', '/v1/tasks/claim', { stream })).body).toMatchObject({ eventId });
     await waitFor(
@@ -348,9 +339,9 @@ describe('re-scoring on promotion', () => {
     const decisions = await reader(t.decisions);
     const stream = uniqueName('race');
     const ids = Array.from({ length: 40 }, (_, i) => `${stream}-${String(i).padStart(2, '0')}`);
-    await ingest(
+    await ingestAll(
       api,
-      t,
+      t.reviewRequests,
       ids.map((id, i) => reviewRequest(id, { stream, priority: 1 - i / 100 })),
     );
     const reviewers = await Promise.all([person(pool), person(pool), person(pool)]);
@@ -371,9 +362,7 @@ describe('re-scoring on promotion', () => {
       await send(topics.rescored, t.rescored, scores.slice(i, i + 8));
     await Promise.all(work);
     await decisions.waitForCount(ids.length, { settleMs: 2_000 });
-    const by = new Map<string, Decision['data'][]>();
-    for (const d of decisions.values<Decision>())
-      by.set(d.data.eventId, [...(by.get(d.data.eventId) ?? []), d.data]);
+    const by = decisionsByEvent(decisions.values<Decision>());
     expect([...by.keys()].sort()).toEqual(ids);
     expect([...by.values()].filter((d) => d.length !== 1)).toEqual([]);
     // Each decision matches the task's record of who decided it.
