@@ -64,6 +64,25 @@ export function reviewReason(
   return null;
 }
 
+/** The model's decision of a prediction it is sure of under `policy` (reviewReason gave null). */
+export function modelDecision(prediction: PredictionData, policy: Policy, at: string): Decision {
+  return {
+    type: 'decision.made',
+    version: 1,
+    producedAt: at,
+    data: {
+      eventId: prediction.eventId,
+      label: prediction.label!,
+      decidedBy: 'model',
+      model: prediction.model,
+      policyVersion: policy.version,
+      reviewers: [],
+      confidence: prediction.confidence,
+      decidedAt: at,
+    },
+  };
+}
+
 /** The one record a prediction routes to: a model decision or a review request. */
 export function route(
   prediction: PredictionData,
@@ -72,26 +91,7 @@ export function route(
   certified?: CertifiedFor,
 ): Route {
   const reason = reviewReason(prediction, policy, certified);
-  if (reason === null) {
-    return {
-      kind: 'decision',
-      record: {
-        type: 'decision.made',
-        version: 1,
-        producedAt: at,
-        data: {
-          eventId: prediction.eventId,
-          label: prediction.label!,
-          decidedBy: 'model',
-          model: prediction.model,
-          policyVersion: policy.version,
-          reviewers: [],
-          confidence: prediction.confidence,
-          decidedAt: at,
-        },
-      },
-    };
-  }
+  if (reason === null) return { kind: 'decision', record: modelDecision(prediction, policy, at) };
   return {
     kind: 'review',
     reason,

@@ -16,7 +16,7 @@ import {
 } from '@hitl/contracts';
 import { CertifiedThresholdCache, enqueueOutbox, getCurrentPolicy, withTransaction } from '@hitl/db';
 import { ValidatingConsumer, type ConsumedRecord } from '@hitl/kafka';
-import { reviewPriority, reviewReason, type Policy } from '@hitl/policy';
+import { modelDecision, reviewPriority, reviewReason, type Policy } from '@hitl/policy';
 import type { Kafka } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from 'pino';
@@ -272,22 +272,8 @@ export class Rescoring {
 
 /** The model decision that closes a task with its new score. */
 function rescoredDecision(prediction: PredictionData, policy: Policy, at: string): Decision {
-  const decision: Decision = {
-    type: 'decision.made',
-    version: 1,
-    producedAt: at,
-    data: {
-      eventId: prediction.eventId,
-      label: prediction.label!,
-      decidedBy: 'model',
-      model: prediction.model,
-      policyVersion: policy.version,
-      reviewers: [],
-      confidence: prediction.confidence,
-      decidedAt: at,
-      reason: 'rescored',
-    },
-  };
+  const made = modelDecision(prediction, policy, at);
+  const decision: Decision = { ...made, data: { ...made.data, reason: 'rescored' } };
   // A record the contract refuses is a bug here; fail the transaction rather than publish it.
   if (!validDecision.check(decision)) {
     throw new Error(`invalid decision: ${JSON.stringify(validDecision.issues(decision))}`);
