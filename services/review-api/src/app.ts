@@ -194,9 +194,9 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       stopping ??= (async () => {
         started = false;
         await http.close();
-        await consumer.stop();
-        await learning?.stop();
-        await rescoring?.stop();
+        // Each consumer leaves its group in parallel, as they joined: one after the other, the
+        // waits add up.
+        await Promise.all([consumer.stop(), learning?.stop(), rescoring?.stop()]);
         await relay.stop();
         await authenticator.stop();
         if (ownPool) await pool.end();

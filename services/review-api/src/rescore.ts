@@ -107,8 +107,7 @@ export class Rescoring {
   }
 
   async stop(): Promise<void> {
-    await this.lifecycle.stop();
-    await this.scores.stop();
+    await Promise.all([this.lifecycle.stop(), this.scores.stop()]);
   }
 
   /**
