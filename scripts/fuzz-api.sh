@@ -58,6 +58,8 @@ run() {
   mkdir -p "$reports"
   # schemathesis and hypothesis keep their state (.schemathesis/, .hypothesis/) where they run.
   cd "$reports"
+  # Serializers for the document's media types schemathesis lacks (scripts/fuzz_hooks.py).
+  export SCHEMATHESIS_HOOKS=fuzz_hooks PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}"
 
   # The run's own keys must keep working: no revoking keys, no disabling reviewers.
   local common=(

@@ -207,6 +207,14 @@ export const PolicySpecSchema = Type.Object(
       description:
         'Names of the numeric input features, in input order, shown to reviewers beside the values (default none).',
     }),
+    goldRate: Type.Number({
+      description:
+        'Share of claims that hand the reviewer a gold task (a known-answer item they have not had), from 0 to 0.5 (default 0). Gold answers measure reviewers and never become decisions.',
+    }),
+    consensusConfidence: Type.Union([Type.Number(), Type.Null()], {
+      description:
+        'Weighted consensus, above 0 and below 1 (e.g. 0.99): a task is decided when the posterior probability of its leading label, given the answers and the reviewers’ estimated confusion matrices, reaches it; otherwise one more reviewer is asked. null (the default): a majority decides.',
+    }),
     nearDuplicates: Type.Optional(
       Type.Object(
         {
@@ -245,7 +253,7 @@ export const PolicyChangeBody = Type.Object(
     // stop at the first and, coercing types, take "0.99" for 0.99.
     spec: Type.Unknown({
       description:
-        'The whole new policy (see PolicySpec); targetAccuracy, confidenceLevel, hideSuggestion, featureNames and nearDuplicates may be left out (no target, 0.95, false, none, off). Problems come back as HITL_ERR_POLICY_INVALID.',
+        'The whole new policy (see PolicySpec); targetAccuracy, confidenceLevel, hideSuggestion, featureNames, goldRate, consensusConfidence and nearDuplicates may be left out (no target, 0.95, false, none, 0, majority, off). Problems come back as HITL_ERR_POLICY_INVALID.',
     }),
     reason: Type.Optional(Type.String({ maxLength: 2_000 })),
   },
@@ -350,6 +358,29 @@ export const Stats = Type.Object({
       answersToday: Type.Integer({ description: 'Answers since 00:00 UTC today.' }),
       agreementWithFinal: Ratio,
       kappaWithFinal: Ratio,
+      goldAnswers: Type.Integer({ description: 'Answers to gold tasks in the last 30 days.' }),
+      goldAccuracy: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
+        description: 'The share of those that were right; null without any.',
+      }),
+      reliability: Type.Optional(
+        Type.Array(
+          Type.Object({
+            stream: Type.String(),
+            accuracy: Type.Number({
+              minimum: 0,
+              maximum: 1,
+              description:
+                'Estimated from gold tasks and tasks several people answered (Dawid–Skene with a prior); the prior alone without such answers.',
+            }),
+            answers: Type.Integer({ description: 'Answers the estimate counted.' }),
+            goldAnswers: Type.Integer(),
+          }),
+          { description: 'Admins only: the newest reliability estimate, per stream.' },
+        ),
+      ),
+      flagged: Type.Optional(
+        Type.Boolean({ description: 'Admins only: estimated below RELIABILITY_FLAG_BELOW on some stream.' }),
+      ),
     }),
   ),
   agreement: Type.Object({
@@ -475,3 +506,29 @@ export const Learning = Type.Object(
   },
 );
 export type Learning = Static<typeof Learning>;
+
+export const GoldImportResult = Type.Object({
+  imported: Type.Integer({ description: 'Items stored now.' }),
+  unchanged: Type.Integer({
+    description: 'Items that were there already (same stream and id, or same content), left as they were.',
+  }),
+});
+export type GoldImportResult = Static<typeof GoldImportResult>;
+
+export const GoldItemView = Type.Object({
+  id: Type.Integer(),
+  stream: Type.String(),
+  ref: Type.String({ description: 'The id it was imported with, or a hash of its content.' }),
+  label: Type.String({ description: 'The right answer.' }),
+  classes: Type.Array(Type.String()),
+  active: Type.Boolean({ description: 'Handed to reviewers; an inactive item is kept for its scores.' }),
+  importedBy: Type.String(),
+  importedAt: Type.String({ format: 'date-time' }),
+  answers: Type.Integer({ description: 'Answers to it, by anyone, ever.' }),
+  correct: Type.Integer({ description: 'Of those, the right ones.' }),
+});
+export type GoldItemView = Static<typeof GoldItemView>;
+
+export const GoldIdParam = Type.Object({
+  goldId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+});

@@ -23,11 +23,14 @@ export const USAGE = `usage: hitl <command> [options]
                   [--always-review a,b] [--audit-rate X] [--reviewers N]
                   [--target-accuracy X|none] [--confidence-level X]
                   [--hide-suggestion true|false] [--feature-names f1,f2,...]
-                  [--near-duplicates X|none] [--actor <name>] [--reason <text>]
+                  [--near-duplicates X|none] [--gold-rate X] [--consensus-confidence X|none]
+                  [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
   hitl reviewers list
   hitl reviewers disable|enable --id <id>
+  hitl gold import --file <items.jsonl> [--stream <name>] [--policy <name>] [--actor <name>]
+  hitl gold list [--limit N]
   hitl keys create --reviewer <id> [--expires-in-days N]
   hitl keys revoke --key-id <id>
   hitl keys generate
@@ -46,10 +49,21 @@ reviewers until they answer; --feature-names names numeric input features for th
 one clears it). --near-duplicates X (0.8 to 1, e.g. 0.9) lets a text sent for low confidence or
 with no model join the open group of one at least that similar (estimated Jaccard of the words
 and word pairs the model sees), so one answer decides both; none turns it off (the default).
+--gold-rate X (0 to 0.5) hands a gold task on that share of claims; --consensus-confidence X
+decides a task once the posterior of its leading label, weighing each reviewer by their
+estimated reliability, reaches X (none: a majority decides, the default).
+\`hitl gold import\` stores known-answer items, one JSON object per line: {"id"?, "stream"?,
+"input": {"text"|"features"}, "attributes"?, "label", "classes"?}; --stream fills a missing
+stream, and items without classes take those of the policy --policy names (default
+$POLICY_NAME, else default). Items already imported (same stream and id, or same content)
+are left as they are; one bad line imports nothing. \`hitl gold list\` shows each item with how
+often it was answered and answered right.
 \`hitl policy show\` also shows the thresholds certified
 for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
 prints a key without storing it, for the review API's ADMIN_KEY (the first admin).
+\`hitl reviewers list\` shows each reviewer with their estimated accuracy per stream, from the
+newest reliability estimate the review API made (gold tasks and tasks several people answered).
 \`hitl reviewers disable\` stops every key of the reviewer on every review API replica at once and
 gives back the tasks they hold; \`hitl reviewers enable\` undoes it.
 \`hitl status\` prints what an operator asks first: each consumer group's lag per topic (committed
@@ -132,6 +146,8 @@ export type HitlCommand =
   | { name: 'policy history'; policyName: string }
   | { name: 'reviewers add'; reviewerId: string; displayName?: string; role: 'reviewer' | 'admin' }
   | { name: 'reviewers list' }
+  | { name: 'gold import'; file: string; stream?: string; policyName?: string; actor?: string }
+  | { name: 'gold list'; limit?: number }
   | { name: 'reviewers disable' | 'reviewers enable'; reviewerId: string }
   | { name: 'keys create'; reviewerId: string; expiresInDays?: number }
   | { name: 'keys revoke'; keyId: string }
@@ -192,11 +208,15 @@ const OPTIONS = {
     'hide-suggestion': text,
     'feature-names': text,
     'near-duplicates': text,
+    'gold-rate': text,
+    'consensus-confidence': text,
     ...lifecycleOptions,
   },
   'policy history': { name: text },
   'reviewers add': { id: text, name: text, role: text },
   'reviewers list': {},
+  'gold import': { file: text, stream: text, policy: text, actor: text },
+  'gold list': { limit: text },
   'reviewers disable': { id: text },
   'reviewers enable': { id: text },
   'keys create': { reviewer: text, 'expires-in-days': text },
@@ -257,7 +277,11 @@ function optionalDecimal(values: Values, name: string): number | undefined {
 
 // `none` clears the target; a number's range is the policy's to check, as for optionalDecimal.
 function targetAccuracy(values: Values): number | null | undefined {
-  const name = 'target-accuracy';
+  return decimalOrNone(values, 'target-accuracy');
+}
+
+// A decimal, or `none` for null; the range is the policy's to check, as for optionalDecimal.
+function decimalOrNone(values: Values, name: string): number | null | undefined {
   const raw = optional(values, name);
   if (raw === undefined) return undefined;
   if (raw === 'none') return null;
@@ -351,6 +375,8 @@ function policySetCommand(values: Values): HitlCommand {
       hideSuggestion: optionalBoolean(values, 'hide-suggestion'),
       featureNames: labelList(values, 'feature-names'),
       nearDuplicates: nearDuplicates(values),
+      goldRate: optionalDecimal(values, 'gold-rate'),
+      consensusConfidence: decimalOrNone(values, 'consensus-confidence'),
     },
     ...lifecycle(values),
   };
@@ -580,6 +606,19 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
     }
     case 'keys revoke':
       return { name, keyId: required(values, 'key-id') };
+    case 'gold import': {
+      const stream = optional(values, 'stream');
+      const actor = optional(values, 'actor');
+      return {
+        name,
+        file: required(values, 'file'),
+        ...(optional(values, 'policy') ? { policyName: optional(values, 'policy') } : {}),
+        ...(stream ? { stream } : {}),
+        ...(actor ? { actor } : {}),
+      };
+    }
+    case 'gold list':
+      return { name, limit: positiveInteger(values, 'limit') };
     case 'status':
       return statusCommand(values);
   }

@@ -13,10 +13,14 @@ import {
   getCertification,
   getCurrentPolicy,
   getPolicyVersion,
+  importGoldItems,
+  latestReviewerReliability,
+  listGoldItems,
   listModelVersions,
   listPolicyVersions,
   listReviewers,
   listTrainingRuns,
+  parseGoldLines,
   promoteModelVersion,
   pruneRetention,
   registerModelVersion,
@@ -67,6 +71,8 @@ interface Context {
   dlqTopic?: string;
   /** HITL_RETENTION_*; set for hitl prune. */
   retention?: RetentionConfig;
+  /** POLICY_NAME (default `default`, as the review API's): whose classes gold items default to. */
+  policyName: string;
   logger: Logger;
   /** Writes text on stderr: notes about the output, never the output. */
   note: (text: string) => void;
@@ -185,6 +191,19 @@ async function setPolicy(cmd: Extract<HitlCommand, { name: 'policy set' }>, ctx:
     { actor: cmd.actor, reason: cmd.reason },
   );
   ctx.print(stored);
+}
+
+/** Gold items from a JSON-lines file, all or none; prints how many were new. */
+async function importGold(cmd: Extract<HitlCommand, { name: 'gold import' }>, ctx: Context) {
+  const text = (await readFileArgument(cmd.file, ctx)).toString('utf8').replace(/^\uFEFF/, '');
+  const items = parseGoldLines(text, { stream: cmd.stream });
+  const policy = await getCurrentPolicy(ctx.pool, cmd.policyName ?? ctx.policyName);
+  ctx.print(
+    await importGoldItems(ctx.pool, items, {
+      importedBy: cmd.actor ?? userInfo().username,
+      defaultClasses: policy?.classes ?? [],
+    }),
+  );
 }
 
 /** Lag, review queue and models: a table for people, or one JSON object with --json. */
@@ -350,8 +369,18 @@ async function execute(
         }),
       );
       return;
-    case 'reviewers list':
-      for (const reviewer of await listReviewers(ctx.pool)) ctx.print(reviewer);
+    case 'reviewers list': {
+      // With each reviewer, the newest reliability estimate per stream (none before any).
+      const reliability = await latestReviewerReliability(ctx.pool);
+      for (const reviewer of await listReviewers(ctx.pool)) {
+        ctx.print({ ...reviewer, reliability: reliability.get(reviewer.id) ?? [] });
+      }
+      return;
+    }
+    case 'gold import':
+      return importGold(cmd, ctx);
+    case 'gold list':
+      for (const item of await listGoldItems(ctx.pool, { limit: cmd.limit })) ctx.print(item);
       return;
     case 'reviewers disable':
     case 'reviewers enable':
@@ -464,6 +493,7 @@ export async function runHitl(argv: readonly string[], io: HitlIo): Promise<numb
       outboxRelayId: config.kafka?.outboxRelayId,
       dlqTopic: config.kafka?.dlqTopic,
       retention: config.retention,
+      policyName: io.env.POLICY_NAME || 'default',
       logger,
       note: (text) => io.stderr(text),
       print,

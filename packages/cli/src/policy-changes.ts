@@ -19,6 +19,9 @@ export interface PolicyChanges {
   hideSuggestion?: boolean;
   /** Replaces the list; empty clears it. */
   featureNames?: string[];
+  goldRate?: number;
+  /** Weighted consensus at this posterior, or null for a majority again. */
+  consensusConfidence?: number | null;
   /** Near-duplicate groups at this least similarity, or null to turn them off. */
   nearDuplicates?: { minSimilarity: number } | null;
 }
@@ -36,6 +39,7 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
   const spec: Record<string, unknown> = { ...base };
   const { classes, threshold, alwaysReview, auditRate, requiredReviewers } = changes;
   const { targetAccuracy, confidenceLevel, hideSuggestion, featureNames, nearDuplicates } = changes;
+  const { goldRate, consensusConfidence } = changes;
   const replaced = {
     classes,
     threshold,
@@ -46,6 +50,8 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
     confidenceLevel,
     hideSuggestion,
     featureNames,
+    goldRate,
+    consensusConfidence,
   };
   for (const [field, value] of Object.entries(replaced)) if (value !== undefined) spec[field] = value;
   // Off is the field's absence, as in a policy that never had it.

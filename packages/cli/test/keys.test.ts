@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPool, loadKeyRecord, migrate, parseApiKey, secretMatches } from '@hitl/db';
 import { createTestDatabase, uniqueName, type TestDatabase } from '@hitl/testkit';
@@ -90,5 +93,64 @@ describe('hitl reviewers and keys', () => {
     expect(generated.code).toBe(0);
     expect(parseApiKey((generated.lines[0] as { key: string }).key)).not.toBeNull();
     expect((await runCli(['reviewers', 'add', '--id', 'x', '--role', 'boss'], env)).code).toBe(64);
+  });
+});
+
+describe('hitl gold and reviewers list', () => {
+  it('imports gold items from JSON lines, all or none, lists them, and shows reviewers with their estimates', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hitl-gold-'));
+    const stream = uniqueName('mail');
+    const good = [
+      JSON.stringify({ id: 'a', input: { text: 'win now' }, label: 'spam', classes: ['ham', 'spam'] }),
+      JSON.stringify({ input: { text: 'lunch?' }, label: 'ham', classes: ['ham', 'spam'] }),
+    ];
+    await writeFile(join(dir, 'gold.jsonl'), `${good.join('\n')}\n`);
+    await writeFile(
+      join(dir, 'bad.jsonl'),
+      `${good[0]}\n{oops\n${JSON.stringify({ input: { text: 'x' } })}\n`,
+    );
+    const args = ['gold', 'import', '--file', 'gold.jsonl', '--stream', stream, '--actor', 'ops'];
+    expect(await runCli(args, env, dir)).toMatchObject({ code: 0, lines: [{ imported: 2, unchanged: 0 }] });
+    expect(await runCli(args, env, dir)).toMatchObject({ code: 0, lines: [{ imported: 0, unchanged: 2 }] });
+    const refused = await runCli(['gold', 'import', '--file', 'bad.jsonl', '--stream', stream], env, dir);
+    expect(refused.code).toBe(65);
+    expect(refused.stderr).toContain('HITL_ERR_GOLD_INVALID');
+    expect(refused.stderr).toContain('line 2: not JSON');
+    expect(refused.stderr).toContain('line 3: not a gold item');
+    // Without classes, and with no policy declaring them, an item cannot be scored.
+    await writeFile(join(dir, 'bare.jsonl'), JSON.stringify({ stream, input: { text: 'x' }, label: 'ham' }));
+    const bare = await runCli(['gold', 'import', '--file', 'bare.jsonl'], env, dir);
+    expect(bare.code).toBe(65);
+    expect(bare.stderr).toContain('needs two or more distinct classes');
+    const listed = await runCli(['gold', 'list'], env);
+    expect(listed.lines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ stream, ref: 'a', label: 'spam', importedBy: 'ops', answers: 0 }),
+      ]),
+    );
+    expect(listed.lines.filter((g) => (g as { stream: string }).stream === stream)).toHaveLength(2);
+
+    // reviewers list carries each reviewer's newest estimate (none yet for a new one).
+    const id = uniqueName('rev');
+    await runCli(['reviewers', 'add', '--id', id], env);
+    const { rows } = await pool.query<{ version: string }>(
+      `INSERT INTO reliability_estimates (answers, prior) VALUES (2, '{}') RETURNING version`,
+    );
+    const version = rows[0]!.version;
+    await pool.query(
+      `INSERT INTO reliability_streams (version, stream, classes, class_prior, items, iterations, converged)
+       VALUES ($1, $2, '{ham,spam}', '{}', 2, 3, true)`,
+      [version, stream],
+    );
+    await pool.query(
+      `INSERT INTO reviewer_reliability (version, stream, reviewer_id, accuracy, confusion, answers, gold_answers, gold_correct)
+       VALUES ($1, $2, $3, 0.75, '{}', 2, 2, 1)`,
+      [version, stream, id],
+    );
+    const reviewers = await runCli(['reviewers', 'list'], env);
+    expect(reviewers.lines.find((r) => (r as { id: string }).id === id)).toMatchObject({
+      id,
+      reliability: [{ stream, accuracy: 0.75, answers: 2, goldAnswers: 2, goldCorrect: 1 }],
+    });
   });
 });

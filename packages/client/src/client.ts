@@ -11,6 +11,9 @@ import type {
   CreatedKey,
   ExportedLabel,
   ExportQuery,
+  GoldImportResult,
+  GoldItemLine,
+  GoldItemView,
   Learning,
   Lease,
   Me,
@@ -65,6 +68,8 @@ export interface AnswerOptions {
 interface Call {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
+  /** A body sent as it is, with its own content type (instead of `body` as JSON). */
+  raw?: { text: string; contentType: string };
   headers?: Record<string, string>;
   /**
    * May the call be sent again when the server may already have acted on it (the connection broke
@@ -323,6 +328,40 @@ export class ReviewClient {
     });
   }
 
+  /**
+   * Imports gold items (known answers, mixed into reviewers' queues and scored), all or none;
+   * `stream` fills an item without one. Items already there (same stream and id, or same content)
+   * are left as they are, so a retry changes nothing.
+   */
+  importGold(items: readonly GoldItemLine[], opts: { stream?: string } = {}): Promise<GoldImportResult> {
+    return this.call('POST', '/v1/admin/gold', {
+      ...(opts.stream === undefined ? {} : { query: { stream: opts.stream } }),
+      raw: {
+        text: items.map((item) => JSON.stringify(item)).join('\n'),
+        contentType: 'application/x-ndjson',
+      },
+      repeatable: true,
+    });
+  }
+
+  /** Gold items, newest first, with how often each was answered and answered right. */
+  listGold(limit?: number): Promise<GoldItemView[]> {
+    return this.call('GET', '/v1/admin/gold', {
+      ...(limit === undefined ? {} : { query: { limit } }),
+      repeatable: true,
+    });
+  }
+
+  /** Stops handing a gold item to reviewers (its scores stay). */
+  async disableGold(id: number): Promise<void> {
+    await this.call('POST', `/v1/admin/gold/${id}/disable`, { repeatable: true });
+  }
+
+  /** Hands a gold item to reviewers again. */
+  async enableGold(id: number): Promise<void> {
+    await this.call('POST', `/v1/admin/gold/${id}/enable`, { repeatable: true });
+  }
+
   // ---- transport ----------------------------------------------------------------------------
 
   private async call<T>(method: string, path: string, call: Call = { repeatable: true }): Promise<T> {
@@ -341,7 +380,7 @@ export class ReviewClient {
   private async send<R>(
     method: string,
     path: string,
-    { query, body, headers = {}, repeatable }: Call,
+    { query, body, raw, headers = {}, repeatable }: Call,
     read: (response: Response) => Promise<R>,
   ): Promise<R> {
     const search = new URLSearchParams();
@@ -356,9 +395,11 @@ export class ReviewClient {
         authorization: `Bearer ${this.apiKey}`,
         // No content type without a body: the server refuses an empty JSON body.
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(raw === undefined ? {} : { 'content-type': raw.contentType }),
         ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(raw === undefined ? {} : { body: raw.text }),
     };
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {

@@ -1,6 +1,7 @@
 // The shapes of requests and responses, from the HTTP contract's TypeBox schemas, the ones the
 // server validates with.
 import type * as schemas from '@hitl/api-contract';
+import type { GoldItemLine as ContractGoldItemLine } from '@hitl/contracts';
 import type { Static } from '@sinclair/typebox';
 
 export type Task = schemas.Task;
@@ -20,10 +21,16 @@ export type TrainingRequested = Static<typeof schemas.TrainingRequested>;
 export type TrainingRun = Static<typeof schemas.TrainingRun>;
 export type CreatedKey = Static<typeof schemas.CreatedKey>;
 type FullPolicySpec = Static<typeof schemas.PolicySpecSchema>;
-type DefaultedField = 'targetAccuracy' | 'confidenceLevel' | 'hideSuggestion' | 'featureNames';
+type DefaultedField =
+  | 'targetAccuracy'
+  | 'confidenceLevel'
+  | 'hideSuggestion'
+  | 'featureNames'
+  | 'goldRate'
+  | 'consensusConfidence';
 /**
- * A policy as setPolicy sends it: without targetAccuracy, confidenceLevel, hideSuggestion and
- * featureNames, no target, 0.95, false and none.
+ * A policy as setPolicy sends it: without targetAccuracy, confidenceLevel, hideSuggestion,
+ * featureNames, goldRate and consensusConfidence, no target, 0.95, false, none, 0 and a majority.
  */
 export type PolicySpec = Omit<FullPolicySpec, DefaultedField> & Partial<Pick<FullPolicySpec, DefaultedField>>;
 export type StoredPolicy = Static<typeof schemas.StoredPolicy>;
@@ -45,3 +52,7 @@ export type LearningPoint = schemas.LearningPoint;
 
 /** One line of GET /v1/export. */
 export type ExportedLabel = Static<typeof schemas.ExportedLabel>;
+/** One gold item to import: its input, its right label, and optionally its id, stream and classes. */
+export type GoldItemLine = ContractGoldItemLine;
+export type GoldImportResult = schemas.GoldImportResult;
+export type GoldItemView = schemas.GoldItemView;

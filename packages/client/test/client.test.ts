@@ -77,6 +77,10 @@ describe('coverage', () => {
       'POST /v1/admin/models/{modelId}/train': 'requestTraining',
       'GET /v1/admin/models/{modelId}/trainings': 'listTrainings',
       'GET /v1/admin/learning': 'learning',
+      'POST /v1/admin/gold': 'importGold',
+      'GET /v1/admin/gold': 'listGold',
+      'POST /v1/admin/gold/{goldId}/disable': 'disableGold',
+      'POST /v1/admin/gold/{goldId}/enable': 'enableGold',
     };
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as {
       paths: Record<string, Record<string, unknown>>;

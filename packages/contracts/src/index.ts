@@ -6,3 +6,4 @@ export * from './topics';
 export * from './validation';
 export * from './json-schema';
 export * from './examples';
+export * from './gold';

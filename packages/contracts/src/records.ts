@@ -212,6 +212,11 @@ export const CorrectionData = Type.Object(
     outcome: Type.Union([Type.Literal('agreed'), Type.Literal('overturned'), Type.Literal('no_model')]),
     reviewReason: ReviewReason,
     correctedAt: Timestamp,
+    /**
+     * How sure the label is: under weighted consensus, its posterior probability given the answers
+     * and the reviewers' estimated reliability. Absent: decided by a majority, with no estimate.
+     */
+    confidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
 );

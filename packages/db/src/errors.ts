@@ -15,6 +15,8 @@ export const DbErrorCode = {
   apiKeyInvalid: 'HITL_ERR_API_KEY_INVALID',
   /** requestTraining was given no model id or no actor. */
   trainingRequestInvalid: 'HITL_ERR_TRAINING_REQUEST_INVALID',
+  /** A gold item with no label among its classes, or an import too large. */
+  goldInvalid: 'HITL_ERR_GOLD_INVALID',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

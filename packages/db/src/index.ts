@@ -50,3 +50,16 @@ export {
   type RetentionTable,
 } from './retention';
 export { CertifiedThresholdCache } from './certified-thresholds';
+export {
+  GOLD_SCORES_BY_REVIEWER,
+  GoldImportError,
+  goldRef,
+  parseGoldLines,
+  importGoldItems,
+  listGoldItems,
+  MAX_GOLD_IMPORT,
+  setGoldItemActive,
+  type GoldItem,
+  type GoldItemInput,
+} from './gold';
+export { latestReviewerReliability, type ReviewerReliabilityFigures } from './reviewer-reliability';

@@ -30,12 +30,14 @@ const COLUMNS = 'name, version, spec, created_by, reason, created_at';
 // Field by field rather than spreading, so a stray key in a row can never shadow a stored policy's
 // name or version, and a new PolicySpec field fails to compile here until it is read.
 // A version stored before targetAccuracy and confidenceLevel existed has neither, and one stored
-// before hideSuggestion and featureNames neither of those: the defaults. The spec is JSONB, so
+// before hideSuggestion and featureNames (or goldRate and consensusConfidence) neither of those:
+// the defaults. The spec is JSONB, so
 // fields added to PolicySpec need no migration.
 function specOf(spec: PolicySpec): PolicySpec {
   const { classes, threshold, classThresholds, alwaysReview, auditRate, requiredReviewers } = spec;
   const { targetAccuracy = null, confidenceLevel = DEFAULT_POLICY_SPEC.confidenceLevel } = spec;
   const { hideSuggestion = false, featureNames = [], nearDuplicates } = spec;
+  const { goldRate = 0, consensusConfidence = null } = spec;
   return {
     classes,
     threshold,
@@ -47,6 +49,8 @@ function specOf(spec: PolicySpec): PolicySpec {
     confidenceLevel,
     hideSuggestion,
     featureNames,
+    goldRate,
+    consensusConfidence,
     // Optional, and absent (off) in versions stored before it existed.
     ...(nearDuplicates ? { nearDuplicates } : {}),
   };

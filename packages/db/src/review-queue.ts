@@ -23,7 +23,7 @@ export async function reviewQueueGroups(pool: Pool): Promise<ReviewQueueGroup[]>
   }>(
     `SELECT status, reason, count(*)::int AS tasks,
             greatest(extract(epoch FROM now() - min(requested_at)), 0)::float8 AS oldest
-       FROM review_tasks WHERE status <> 'decided' GROUP BY status, reason
+       FROM review_tasks WHERE status <> 'decided' AND status <> 'gold' GROUP BY status, reason
       ORDER BY tasks DESC, status, reason`,
   );
   return rows.map((r) => ({

@@ -46,6 +46,8 @@ const spamSpec: PolicySpec = {
   confidenceLevel: 0.9,
   hideSuggestion: true,
   featureNames: ['length', 'links'],
+  goldRate: 0.05,
+  consensusConfidence: 0.99,
 };
 
 async function versionsOf(name: string): Promise<number[]> {

@@ -38,6 +38,20 @@ export interface PolicySpec {
    */
   featureNames: string[];
   /**
+   * Share of claims that hand the reviewer a gold task, an item whose right answer is known, when
+   * one they have not had is there (default 0: none). Answers to gold tasks measure the reviewer
+   * and never become decisions. Review only: routing ignores it.
+   */
+  goldRate: number;
+  /**
+   * Weighted consensus (null, the default: a majority of answers decides). With a value, a task is
+   * decided when the posterior probability of its leading label, given its answers and each
+   * reviewer's estimated confusion matrix, reaches it; otherwise one more reviewer is asked (up
+   * to the extra rounds allowed), then an admin. requiredReviewers stays the least number of
+   * answers. Review only: routing ignores it.
+   */
+  consensusConfidence: number | null;
+  /**
    * Near-duplicate groups (absent: off, the default). With it, a task sent for low confidence or
    * with no model joins the open group of an earlier text whose estimated similarity is at least
    * `minSimilarity` (the Jaccard similarity of their word and word-pair sets, the n-grams the text
@@ -75,7 +89,12 @@ export const DEFAULT_POLICY_SPEC: Readonly<PolicySpec> = Object.freeze({
   confidenceLevel: 0.95,
   hideSuggestion: false,
   featureNames: [],
+  goldRate: 0,
+  consensusConfidence: null,
 });
+
+/** The most a policy may set goldRate to: past it, reviewers would mostly answer known items. */
+export const MAX_GOLD_RATE = 0.5;
 
 export const MAX_REVIEWERS = 25;
 /** At most this many feature names, each 1 to MAX_FEATURE_NAME_LENGTH characters. */
@@ -203,8 +222,8 @@ function nearDuplicatesSetting(value: unknown, problems: PolicyProblem[]): NearD
 
 /**
  * Checks a policy spec (from JSON, a CLI or an HTTP body): every field present (but
- * targetAccuracy, confidenceLevel, hideSuggestion, featureNames and nearDuplicates, which
- * default) and in range,
+ * targetAccuracy, confidenceLevel, hideSuggestion, featureNames, goldRate, consensusConfidence
+ * and nearDuplicates, which default) and in range,
  * class rules naming only declared classes, nothing unknown. Returns a clean copy or throws a
  * PolicyError listing every problem.
  */
@@ -267,6 +286,23 @@ export function validatePolicySpec(input: unknown): PolicySpec {
   const featureNames = Object.hasOwn(input, 'featureNames')
     ? featureNameList(input.featureNames, problems)
     : [];
+  const goldRate = Object.hasOwn(input, 'goldRate') ? input.goldRate : DEFAULT_POLICY_SPEC.goldRate;
+  if (
+    typeof goldRate !== 'number' ||
+    !Number.isFinite(goldRate) ||
+    goldRate < 0 ||
+    goldRate > MAX_GOLD_RATE
+  ) {
+    problems.push({
+      field: 'goldRate',
+      problem: `must be a number from 0 to ${MAX_GOLD_RATE}, got ${JSON.stringify(goldRate)}`,
+    });
+  }
+  const consensus = Object.hasOwn(input, 'consensusConfidence')
+    ? input.consensusConfidence
+    : DEFAULT_POLICY_SPEC.consensusConfidence;
+  const consensusConfidence =
+    consensus === null ? null : openInterval(consensus, 'consensusConfidence', problems);
   const nearDuplicates = nearDuplicatesSetting(input.nearDuplicates, problems);
   if (problems.length > 0) throw new PolicyError(problems);
   return {
@@ -280,6 +316,8 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     confidenceLevel,
     hideSuggestion: hideSuggestion as boolean,
     featureNames: [...featureNames],
+    goldRate: goldRate as number,
+    consensusConfidence,
     // Only when on: a spec without it is what every policy was before the field existed.
     ...(nearDuplicates === null ? {} : { nearDuplicates }),
   };

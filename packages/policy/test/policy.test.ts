@@ -236,6 +236,8 @@ describe('validatePolicySpec', () => {
       confidenceLevel: 0.95,
       hideSuggestion: false,
       featureNames: [],
+      goldRate: 0,
+      consensusConfidence: null,
     });
     const target = {
       ...full,
@@ -243,6 +245,8 @@ describe('validatePolicySpec', () => {
       confidenceLevel: 0.9,
       hideSuggestion: true,
       featureNames: ['alcohol', 'malic acid'],
+      goldRate: 0.5,
+      consensusConfidence: 0.99,
     };
     expect(validatePolicySpec(target)).toEqual(target);
   });
@@ -276,6 +280,13 @@ describe('validatePolicySpec', () => {
     { change: { featureNames: ['a', 7] }, field: 'featureNames.1' },
     { change: { featureNames: ['a', 'b', 'a'] }, field: 'featureNames' },
     { change: { featureNames: Array.from({ length: 4_097 }, (_, i) => `f${i}`) }, field: 'featureNames' },
+    { change: { goldRate: 0.51 }, field: 'goldRate' },
+    { change: { goldRate: -0.1 }, field: 'goldRate' },
+    { change: { goldRate: '0.1' }, field: 'goldRate' },
+    { change: { goldRate: null }, field: 'goldRate' },
+    { change: { consensusConfidence: 1 }, field: 'consensusConfidence' },
+    { change: { consensusConfidence: 0 }, field: 'consensusConfidence' },
+    { change: { consensusConfidence: '0.99' }, field: 'consensusConfidence' },
   ])('refuses $change with a problem on $field', ({ change, field }) => {
     const spec = { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'], ...change };
     let error: unknown;

@@ -3,7 +3,7 @@
 // decisions for GET /v1/admin/learning, and re-scoring of waiting tasks after a promotion
 // (rescore.ts). Built by main.ts, tests and benchmarks.
 import { topics, type ReviewRequest } from '@hitl/contracts';
-import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups } from '@hitl/db';
+import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups, type StoredPolicy } from '@hitl/db';
 import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
 import { OutboxRelay } from '@hitl/outbox';
 import type { Kafka } from 'kafkajs';
@@ -17,6 +17,7 @@ import { LearningConsumer } from './learning';
 import { reviewApiMetrics } from './metrics';
 import { Rescoring } from './rescore';
 import { registerRoutes } from './routes';
+import { ReviewerReliability } from './reviewer-reliability';
 import { TaskStore } from './tasks';
 import { registerWebApp } from './web';
 
@@ -69,6 +70,26 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     markerGroupId: config.outboxRelayId,
   });
   const metrics = reviewApiMetrics(registry, { sampleQueue: () => reviewQueueGroups(pool), logger: log });
+  // The routing policy in force, read at most every 5 s: the classes of tasks without a model,
+  // and the share of gold tasks.
+  let policyRead: { policy: Promise<StoredPolicy | null>; until: number } | null = null;
+  const currentPolicy = () => {
+    if (policyRead === null || policyRead.until < Date.now()) {
+      const policy = getCurrentPolicy(pool, config.policyName);
+      policyRead = { policy, until: Date.now() + 5_000 };
+      // A failed read is not kept: the next call reads again.
+      policy.catch(() => (policyRead = null));
+    }
+    return policyRead.policy;
+  };
+  const reliability = new ReviewerReliability({
+    pool,
+    logger: log,
+    intervalMs: config.reliabilityIntervalMs,
+    maxAnswers: config.reliabilityMaxAnswers,
+    prior: { accuracy: config.reliabilityPriorAccuracy, strength: config.reliabilityPriorStrength },
+    onLoaded: (estimate) => metrics.setReliability(estimate, config.reliabilityFlagBelow),
+  });
   const tasks = new TaskStore({
     pool,
     leaseSeconds: config.leaseSeconds,
@@ -77,6 +98,11 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     maxExtraRounds: config.maxExtraRounds,
     // Near-duplicate groups follow the routing policy's setting (off unless it opts in).
     policyName: config.policyName,
+    reliability,
+    goldSettings: async () => {
+      const policy = await currentPolicy();
+      return policy ? { goldRate: policy.goldRate, policyVersion: policy.version } : null;
+    },
     topics: { decisions: config.decisionsTopic, corrections: config.correctionsTopic },
     onDecided: ({ reason, outcome, throughGroup }) => {
       relay.wakeUp();
@@ -104,19 +130,13 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     authenticator,
     policyName: config.policyName,
     onOutbox: () => relay.wakeUp(),
+    reliabilityFlagBelow: config.reliabilityFlagBelow,
   };
   registerRoutes(http, routeDeps);
   await registerWebApp(http, { dir: config.webAppDir, logger: log });
 
-  // Tasks of events scored with no model offer the routing policy's classes (read every 5 s).
-  let fallback = { classes: [] as string[], until: 0 };
-  const fallbackClasses = async () => {
-    if (fallback.until < Date.now()) {
-      const policy = await getCurrentPolicy(pool, config.policyName);
-      fallback = { classes: policy?.classes ?? [], until: Date.now() + 5_000 };
-    }
-    return fallback.classes;
-  };
+  // Tasks of events scored with no model offer the routing policy's classes.
+  const fallbackClasses = async () => (await currentPolicy())?.classes ?? [];
 
   const consumer = new ValidatingConsumer({
     kafka,
@@ -178,6 +198,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       if (config.adminKey) await ensureAdminKey(pool, config.adminKey);
       await relay.start();
       await authenticator.start();
+      await reliability.start();
       // Reviewers first: joining the group can wait out a dead member's session, and the API
       // needs nothing from the consumer to serve what is already queued.
       address = await http.listen({ port: config.apiPort, host: config.apiHost });
@@ -199,6 +220,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
         await Promise.all([consumer.stop(), learning?.stop(), rescoring?.stop()]);
         await relay.stop();
         await authenticator.stop();
+        await reliability.stop();
         if (ownPool) await pool.end();
       })();
       return stopping;

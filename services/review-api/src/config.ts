@@ -12,6 +12,7 @@ import {
   type ConfigProblem,
   bool,
   int,
+  num,
   list,
   oneOf,
   parseConfig,
@@ -86,6 +87,15 @@ export const reviewApiConfigSpec = {
    */
   rescoreOnPromotion: bool('RESCORE_ON_PROMOTION', { default: true }),
   /** Most tasks one promotion sends back, the most urgent first. */
+  /** How often reviewers' reliability is estimated again from their answers, when there are new ones. */
+  reliabilityIntervalMs: int('RELIABILITY_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
+  /** The most recent answers an estimate reads (its cost grows with them). */
+  reliabilityMaxAnswers: int('RELIABILITY_MAX_ANSWERS', { default: 100_000, min: 100, max: 5_000_000 }),
+  /** A reviewer's accuracy before any evidence, and how many answers that belief weighs. */
+  reliabilityPriorAccuracy: num('RELIABILITY_PRIOR_ACCURACY', { default: 0.9, min: 0.01, max: 0.99 }),
+  reliabilityPriorStrength: num('RELIABILITY_PRIOR_STRENGTH', { default: 4, min: 0, max: 10_000 }),
+  /** A reviewer estimated less accurate than this (on any stream) is flagged. */
+  reliabilityFlagBelow: num('RELIABILITY_FLAG_BELOW', { default: 0.8, min: 0, max: 1 }),
   rescoreMaxTasks: int('RESCORE_MAX_TASKS', { default: 100_000, min: 1, max: 10_000_000 }),
   // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
   modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),

@@ -54,6 +54,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: CatalogEntry } = {
   HITL_ERR_API_KEY_NOT_FOUND: { status: 404, meaning: 'no such key' },
   HITL_ERR_API_KEY_INVALID: { status: 422, meaning: 'the key or its settings are not valid' },
   HITL_ERR_TRAINING_REQUEST_INVALID: { status: 400, meaning: 'the training request is not valid' },
+  HITL_ERR_GOLD_INVALID: { status: 422, meaning: 'a gold item has no label among its classes' },
   // @hitl/policy
   HITL_ERR_POLICY_INVALID: { status: 422, meaning: 'the routing policy does not validate' },
 };

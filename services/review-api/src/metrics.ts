@@ -1,10 +1,13 @@
 import { ReviewReason } from '@hitl/contracts';
 import type { ReviewQueueGroup } from '@hitl/db';
+import type { LoadedReliability } from './reviewer-reliability';
 import { getOrCreateMetric } from '@hitl/kafka';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 const QUEUE_STATUSES = ['open', 'escalated'] as const;
+/** A bound on the reviewer series of the reliability gauges. */
+export const MAX_RELIABILITY_SERIES = 1_000;
 const REVIEW_REASONS = ReviewReason.anyOf.map((literal) => literal.const);
 // A scrape must not hang on a slow database: past this the gauges keep their last values.
 const QUEUE_READ_TIMEOUT_MS = 2_000;
@@ -75,9 +78,50 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
         collect: refresh,
       }),
   );
+  const reviewerAccuracy: Gauge<'reviewer' | 'stream'> = getOrCreateMetric(
+    registry,
+    'hitl_reviewer_estimated_accuracy',
+    () =>
+      new Gauge({
+        name: 'hitl_reviewer_estimated_accuracy',
+        help: `Each reviewer's estimated accuracy per stream, from gold tasks and tasks several people answered (the newest reliability estimate; the same on every replica). At most ${MAX_RELIABILITY_SERIES} series: the least accurate first.`,
+        labelNames: ['reviewer', 'stream'] as const,
+        registers,
+      }),
+  );
+  const reviewerFlagged: Gauge<'reviewer'> = getOrCreateMetric(
+    registry,
+    'hitl_reviewer_flagged',
+    () =>
+      new Gauge({
+        name: 'hitl_reviewer_flagged',
+        help: `1 for a reviewer estimated less accurate than RELIABILITY_FLAG_BELOW on some stream, else 0. At most ${MAX_RELIABILITY_SERIES} series: flagged reviewers first.`,
+        labelNames: ['reviewer'] as const,
+        registers,
+      }),
+  );
   return {
     queueDepth,
     queueOldestAge,
+    /** Sets the reliability gauges from a newly loaded estimate. */
+    setReliability(estimate: LoadedReliability, flagBelow: number) {
+      const rows = [...estimate.streams.values()]
+        .flatMap((s) => s.reviewers.map((r) => ({ stream: s.stream, ...r })))
+        .sort((a, b) => a.accuracy - b.accuracy);
+      reviewerAccuracy.reset();
+      for (const r of rows.slice(0, MAX_RELIABILITY_SERIES)) {
+        reviewerAccuracy.set({ reviewer: r.reviewerId, stream: r.stream }, r.accuracy);
+      }
+      const flagged = new Map<string, number>();
+      for (const r of rows)
+        flagged.set(r.reviewerId, Math.max(flagged.get(r.reviewerId) ?? 0, r.accuracy < flagBelow ? 1 : 0));
+      reviewerFlagged.reset();
+      for (const [reviewer, value] of [...flagged]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, MAX_RELIABILITY_SERIES)) {
+        reviewerFlagged.set({ reviewer }, value);
+      }
+    },
     decisions: getOrCreateMetric(
       registry,
       'hitl_review_decisions_total',

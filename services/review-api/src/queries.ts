@@ -1,6 +1,11 @@
 // Read-only views of the review work: task lists, queue and agreement statistics, and the
 // labelled data as JSON lines.
 import { ApiErrorCode, type ExportedLabel, type Task } from '@hitl/api-contract';
+import {
+  GOLD_SCORES_BY_REVIEWER,
+  latestReviewerReliability,
+  type ReviewerReliabilityFigures,
+} from '@hitl/db';
 import type { Pool } from 'pg';
 import { cohensKappa, fleissKappa } from './consensus';
 import { TaskError } from './errors';
@@ -88,6 +93,11 @@ export interface ReviewStats {
     answersToday: number;
     agreementWithFinal: number | null;
     kappaWithFinal: number | null;
+    goldAnswers: number;
+    goldAccuracy: number | null;
+    /** Admins only: the newest reliability estimate, per stream, and whether it flags them. */
+    reliability?: { stream: string; accuracy: number; answers: number; goldAnswers: number }[];
+    flagged?: boolean;
   }[];
   agreement: { items: number; percentAgreement: number | null; fleissKappa: number | null };
 }
@@ -108,6 +118,8 @@ export interface StatsScope {
   reviewerId?: string;
   /** Agreement covers at most this many of the latest decided tasks with two or more answers. */
   window?: number;
+  /** With it (admins), each reviewer's reliability estimate, flagged below this accuracy. */
+  flagBelow?: number;
 }
 
 /**
@@ -118,20 +130,21 @@ export interface StatsScope {
 export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<ReviewStats> {
   const window = scope.window ?? 10_000;
   const me = scope.reviewerId ?? null;
-  const [queue, byReason, byClass, hours, answers, multi] = await Promise.all([
+  const [queue, byReason, byClass, hours, answers, multi, gold, reliability] = await Promise.all([
     pool.query<{ open: string; escalated: string; leased: string; oldest: number | null }>(
       `SELECT count(*) FILTER (WHERE status = 'open') AS open,
               count(*) FILTER (WHERE status = 'escalated') AS escalated,
               count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > now()) AS leased,
               extract(epoch FROM now() - min(requested_at))::float8 AS oldest
-         FROM review_tasks WHERE status <> 'decided'`,
+         FROM review_tasks WHERE status <> 'decided' AND status <> 'gold'`,
     ),
     pool.query<{ key: string; n: string }>(
-      `SELECT reason AS key, count(*) AS n FROM review_tasks WHERE status <> 'decided' GROUP BY reason`,
+      `SELECT reason AS key, count(*) AS n FROM review_tasks
+        WHERE status <> 'decided' AND status <> 'gold' GROUP BY reason`,
     ),
     pool.query<{ key: string; n: string }>(
       `SELECT coalesce(predicted_label, '(no model)') AS key, count(*) AS n FROM review_tasks
-        WHERE status <> 'decided' GROUP BY 1`,
+        WHERE status <> 'decided' AND status <> 'gold' GROUP BY 1`,
     ),
     pool.query<{ hour: Date; n: string }>(
       `SELECT date_trunc('hour', decided_at) AS hour, count(*) AS n FROM review_tasks
@@ -151,7 +164,10 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
         GROUP BY t.event_id, t.final_label HAVING count(*) >= 2`,
       [window],
     ),
+    pool.query<{ reviewer_id: string; answers: string; correct: string }>(GOLD_SCORES_BY_REVIEWER, [me]),
+    scope.flagBelow === undefined ? null : latestReviewerReliability(pool),
   ]);
+  const goldOf = new Map(gold.rows.map((r) => [r.reviewer_id, r]));
   const q = queue.rows[0]!;
   const lastHourCut = Date.now() - 3_600_000;
   const perHour = hours.rows.map((r) => ({ hour: r.hour.toISOString(), count: Number(r.n) }));
@@ -199,6 +215,13 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
         answersToday: Number(r.today),
         agreementWithFinal: mine.length ? mine.filter(([a, b]) => a === b).length / mine.length : null,
         kappaWithFinal: mine.length ? finite(cohensKappa(mine)) : null,
+        goldAnswers: Number(goldOf.get(r.reviewer_id)?.answers ?? 0),
+        goldAccuracy: goldOf.has(r.reviewer_id)
+          ? Number(goldOf.get(r.reviewer_id)!.correct) / Number(goldOf.get(r.reviewer_id)!.answers)
+          : null,
+        ...(reliability === null
+          ? {}
+          : reliabilityOf(reliability.get(r.reviewer_id) ?? [], scope.flagBelow!)),
       };
     }),
     agreement: {
@@ -206,6 +229,18 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
       percentAgreement: multi.rows.length ? agreementSum / multi.rows.length : null,
       fleissKappa: finite(fleissKappa(multi.rows.map((r) => r.labels))),
     },
+  };
+}
+
+function reliabilityOf(figures: ReviewerReliabilityFigures[], flagBelow: number) {
+  return {
+    reliability: figures.map(({ stream, accuracy, answers, goldAnswers }) => ({
+      stream,
+      accuracy,
+      answers,
+      goldAnswers,
+    })),
+    flagged: figures.some((f) => f.accuracy < flagBelow),
   };
 }
 

@@ -1,5 +1,6 @@
 // Review tasks in Postgres: ingest requests, hand them out under leases, take answers, and when
 // the answers agree, write the human decision and its outgoing records in one transaction.
+import { randomUUID } from 'node:crypto';
 import {
   ApiErrorCode,
   type AnswerBody,
@@ -18,7 +19,13 @@ import {
 import { enqueueOutbox, withTransaction } from '@hitl/db';
 import type { Pool, PoolClient } from 'pg';
 import type { Principal } from './auth';
-import { consensus } from './consensus';
+import { consensus, type Consensus } from './consensus';
+import {
+  weightedConsensus,
+  type ReliabilityModel,
+  type ReliabilityPrior,
+  type WeightedConsensus,
+} from './reliability';
 import { TaskError } from './errors';
 import { NearDuplicatePolicies, planGroups } from './groups';
 
@@ -46,6 +53,18 @@ export interface TaskStoreOptions {
    * priority" in which claims are spread across groups.
    */
   varietyWindow?: number;
+  /**
+   * The share of claims that hand out a gold task (the routing policy's goldRate) and that
+   * policy's version; null: none. Read at every claim, so the caller caches it.
+   */
+  goldSettings?: () => Promise<{ goldRate: number; policyVersion: number } | null>;
+  /** Draws in [0, 1) for the gold share (default Math.random). */
+  random?: () => number;
+  /**
+   * Reviewers' estimated reliability, for policies that ask for weighted consensus (their
+   * consensusConfidence); without it, a majority decides under every policy.
+   */
+  reliability?: { model(stream: string): ReliabilityModel; readonly prior: ReliabilityPrior };
 }
 
 /** The families a reviewer was last given, newest first, that a claim avoids within the window. */
@@ -71,7 +90,8 @@ export interface TaskRow {
   policy_version: number;
   required_reviewers: number;
   needed: number;
-  status: 'open' | 'escalated' | 'decided';
+  /** 'gold': a gold task, an item whose right answer is known, handed to one reviewer (gold.ts). */
+  status: 'open' | 'escalated' | 'decided' | 'gold';
   lease_owner: string | null;
   lease_expires_at: Date | null;
   leased_at: Date | null;
@@ -91,6 +111,9 @@ export interface TaskRow {
   decided_by: 'human' | 'model';
   /** When it last took a new score after a promotion or rollback (rescore.ts). */
   rescored_at: Date | null;
+  /** The gold item a gold task shows, and the reviewer it was handed to; null otherwise. */
+  gold_item_id: string | null;
+  gold_reviewer: string | null;
   answers?: number;
   /** Exact timestamps as text, for page cursors (a Date keeps only milliseconds). */
   requested_key?: string;
@@ -107,7 +130,9 @@ export function toTask(row: TaskRow, now = Date.now()): Task {
   return {
     eventId: row.event_id,
     stream: row.stream,
-    status: row.status,
+    // A gold task shows as open until its reviewer answers, then as decided by that answer, as a
+    // task of one required reviewer would: nothing in it tells that it is gold.
+    status: row.status === 'gold' ? (row.final_label === null ? 'open' : 'decided') : row.status,
     reason: row.reason,
     priority: row.priority,
     policyVersion: row.policy_version,
@@ -136,6 +161,8 @@ export const TASK_COLUMNS = `t.*, ${ANSWER_COUNT}, t.requested_at::text AS reque
 
 export class TaskStore {
   private readonly nearDuplicates: NearDuplicatePolicies;
+  /** Each policy version's consensusConfidence (null: a majority decides); versions never change. */
+  private readonly consensusSettings = new Map<number, number | null>();
 
   constructor(private readonly opts: TaskStoreOptions) {
     this.nearDuplicates = new NearDuplicatePolicies(opts.pool, opts.policyName);
@@ -252,8 +279,102 @@ export class TaskStore {
           { held: held.rows.map((r) => r.event_id) },
         );
       }
-      return this.claimNext(client, who, filters, claimKey);
+      const gold = await this.goldTurn(filters);
+      return (
+        (gold && (await this.claimGold(client, who, filters, claimKey, gold.policyVersion))) ??
+        this.claimNext(client, who, filters, claimKey)
+      );
     });
+  }
+
+  /** Whether this claim hands out a gold task (the policy's goldRate); the policy's version if so. */
+  private async goldTurn(filters: ClaimBody): Promise<{ policyVersion: number } | null> {
+    // A gold task has no model's label and is shown as sent with no model: a claim filtered on
+    // anything else gets none.
+    if (filters.label !== undefined || (filters.reason !== undefined && filters.reason !== 'no_model')) {
+      return null;
+    }
+    const settings = await this.opts.goldSettings?.();
+    if (!settings || settings.goldRate <= 0) return null;
+    return (this.opts.random ?? Math.random)() < settings.goldRate ? settings : null;
+  }
+
+  /**
+   * Hands the reviewer a gold item they were never given (of the filter's stream, if any), at
+   * random, as a task of its own leased to them: a fresh event id, the item's input, and no
+   * model's suggestion, as a task from before any model. Null when there is none left for them.
+   */
+  private async claimGold(
+    client: PoolClient,
+    who: Principal,
+    filters: ClaimBody,
+    claimKey: string | undefined,
+    policyVersion: number,
+  ): Promise<Task | null> {
+    const { rows: picked } = await client.query<{
+      id: string;
+      stream: string;
+      input: ReviewRequestData['prediction']['input'];
+      attributes: Record<string, string> | null;
+      classes: string[];
+    }>({
+      name: 'hitl-gold-pick',
+      text: `SELECT g.id, g.stream, g.input, g.attributes, g.classes FROM gold_items g
+              WHERE g.active AND ($2::text IS NULL OR g.stream = $2)
+                AND NOT EXISTS (SELECT 1 FROM review_tasks t WHERE t.gold_reviewer = $1 AND t.gold_item_id = g.id)
+              ORDER BY random() LIMIT 1`,
+      values: [who.reviewerId, filters.stream ?? null],
+    });
+    const item = picked[0];
+    if (!item) return null;
+    const eventId = randomUUID();
+    const at = new Date().toISOString();
+    const request: ReviewRequestData = {
+      eventId,
+      prediction: {
+        eventId,
+        stream: item.stream,
+        occurredAt: at,
+        input: item.input,
+        ...(item.attributes ? { attributes: item.attributes } : {}),
+        model: null,
+        classes: [],
+        label: null,
+        probabilities: {},
+        confidence: 0,
+        margin: 0,
+        entropy: 0,
+        scoredAt: at,
+      },
+      reason: 'no_model',
+      priority: 1,
+      policyVersion,
+      requiredReviewers: 1,
+      requestedAt: at,
+    };
+    const { rows } = await client.query<TaskRow>({
+      name: 'hitl-gold-task',
+      text: `INSERT INTO review_tasks (event_id, stream, request, classes, reason, predicted_label, priority,
+                                       policy_version, required_reviewers, needed, requested_at, status,
+                                       lease_owner, lease_expires_at, leased_at, claim_key,
+                                       gold_item_id, gold_reviewer)
+             VALUES ($1, $2, $3, $4, 'no_model', NULL, 1, $5, 1, 1, $6, 'gold',
+                     $7, now() + make_interval(secs => $8), now(), $9, $10, $7)
+             RETURNING *, 0 AS answers`,
+      values: [
+        eventId,
+        item.stream,
+        JSON.stringify(request),
+        item.classes,
+        policyVersion,
+        at,
+        who.reviewerId,
+        this.opts.leaseSeconds,
+        claimKey ?? null,
+        item.id,
+      ],
+    });
+    return toTask(rows[0]!);
   }
 
   private async claimNext(
@@ -516,6 +637,9 @@ export class TaskStore {
       throw new TaskError(ApiErrorCode.alreadyAnswered, `you already answered task ${eventId}`);
     }
     if (task.status === 'decided') decidedProblem(eventId, task);
+    if (task.status === 'gold' && task.final_label !== null) {
+      throw new TaskError(ApiErrorCode.alreadyAnswered, `task ${eventId} is already answered`);
+    }
     const held =
       task.lease_owner === who.reviewerId &&
       task.lease_expires_at !== null &&
@@ -539,16 +663,42 @@ export class TaskStore {
       ...answered.map((a) => ({ reviewerId: a.reviewer_id, label: a.label })),
       { reviewerId: who.reviewerId, label: body.label },
     ];
+    if (task.status === 'gold') {
+      // Scored against the gold label (by the queries that read it), and nothing more: no
+      // decision, no correction. The reviewer sees what a one-answer task shows.
+      await client.query(
+        `UPDATE review_tasks SET final_label = $2, decided_at = now(), answered = true,
+                lease_owner = NULL, lease_expires_at = NULL
+          WHERE event_id = $1`,
+        [eventId, body.label],
+      );
+      return {
+        result: { eventId, status: 'decided', finalLabel: body.label, answers: 1, needed: 1 },
+        decided: null,
+      };
+    }
     // An escalated task is decided by the admin who answers it.
-    const verdict =
+    const weighted =
+      task.status === 'escalated' || !this.opts.reliability
+        ? null
+        : await this.consensusConfidence(client, task.policy_version);
+    const rules = {
+      answers,
+      required: task.required_reviewers,
+      needed: task.needed,
+      maxExtraRounds: this.opts.maxExtraRounds,
+    };
+    const verdict: Consensus | WeightedConsensus =
       task.status === 'escalated'
-        ? ({ kind: 'decided', label: body.label, voters: [who.reviewerId] } as const)
-        : consensus({
-            answers,
-            required: task.required_reviewers,
-            needed: task.needed,
-            maxExtraRounds: this.opts.maxExtraRounds,
-          });
+        ? { kind: 'decided', label: body.label, voters: [who.reviewerId] }
+        : weighted === null
+          ? consensus(rules)
+          : weightedConsensus({
+              ...rules,
+              confidence: weighted,
+              estimate: this.opts.reliability!.model(task.stream),
+              prior: this.opts.reliability!.prior,
+            });
     const result = (
       status: AnswerResult['status'],
       finalLabel: string | null,
@@ -584,7 +734,15 @@ export class TaskStore {
     );
     const at = stamped[0]!.decided_at.toISOString();
     const voters = [...verdict.voters];
-    const outcome = await this.writeDecision(client, task, verdict.label, voters, answers, at);
+    const outcome = await this.writeDecision(
+      client,
+      task,
+      verdict.label,
+      voters,
+      answers,
+      at,
+      'posterior' in verdict && typeof verdict.posterior === 'number' ? verdict.posterior : null,
+    );
     const copies =
       key === null ? [] : await this.closeCopies(client, task, key, verdict.label, voters, who, at);
     return {
@@ -643,7 +801,28 @@ export class TaskStore {
     return copies;
   }
 
-  /** The human decision and the correction, in the outbox, in the deciding transaction. */
+  /** A policy version's consensusConfidence, read once per version. */
+  private async consensusConfidence(client: PoolClient, version: number): Promise<number | null> {
+    if (this.opts.policyName === undefined) return null;
+    if (!this.consensusSettings.has(version)) {
+      const { rows } = await client.query<{ confidence: unknown }>({
+        name: 'hitl-consensus-setting',
+        text: `SELECT spec->'consensusConfidence' AS confidence FROM routing_policies WHERE name = $1 AND version = $2`,
+        values: [this.opts.policyName, version],
+      });
+      const value = rows[0]?.confidence;
+      // Checked again: the spec was validated when stored, but this decides tasks.
+      const setting = typeof value === 'number' && value > 0 && value < 1 ? value : null;
+      if (this.consensusSettings.size > 10_000) this.consensusSettings.clear();
+      this.consensusSettings.set(version, setting);
+    }
+    return this.consensusSettings.get(version)!;
+  }
+
+  /**
+   * The human decision and the correction, in the outbox, in the deciding transaction. Under
+   * weighted consensus both carry the posterior probability of the label as its confidence.
+   */
   private async writeDecision(
     client: PoolClient,
     task: TaskRow,
@@ -651,9 +830,10 @@ export class TaskStore {
     voters: string[],
     answers: { reviewerId: string; label: string }[],
     at: string,
+    posterior: number | null,
   ): Promise<CorrectionData['outcome']> {
     const { prediction } = task.request;
-    const decision = decisionRecord(task, label, voters, at);
+    const decision = decisionRecord(task, label, voters, at, undefined, posterior);
     const correction: Correction = {
       type: 'correction.recorded',
       version: 1,
@@ -676,6 +856,7 @@ export class TaskStore {
               : 'overturned',
         reviewReason: task.reason,
         correctedAt: at,
+        ...(posterior === null ? {} : { confidence: posterior }),
       },
     };
     // A record the contract refuses is a bug here; fail the transaction rather than publish it.
@@ -697,6 +878,7 @@ function decisionRecord(
   voters: string[],
   at: string,
   throughGroup?: string,
+  posterior: number | null = null,
 ): Decision {
   const decision: Decision = {
     type: 'decision.made',
@@ -709,7 +891,7 @@ function decisionRecord(
       model: task.request.prediction.model,
       policyVersion: task.policy_version,
       reviewers: voters,
-      confidence: null,
+      confidence: posterior,
       decidedAt: at,
       ...(throughGroup === undefined ? {} : { throughGroup }),
     },

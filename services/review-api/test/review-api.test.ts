@@ -147,6 +147,20 @@ describe('authorisation', () => {
       body: {},
     },
     { method: 'GET', path: '/v1/admin/learning', openapi: '/v1/admin/learning', role: 'admin' },
+    { method: 'GET', path: '/v1/admin/gold', openapi: '/v1/admin/gold', role: 'admin' },
+    { method: 'POST', path: '/v1/admin/gold', openapi: '/v1/admin/gold', role: 'admin', body: {} },
+    {
+      method: 'POST',
+      path: '/v1/admin/gold/1/disable',
+      openapi: '/v1/admin/gold/{goldId}/disable',
+      role: 'admin',
+    },
+    {
+      method: 'POST',
+      path: '/v1/admin/gold/1/enable',
+      openapi: '/v1/admin/gold/{goldId}/enable',
+      role: 'admin',
+    },
   ];
 
   it('answers every route as its role says, for anonymous, reviewer, admin and revoked keys', async () => {

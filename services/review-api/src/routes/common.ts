@@ -51,4 +51,6 @@ export interface RouteDeps {
   policyName: string;
   /** Called after a change that wrote outbox rows (model promotion or rollback). */
   onOutbox: () => void;
+  /** A reviewer estimated less accurate than this is flagged (RELIABILITY_FLAG_BELOW). */
+  reliabilityFlagBelow: number;
 }

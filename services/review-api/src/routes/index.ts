@@ -1,6 +1,7 @@
 // The review API's routes, a file per resource.
 import type { Api } from '../http';
 import { type RouteDeps } from './common';
+import { goldRoutes } from './gold';
 import { learningRoutes } from './learning';
 import { modelRoutes } from './models';
 import { policyRoutes } from './policy';
@@ -18,4 +19,5 @@ export function registerRoutes(app: Api, deps: RouteDeps): void {
   modelRoutes(app, deps);
   queryRoutes(app, deps);
   learningRoutes(app, deps);
+  goldRoutes(app, deps);
 }

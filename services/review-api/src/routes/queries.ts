@@ -6,7 +6,7 @@ import { errorResponses, principalOf, type Api } from '../http';
 import { exportLabels, listTasks, reviewStats } from '../queries';
 import { type RouteDeps } from './common';
 
-export function queryRoutes(app: Api, { pool }: RouteDeps): void {
+export function queryRoutes(app: Api, { pool, reliabilityFlagBelow }: RouteDeps): void {
   const tags = ['queries'];
   app.get(
     '/v1/tasks',
@@ -43,7 +43,10 @@ export function queryRoutes(app: Api, { pool }: RouteDeps): void {
     async (request) => {
       const who = principalOf(request);
       // A reviewer gets the queue and their own figures, not the other reviewers'.
-      return reviewStats(pool, who.role === 'admin' ? {} : { reviewerId: who.reviewerId });
+      return reviewStats(
+        pool,
+        who.role === 'admin' ? { flagBelow: reliabilityFlagBelow } : { reviewerId: who.reviewerId },
+      );
     },
   );
 
