@@ -26,6 +26,9 @@ Reviewers:
   --reviewers N            simulated reviewers (default 1)
   --reviewers-per-task N   answers that decide a task (default 1)
   --error-rate X           chance that an answer is wrong (default 0)
+  --reviewer-error-rates A,B,…
+                           one reviewer per rate, each wrong with its own chance (instead of
+                           --reviewers and --error-rate)
   --review-delay-ms N      time each reviewer reads a task (default 0)
 Routing:
   --target-accuracy X      the model decides a class only above the confidence threshold
@@ -33,6 +36,13 @@ Routing:
                            people decide the rest (default: none, the policy's thresholds)
   --confidence-level Y     how sure that certification must be (above 0, below 1; default 0.95;
                            only with --target-accuracy)
+  --gold N                 hold N items (chosen with the seed, stratified by label) out of the
+                           stream and import them as gold items before it starts (default 0)
+  --gold-rate X            the policy's goldRate, the share of claims that hand out a gold task
+                           (above 0, at most 0.5; default 0.05; only with --gold)
+  --consensus-confidence X the policy's consensusConfidence: weighted consensus on the reviewers'
+                           estimated reliability, a task decided once its label's posterior
+                           reaches X (above 0, below 1; default: none, a majority decides)
   --no-rescore             the review API started here leaves waiting tasks as they came when a
                            model is promoted (default: they are scored again by the new version,
                            and those it is sure of are decided by it)
@@ -46,7 +56,8 @@ System:
   --lease-seconds N        the review API's lease on a task, for the API started here (default
                            60; a lost lease holds its task this long)
   --stall-seconds N        stop waiting when nothing is decided for N s (default twice the
-                           lease, at least 120; the events still pending are listed)
+                           lease, at least 120; the events still pending are listed), at the
+                           end or with the window full (the rest of the stream is then not sent)
 Chaos (pnpm chaos):
   --chaos                  run on a local stack of its own (fresh ports and directory), restart
                            each service whenever it exits, kill one at random with SIGKILL every
@@ -77,7 +88,16 @@ export interface Args {
   reviewers: number;
   reviewersPerTask: number;
   errorRate: number;
+  /** Each reviewer's chance of a wrong answer, one per reviewer (--reviewer-error-rates, or
+   * --error-rate for each of --reviewers). */
+  reviewerErrorRates: number[];
   reviewDelayMs: number;
+  /** Items held out of the stream and imported as gold items (0: none). */
+  gold: number;
+  /** The policy's goldRate (0 without gold). */
+  goldRate: number;
+  /** The policy's consensusConfidence; null: a majority decides. */
+  consensusConfidence: number | null;
   targetAccuracy: number | null;
   /** Only with a target. */
   confidenceLevel?: number;
@@ -139,6 +159,22 @@ export function parseReplayArgs(argv: string[]): Args {
   }
 }
 
+/** "A,B,…": one error rate per reviewer, each from 0 to 1, 1 to 100 of them. */
+function errorRateList(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim());
+  const rates = parts.map(Number);
+  if (
+    parts.length > 100 ||
+    parts.some((p) => p === '') ||
+    rates.some((r) => !Number.isFinite(r) || r < 0 || r > 1)
+  ) {
+    throw new UsageError(
+      `--reviewer-error-rates must be 1 to 100 numbers from 0 to 1, separated by commas, got "${value}"`,
+    );
+  }
+  return rates;
+}
+
 /** "A-B" seconds, 0.5 ≤ A ≤ B ≤ 3600. */
 function secondsRange(value: string): [number, number] {
   const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(value);
@@ -169,6 +205,10 @@ function parsed(argv: string[]) {
       reviewers: { type: 'string' },
       'reviewers-per-task': { type: 'string' },
       'error-rate': { type: 'string' },
+      'reviewer-error-rates': { type: 'string' },
+      gold: { type: 'string' },
+      'gold-rate': { type: 'string' },
+      'consensus-confidence': { type: 'string' },
       'review-delay-ms': { type: 'string' },
       'target-accuracy': { type: 'string' },
       'confidence-level': { type: 'string' },
@@ -201,6 +241,26 @@ function checked(values: ReturnType<typeof parsed>): Args {
   if (!values.chaos && (values['kill-every'] !== undefined || values['broker-restarts'] !== undefined)) {
     throw new UsageError('--kill-every and --broker-restarts go with --chaos');
   }
+  const rates = values['reviewer-error-rates'];
+  if (rates !== undefined && (values.reviewers !== undefined || values['error-rate'] !== undefined)) {
+    throw new UsageError(
+      '--reviewer-error-rates gives the reviewers and their error rates: give it, or --reviewers and --error-rate, not both',
+    );
+  }
+  const reviewerErrorRates = rates === undefined ? undefined : errorRateList(rates);
+  const gold = number(values.gold, 'gold', { min: 0, max: 100_000, integer: true }) ?? 0;
+  if (values['gold-rate'] !== undefined && gold === 0) {
+    throw new UsageError('--gold-rate is the share of claims that hand out a gold task: give --gold N too');
+  }
+  const goldRate = gold === 0 ? 0 : (number(values['gold-rate'], 'gold-rate', { min: 0, max: 0.5 }) ?? 0.05);
+  if (gold > 0 && goldRate === 0) {
+    throw new UsageError('--gold-rate must be above 0 with --gold: no gold task would be handed out');
+  }
+  const errorRate = number(values['error-rate'], 'error-rate', { min: 0, max: 1 }) ?? 0;
+  const reviewers =
+    reviewerErrorRates?.length ??
+    number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ??
+    1;
   const args: Args = {
     chaos: values.chaos
       ? {
@@ -222,10 +282,14 @@ function checked(values: ReturnType<typeof parsed>): Args {
     seed: number(values.seed, 'seed', { min: 0, integer: true }) ?? 1,
     window: number(values.window, 'window', { min: 1, integer: true }),
     rate: number(values.rate, 'rate', { min: 0.001 }),
-    reviewers: number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ?? 1,
+    reviewers,
     reviewersPerTask:
       number(values['reviewers-per-task'], 'reviewers-per-task', { min: 1, max: 25, integer: true }) ?? 1,
-    errorRate: number(values['error-rate'], 'error-rate', { min: 0, max: 1 }) ?? 0,
+    errorRate,
+    reviewerErrorRates: reviewerErrorRates ?? Array.from({ length: reviewers }, () => errorRate),
+    gold,
+    goldRate,
+    consensusConfidence: fraction(values['consensus-confidence'], 'consensus-confidence') ?? null,
     reviewDelayMs: number(values['review-delay-ms'], 'review-delay-ms', { min: 0, integer: true }) ?? 0,
     targetAccuracy: fraction(values['target-accuracy'], 'target-accuracy') ?? null,
     ...(confidenceLevel !== undefined ? { confidenceLevel } : {}),

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { HELP, UsageError, parseReplayArgs, type Args } from './args';
 import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
+import { selectGold } from './gold';
 import { defaultWindow, runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
 import {
   renderMarkdown,
@@ -33,6 +34,8 @@ import {
 
 const REPO_ROOT = resolve(__dirname, '../../..');
 const REVIEW_API_PORT = 8080;
+/** How often the review API started here estimates reviewers' reliability again, so it follows a replay. */
+const RELIABILITY_INTERVAL_MS = 5_000;
 
 async function loadItems(args: Args, cwd: string): Promise<LabelledItem[]> {
   if (!args.file) return loadSpamAssassin();
@@ -100,14 +103,22 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const runId = runIdNow();
   const loaded = await loadItems(args, cwd);
-  const items = shuffled(loaded, args.seed).slice(0, args.limit ?? loaded.length);
+  const chosen = shuffled(loaded, args.seed).slice(0, args.limit ?? loaded.length);
+  if (args.gold >= chosen.length) {
+    throw new UsageError(`--gold ${args.gold} leaves no item of the ${chosen.length} to stream`);
+  }
+  // Gold items are held out of the stream: they never become events, only gold tasks.
+  const { gold, stream: items } = selectGold(chosen, args.gold, args.seed);
   const classes = [...new Set(items.map((i) => i.label))];
   if (classes.length < 2) {
     throw new UsageError(
       `the first ${items.length} items after the shuffle all have the label ${classes[0]}: raise --limit`,
     );
   }
-  log(`[replay] ${runId}: ${items.length} items, classes ${classes.join(', ')}`);
+  log(
+    `[replay] ${runId}: ${items.length} items, classes ${classes.join(', ')}` +
+      (gold.length > 0 ? `; ${gold.length} more held out as gold items` : ''),
+  );
 
   const outDir = resolve(cwd, args.out ?? join('reports', runId));
   // Chaos kills the broker: on a stack of its own, with services of its own on free ports.
@@ -159,12 +170,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     targetAccuracy: args.targetAccuracy,
     ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
   };
+  const review = { goldRate: args.goldRate, consensusConfidence: args.consensusConfidence };
+  const policyClasses = [...new Set([...classes, ...gold.map((g) => g.label)])];
   let result: ReplayResult;
   let chaos: ChaosLoop | null = null;
   let tally: ChaosTally | null = null;
   try {
     // Before any router starts: no event is routed under a policy without the data set's classes.
-    await setReplayPolicy(pool, modelId, classes, args.reviewersPerTask, runId, target);
+    await setReplayPolicy(pool, modelId, policyClasses, args.reviewersPerTask, runId, target, review);
     const how = await Promise.all(
       SERVICE_NAMES.map((name) =>
         supervisor.ensure(name, {
@@ -177,6 +190,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
             API_PORT: String(ports.api),
             LEASE_SECONDS: String(args.leaseSeconds),
             RESCORE_ON_PROMOTION: String(args.rescore),
+            RELIABILITY_INTERVAL_MS: String(RELIABILITY_INTERVAL_MS),
             LOG_LEVEL: env.LOG_LEVEL ?? 'info',
           },
         }),
@@ -215,7 +229,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       reviewers: args.reviewers,
       reviewersPerTask: args.reviewersPerTask,
       ...target,
+      ...review,
+      gold,
+      // The review API started here estimates every RELIABILITY_INTERVAL_MS; one already running,
+      // on its own interval (the report then has its last estimate, whenever it was made).
+      reliabilitySettleMs:
+        how[SERVICE_NAMES.indexOf('review-api')] === 'started' ? RELIABILITY_INTERVAL_MS + 1_500 : 0,
       errorRate: args.errorRate,
+      reviewerErrorRates: args.reviewerErrorRates,
       reviewDelayMs: args.reviewDelayMs,
       seed: args.seed,
       ...(args.rate !== undefined ? { rate: args.rate } : { window: window }),
@@ -240,7 +261,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     pace: args.rate !== undefined ? `${args.rate} events/s` : `at most ${window} undecided`,
     reviewers: args.reviewers,
     'reviewers per task': args.reviewersPerTask,
-    'reviewer error rate': args.errorRate,
+    'reviewer error rates': args.reviewerErrorRates.join(', '),
+    'gold items (held out of the stream)': gold.length,
+    'gold rate': args.goldRate,
+    'consensus confidence (none: majority)': args.consensusConfidence,
     'review delay (ms)': args.reviewDelayMs,
     'waiting tasks scored again on promotion': args.rescore,
     model: modelId,
@@ -302,6 +326,17 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         ? ''
         : `; target accuracy ${s.targetAccuracy} met in every class the model decided: ${s.targetMet ? 'yes' : 'no'}`),
   );
+  for (const r of s.reviewers ?? []) {
+    log(
+      `[replay] reviewer ${r.id}: error rate ${r.trueErrorRate}, ${r.answers} answers, true accuracy ${pct(r.trueAccuracy)}, ` +
+        `estimated ${pct(r.estimatedAccuracy)}, gold ${r.goldAnswers} answers (${pct(r.goldAccuracy)} right)`,
+    );
+  }
+  if (s.humanAnswersPerDecidedTask !== undefined) {
+    log(
+      `[replay] human answers per event people decided (gold left out): ${s.humanAnswersPerDecidedTask?.toFixed(2) ?? '–'}`,
+    );
+  }
   const { inReview, notRouted } = result.pending;
   if (inReview.length + notRouted.length > 0) {
     const some = (ids: string[]) =>

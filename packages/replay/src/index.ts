@@ -11,6 +11,7 @@ export {
   type LabelledInput,
   type LabelledItem,
 } from './dataset';
+export { goldImportBodies, importGold, inputKey, selectGold } from './gold';
 export { runSimulatedReviewers, type ReviewerCounts, type SimulatedReviewersOptions } from './reviewers';
 export {
   defaultWindow,
@@ -20,12 +21,14 @@ export {
   type ReplayOptions,
   type ReplayProgress,
   type ReplayResult,
+  type ReplayReviewSettings,
   type ReplayTopics,
 } from './replay';
 export {
   calibrationError,
   classAccuracy,
   heldOutReport,
+  humanAnswersPerDecidedTask,
   learningCurve,
   reliabilityBins,
   renderMarkdown,
@@ -33,10 +36,12 @@ export {
   renderRiskCoverageSvg,
   renderQueueSvg,
   renderSvg,
+  reviewerLines,
   resolveTarget,
   riskCoverage,
   sampleCurve,
   summarize,
+  summarizeReviewers,
   targetMet,
   type ClassAccuracy,
   type CurvePoint,
@@ -47,6 +52,9 @@ export {
   type QueuePoint,
   type ReplaySummary,
   type ReplayTarget,
+  type ReviewerStatsEntry,
+  type ReviewerSummary,
+  type ReviewerTally,
   type RiskCoveragePoint,
 } from './report';
 export {

@@ -15,13 +15,17 @@ import {
 import { TypedProducer } from '@hitl/kafka';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
+import { ReviewClient } from '@hitl/client';
 import type { LabelledItem } from './dataset';
+import { goldImportBodies, importGold, inputKey } from './gold';
 import {
   classAccuracy,
   heldOutReport,
+  humanAnswersPerDecidedTask,
   learningCurve,
   resolveTarget,
   summarize,
+  summarizeReviewers,
   type ClassAccuracy,
   type CurvePoint,
   type EventOutcome,
@@ -29,6 +33,7 @@ import {
   type QueuePoint,
   type ReplaySummary,
   type ReplayTarget,
+  type ReviewerStatsEntry,
 } from './report';
 import { runSimulatedReviewers, type ReviewerCounts } from './reviewers';
 import { Tracker, type TrackerTopics } from './tracker';
@@ -86,6 +91,23 @@ export interface ReplayOptions {
   confidenceLevel?: number;
   /** Chance that a reviewer's answer is wrong (default 0). */
   errorRate?: number;
+  /** Each reviewer's own chance instead (as many as `reviewers`). */
+  reviewerErrorRates?: readonly number[];
+  /**
+   * Items held out of the stream, imported as gold items of its stream through the review API
+   * before the first event is sent (default none). Answers to them are no decisions.
+   */
+  gold?: readonly LabelledItem[];
+  /** The policy's goldRate, the share of claims that hand out a gold task (default 0). */
+  goldRate?: number;
+  /** The policy's consensusConfidence (default null: a majority decides). */
+  consensusConfidence?: number | null;
+  /**
+   * How long to wait, once the reviewers have stopped, before reading the review API's estimate
+   * of them, so that it covers their last answers (its RELIABILITY_INTERVAL_MS and a little;
+   * default 0).
+   */
+  reliabilitySettleMs?: number;
   /** How long a reviewer reads a task before answering (default 0 ms). */
   reviewDelayMs?: number;
   seed?: number;
@@ -94,8 +116,8 @@ export interface ReplayOptions {
   /** Events per second instead of the window. */
   rate?: number;
   /**
-   * Once everything is produced, give up waiting after this long without a new decision (default
-   * 120 s). Keep it above the review API's lease: a task whose lease was lost (its reviewer or the
+   * Once everything is produced, or while the window is full, give up waiting after this long
+   * without a new decision (default 120 s; a full window then ends the stream early). Keep it above the review API's lease: a task whose lease was lost (its reviewer or the
    * API died) comes back only when the lease runs out.
    */
   stallMs?: number;
@@ -151,7 +173,10 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const topics = opts.topics ?? DEFAULT_REPLAY_TOPICS;
   const items = opts.items;
   const truth = new Map(items.map((item) => [`${opts.runId}.${item.id}`, item.label]));
-  const classes = [...new Set(items.map((i) => i.label))].sort();
+  const gold = opts.gold ?? [];
+  const classes = [...new Set([...items, ...gold].map((i) => i.label))].sort();
+  // A gold task comes under an id of the review API's own: its truth is known by its input.
+  const goldTruth = new Map(gold.map((item) => [inputKey(item.input), item.label]));
   const started = performance.now();
   const signal = opts.signal ?? new AbortController().signal;
 
@@ -159,18 +184,50 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     targetAccuracy: opts.targetAccuracy ?? null,
     ...(opts.confidenceLevel !== undefined ? { confidenceLevel: opts.confidenceLevel } : {}),
   };
-  await setReplayPolicy(opts.pool, opts.policyName, classes, opts.reviewersPerTask ?? 1, opts.runId, target);
+  const review: ReplayReviewSettings = {
+    goldRate: opts.goldRate ?? 0,
+    consensusConfidence: opts.consensusConfidence ?? null,
+  };
+  await setReplayPolicy(
+    opts.pool,
+    opts.policyName,
+    classes,
+    opts.reviewersPerTask ?? 1,
+    opts.runId,
+    target,
+    review,
+  );
   const promoted = await getPromotedVersion(opts.pool, opts.modelId);
 
   const keys: { key: string; id: string }[] = [];
+  // The most accurate reviewer is also an admin, who answers the tasks escalated to admins (a
+  // split past MAX_EXTRA_ROUNDS, or a weighted consensus that never got sure enough), as a lead
+  // reviewer would; without one such tasks would wait for ever.
+  const rates = opts.reviewerErrorRates ?? [];
+  const lead = rates.length > 0 ? rates.indexOf(Math.min(...rates)) + 1 : 1;
   for (let i = 1; i <= (opts.reviewers ?? 1); i++) {
     const reviewer = await createReviewer(opts.pool, {
       id: `${opts.runId}-r${i}`,
       name: `replay reviewer ${i}`,
-      role: 'reviewer',
+      role: i === lead ? 'admin' : 'reviewer',
     });
     const { key, info } = await createApiKey(opts.pool, reviewer.id);
     keys.push({ key, id: info.id });
+  }
+  // An admin's key for the gold import and the reviewers' figures (GET /v1/stats).
+  const admin = await createReviewer(opts.pool, {
+    id: `${opts.runId}-admin`,
+    name: 'replay admin',
+    role: 'admin',
+  });
+  const adminKey = await createApiKey(opts.pool, admin.id);
+  if (gold.length > 0) {
+    await importGold(
+      opts.reviewApiUrl,
+      adminKey.key,
+      opts.stream,
+      goldImportBodies(gold, opts.stream, classes),
+    );
   }
 
   const tracker = new Tracker({
@@ -193,7 +250,9 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     baseUrl: opts.reviewApiUrl,
     keys: keys.map((k) => k.key),
     truth: (id) => truth.get(id),
+    goldTruth: (task) => goldTruth.get(inputKey(task.input)),
     errorRate: opts.errorRate ?? 0,
+    ...(opts.reviewerErrorRates !== undefined ? { errorRates: opts.reviewerErrorRates } : {}),
     delayMs: opts.reviewDelayMs ?? 0,
     seed: opts.seed ?? 1,
     signal: AbortSignal.any([signal, stopReviewers.signal]),
@@ -229,6 +288,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
       );
       produced += batch.length;
     };
+    const stallMs = opts.stallMs ?? 120_000;
     const rate = opts.rate;
     if (rate !== undefined) {
       // A fixed rate: every 20 ms, what is due by then.
@@ -239,17 +299,27 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
       }
     } else {
       const window = opts.window ?? 50;
+      // A full window that nothing empties (tasks no simulated reviewer may decide, such as
+      // escalated ones, which wait for an admin) stops the stream after stallMs, as a stalled end does.
+      let lastDecided = tracker.decided;
+      let lastChange = performance.now();
       while (produced < items.length && !signal.aborted) {
         const room = window - (produced - tracker.decided);
         if (room > 0) await send(items.slice(produced, produced + room));
         else await Promise.race([nextDecision(tracker, 250), reviewFailure]);
+        if (tracker.decided !== lastDecided) {
+          lastDecided = tracker.decided;
+          lastChange = performance.now();
+        } else if (room <= 0 && performance.now() - lastChange > stallMs) {
+          stalled = true;
+          break;
+        }
       }
     }
     // Everything is out: wait for the last decisions, or until none has come for stallMs.
-    const stallMs = opts.stallMs ?? 120_000;
     let lastDecided = tracker.decided;
     let lastChange = performance.now();
-    while (tracker.decided < items.length && !signal.aborted) {
+    while (!stalled && tracker.decided < produced && !signal.aborted) {
       await Promise.race([nextDecision(tracker, 500), reviewFailure]);
       if (tracker.decided !== lastDecided) {
         lastDecided = tracker.decided;
@@ -269,9 +339,19 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     await reviewing.catch(() => undefined);
     await producer.disconnect();
     await tracker.stop();
-    for (const { id } of keys) await revokeApiKey(opts.pool, id).catch(() => undefined);
   }
   opts.onProgress?.(snapshot());
+  let stats: ReviewerStatsEntry[] = [];
+  try {
+    // The estimate is made every RELIABILITY_INTERVAL_MS: wait for one that covers the last answers.
+    if (!signal.aborted) await sleep(opts.reliabilitySettleMs ?? 0);
+    const adminClient = new ReviewClient({ baseUrl: opts.reviewApiUrl, apiKey: adminKey.key });
+    stats = (await adminClient.stats()).reviewers;
+  } catch {
+    // Without the API's figures the report still has the reviewers' own.
+  } finally {
+    for (const { id } of [...keys, adminKey.info]) await revokeApiKey(opts.pool, id).catch(() => undefined);
+  }
 
   const outcomes: EventOutcome[] = items.map((item) => {
     const eventId = `${opts.runId}.${item.id}`;
@@ -287,13 +367,20 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const sent = outcomes.slice(0, produced);
   const seconds = Math.round((performance.now() - started) / 100) / 10;
   const finalModelVersion = tracker.modelVersion ?? promoted?.version ?? null;
-  const summary = summarize(sent, {
+  const counts = await reviewing.catch((): ReviewerCounts[] => []);
+  const reviewerIds = Array.from({ length: opts.reviewers ?? 1 }, (_, i) => `${opts.runId}-r${i + 1}`);
+  const base = summarize(sent, {
     seconds,
     modelVersions: new Set(tracker.promotions).size,
     finalModelVersion,
     queue,
     ...target,
   });
+  const summary: ReplaySummary = {
+    ...base,
+    humanAnswersPerDecidedTask: humanAnswersPerDecidedTask(counts, base.decidedByHuman),
+    reviewers: summarizeReviewers(reviewerIds, counts, stats, opts.stream),
+  };
   const certification =
     finalModelVersion === null ? null : await getCertification(opts.pool, opts.modelId, finalModelVersion);
   return {
@@ -306,7 +393,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
         : heldOutReport(finalModelVersion, certification, resolveTarget(target)),
     outcomes: sent,
     queue,
-    reviewers: await reviewing.catch(() => []),
+    reviewers: counts,
     stalled,
     pending: pendingOf(sent, new Set(tracker.inReview())),
     longestGapSeconds: Math.round(tracker.longestGapMs / 100) / 10,
@@ -326,9 +413,16 @@ export function pendingOf(
   };
 }
 
+/** The policy's review settings a replay sets: the share of gold tasks and weighted consensus. */
+export interface ReplayReviewSettings {
+  goldRate: number;
+  /** null: a majority decides. */
+  consensusConfidence: number | null;
+}
+
 /**
  * Gives the routing policy the data set's classes (tasks made before any model offer them), the
- * reviewers per task and the target accuracy (none unless given: the replay routes as its flags
+ * reviewers per task, the share of gold tasks, the consensus rule and the target accuracy (none unless given: the replay routes as its flags
  * say, whatever an earlier run left), as a new version unless the current one has them already.
  * Without a target the confidence level is left as it is: it means nothing then. Call it before
  * the router starts, so that no event is routed under an older version.
@@ -340,6 +434,7 @@ export async function setReplayPolicy(
   reviewersPerTask: number,
   runId: string,
   target: ReplayTarget = { targetAccuracy: null },
+  review: ReplayReviewSettings = { goldRate: 0, consensusConfidence: null },
 ): Promise<void> {
   const current = await getCurrentPolicy(pool, policyName);
   const sorted = [...classes].sort();
@@ -349,7 +444,9 @@ export async function setReplayPolicy(
     current.requiredReviewers === reviewersPerTask &&
     JSON.stringify([...current.classes].sort()) === JSON.stringify(sorted) &&
     current.targetAccuracy === targetAccuracy &&
-    (confidenceLevel === null || current.confidenceLevel === confidenceLevel)
+    (confidenceLevel === null || current.confidenceLevel === confidenceLevel) &&
+    current.goldRate === review.goldRate &&
+    current.consensusConfidence === review.consensusConfidence
   ) {
     return;
   }
@@ -362,11 +459,17 @@ export async function setReplayPolicy(
       requiredReviewers: reviewersPerTask,
       targetAccuracy,
       confidenceLevel: confidenceLevel ?? spec.confidenceLevel,
+      goldRate: review.goldRate,
+      consensusConfidence: review.consensusConfidence,
     }),
     {
       actor: 'replay',
       reason:
         `replay ${runId}: the data set's classes, ${reviewersPerTask} reviewer(s) per task, ` +
+        `gold rate ${review.goldRate}, ` +
+        (review.consensusConfidence === null
+          ? 'majority consensus, '
+          : `weighted consensus at ${review.consensusConfidence}, `) +
         (targetAccuracy === null
           ? 'no target accuracy'
           : `target accuracy ${targetAccuracy} at confidence ${confidenceLevel}`),

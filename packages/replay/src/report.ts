@@ -94,6 +94,80 @@ export interface ReplaySummary {
    */
   targetMet: boolean | null;
   seconds: number;
+  /**
+   * Human answers to the stream's tasks (not gold) per event humans decided; absent from a summary
+   * made without the reviewers' counts, null when humans decided none.
+   */
+  humanAnswersPerDecidedTask?: number | null;
+  /** Each simulated reviewer: set up, measured, and estimated by the review API. */
+  reviewers?: ReviewerSummary[];
+}
+
+/** A simulated reviewer: its set error rate, what it did, and what the review API made of it. */
+export interface ReviewerSummary {
+  id: string;
+  trueErrorRate: number;
+  /** Its answers (gold and real) that match the data set's true label; null without answers. */
+  trueAccuracy: number | null;
+  /** The review API's newest reliability estimate on the replay's stream; null without one. */
+  estimatedAccuracy: number | null;
+  /** The review API's count of its gold answers, and the share right. */
+  goldAnswers: number;
+  goldAccuracy: number | null;
+  /** Its answers accepted by the review API, gold and real. */
+  answers: number;
+}
+
+/** What summarizeReviewers needs of a simulated reviewer's counts (reviewers.ts). */
+export interface ReviewerTally {
+  answered: number;
+  wrong: number;
+  goldAnswered: number;
+  goldWrong: number;
+  errorRate: number;
+}
+
+/** What summarizeReviewers needs of a reviewer in GET /v1/stats (as an admin sees it). */
+export interface ReviewerStatsEntry {
+  reviewerId: string;
+  goldAnswers: number;
+  goldAccuracy: number | null;
+  reliability?: { stream: string; accuracy: number }[];
+}
+
+/**
+ * Each simulated reviewer (ids[i] ran tallies[i]): the truth measured from its answers beside the
+ * review API's figures for it (absent from the stats: no gold answers, no estimate).
+ */
+export function summarizeReviewers(
+  ids: readonly string[],
+  tallies: readonly ReviewerTally[],
+  stats: readonly ReviewerStatsEntry[],
+  stream: string,
+): ReviewerSummary[] {
+  const byId = new Map(stats.map((r) => [r.reviewerId, r]));
+  return ids.map((id, i) => {
+    const t = tallies[i] ?? { answered: 0, wrong: 0, goldAnswered: 0, goldWrong: 0, errorRate: NaN };
+    const seen = byId.get(id);
+    return {
+      id,
+      trueErrorRate: t.errorRate,
+      trueAccuracy: share(t.answered - t.wrong, t.answered),
+      estimatedAccuracy: seen?.reliability?.find((r) => r.stream === stream)?.accuracy ?? null,
+      goldAnswers: seen?.goldAnswers ?? 0,
+      goldAccuracy: seen?.goldAccuracy ?? null,
+      answers: t.answered,
+    };
+  });
+}
+
+/** Human answers to tasks of the stream (gold answers left out) per event that humans decided. */
+export function humanAnswersPerDecidedTask(
+  tallies: readonly Pick<ReviewerTally, 'answered' | 'goldAnswered'>[],
+  decidedByHuman: number,
+): number | null {
+  const answers = tallies.reduce((n, t) => n + t.answered - t.goldAnswered, 0);
+  return share(answers, decidedByHuman);
 }
 
 export interface CurvePoint {
@@ -818,10 +892,34 @@ export function renderMarkdown(
         `| ${p.from + 1}–${p.to} | ${pct(p.humanShare)} | ${pct(p.modelAccuracy, 2)} | ${pct(p.overallAccuracy, 2)} | ${p.modelVersion === null ? '–' : `v${p.modelVersion}`} |`,
     ),
     '',
+    ...(summary.reviewers ? reviewerLines(summary) : []),
     ...(more.classes ? classLines(summary, more.classes, more.heldOut?.thresholds ?? null) : []),
     ...(more.heldOut === undefined ? [] : heldOutLines(summary, more.heldOut)),
   ];
   return lines.join('\n');
+}
+
+/** The reviewers' table: each one's set error rate, measured accuracy and the API's estimate. */
+export function reviewerLines(
+  summary: Pick<ReplaySummary, 'reviewers' | 'humanAnswersPerDecidedTask'>,
+): string[] {
+  const reviewers = summary.reviewers ?? [];
+  const perTask = summary.humanAnswersPerDecidedTask;
+  return [
+    '## Reviewers',
+    '',
+    `Human answers per event people decided (gold answers left out): ${perTask === undefined || perTask === null ? '–' : perTask.toFixed(2)}. ` +
+      'True accuracy is measured from each reviewer’s answers, gold and real, against the data set’s labels; ' +
+      'estimated accuracy is the review API’s newest reliability estimate on the stream (GET /v1/stats).',
+    '',
+    '| reviewer | error rate set | answers | true accuracy | estimated accuracy | gold answers | gold accuracy |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...reviewers.map(
+      (r) =>
+        `| ${r.id} | ${r.trueErrorRate} | ${r.answers} | ${pct(r.trueAccuracy, 2)} | ${pct(r.estimatedAccuracy, 2)} | ${r.goldAnswers} | ${pct(r.goldAccuracy, 2)} |`,
+    ),
+    '',
+  ];
 }
 
 const yesNo = (b: boolean | null) => (b === null ? '–' : b ? 'yes' : 'no');

@@ -10,8 +10,15 @@ export interface SimulatedReviewersOptions {
   keys: readonly string[];
   /** The true label of an event, or undefined for one the data set does not know (skipped). */
   truth: (eventId: string) => string | undefined;
+  /**
+   * The true label of a task whose event id `truth` does not know: a gold task, which the review
+   * API hands out under an id of its own (undefined: not known either, skipped).
+   */
+  goldTruth?: (task: Task) => string | undefined;
   /** Chance in [0, 1] that an answer is a wrong label from the task's classes. */
   errorRate: number;
+  /** Each reviewer's own chance, by index of its key (default errorRate for every one). */
+  errorRates?: readonly number[];
   /** How long each reviewer "reads" a task before answering. */
   delayMs: number;
   /** Fixes each reviewer's sequence of mistakes (reviewer i draws from its own stream). */
@@ -35,6 +42,11 @@ export interface ReviewerCounts {
   answered: number;
   /** Of those, answers with a label other than the true one. */
   wrong: number;
+  /** Of the answers, those to gold tasks (their truth from goldTruth), and of those the wrong ones. */
+  goldAnswered: number;
+  goldWrong: number;
+  /** The chance of a wrong answer this reviewer was given. */
+  errorRate: number;
   /** Tasks given back because the truth was not known. */
   skipped: number;
   /** Tasks lost before the answer went in (the lease ran out, or others decided it). */
@@ -46,8 +58,11 @@ const LOST = new Set(['HITL_ERR_LEASE_NOT_HELD', 'HITL_ERR_TASK_DECIDED', 'HITL_
 
 /** Runs one loop per key until the signal aborts; the counts per reviewer, in the order of keys. */
 export async function runSimulatedReviewers(opts: SimulatedReviewersOptions): Promise<ReviewerCounts[]> {
-  if (!(opts.errorRate >= 0 && opts.errorRate <= 1)) {
-    throw new RangeError(`errorRate must be in [0, 1], not ${opts.errorRate}`);
+  for (const rate of [opts.errorRate, ...(opts.errorRates ?? [])]) {
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`errorRate must be in [0, 1], not ${rate}`);
+  }
+  if (opts.errorRates !== undefined && opts.errorRates.length !== opts.keys.length) {
+    throw new RangeError(`errorRates has ${opts.errorRates.length} rates for ${opts.keys.length} keys`);
   }
   if (!(opts.delayMs >= 0)) throw new RangeError(`delayMs must be >= 0, not ${opts.delayMs}`);
   const makeClient = opts.client ?? ((apiKey: string) => new ReviewClient({ baseUrl: opts.baseUrl, apiKey }));
@@ -72,7 +87,17 @@ async function reviewLoop(
   opts: SimulatedReviewersOptions,
 ): Promise<ReviewerCounts> {
   const { signal } = opts;
-  const counts: ReviewerCounts = { reviewer, answered: 0, wrong: 0, skipped: 0, lost: 0 };
+  const errorRate = opts.errorRates?.[reviewer] ?? opts.errorRate;
+  const counts: ReviewerCounts = {
+    reviewer,
+    answered: 0,
+    wrong: 0,
+    goldAnswered: 0,
+    goldWrong: 0,
+    errorRate,
+    skipped: 0,
+    lost: 0,
+  };
   // Seeds far apart per reviewer, so two reviewers do not make the same mistakes in step.
   const rand = mulberry32((opts.seed ^ Math.imul(reviewer + 1, 0x9e3779b1)) >>> 0);
   while (!signal.aborted) {
@@ -85,7 +110,9 @@ async function reviewLoop(
       await giveBack(client, task.eventId);
       break;
     }
-    const truth = opts.truth(task.eventId);
+    const known = opts.truth(task.eventId);
+    const gold = known === undefined ? opts.goldTruth?.(task) : undefined;
+    const truth = known ?? gold;
     if (truth === undefined) {
       await client.skip(task.eventId);
       counts.skipped++;
@@ -97,8 +124,7 @@ async function reviewLoop(
       break;
     }
     // Draws happen only here, so a reviewer's mistakes depend on the seed and its count of answers.
-    const label =
-      rand() < opts.errorRate ? (wrongLabel(task, truth, opts.classesFallback, rand) ?? truth) : truth;
+    const label = rand() < errorRate ? (wrongLabel(task, truth, opts.classesFallback, rand) ?? truth) : truth;
     try {
       await client.answer(task.eventId, { label });
     } catch (error) {
@@ -110,6 +136,10 @@ async function reviewLoop(
     }
     counts.answered++;
     if (label !== truth) counts.wrong++;
+    if (gold !== undefined) {
+      counts.goldAnswered++;
+      if (label !== truth) counts.goldWrong++;
+    }
   }
   return counts;
 }

@@ -118,3 +118,92 @@ describe('pnpm replay --free-ports', () => {
     expect(HELP).toContain('--free-ports');
   });
 });
+
+describe('pnpm replay --reviewer-error-rates', () => {
+  it('makes one reviewer per rate, each with its own; without it, --error-rate for each of --reviewers', () => {
+    expect(parseReplayArgs(['--reviewer-error-rates', '0.02,0.05,0.3'])).toMatchObject({
+      reviewers: 3,
+      reviewerErrorRates: [0.02, 0.05, 0.3],
+    });
+    expect(parseReplayArgs(['--reviewer-error-rates', ' 0, 1 '])).toMatchObject({
+      reviewers: 2,
+      reviewerErrorRates: [0, 1],
+    });
+    expect(parseReplayArgs(['--reviewers', '2', '--error-rate', '0.1'])).toMatchObject({
+      reviewers: 2,
+      errorRate: 0.1,
+      reviewerErrorRates: [0.1, 0.1],
+    });
+    expect(parseReplayArgs([]).reviewerErrorRates).toEqual([0]);
+  });
+
+  it('goes with --reviewers-per-task up to the number of rates', () => {
+    expect(
+      parseReplayArgs(['--reviewer-error-rates', '0.02,0.05,0.3', '--reviewers-per-task', '3']),
+    ).toMatchObject({ reviewers: 3, reviewersPerTask: 3 });
+    expect(usage(['--reviewer-error-rates', '0.02,0.05', '--reviewers-per-task', '3'])).toThrow(
+      'needs at least that many --reviewers (got 2)',
+    );
+  });
+
+  it.each([
+    ['--reviewers', '3'],
+    ['--error-rate', '0.1'],
+  ])('refuses it with %s', (flag, value) => {
+    expect(usage(['--reviewer-error-rates', '0.1,0.2', flag, value])).toThrow(UsageError);
+    expect(usage(['--reviewer-error-rates', '0.1,0.2', flag, value])).toThrow('not both');
+  });
+
+  it.each(['', '0.1,', ',0.1', '0.1,,0.2', '1.5', '-0.1', 'abc', '0.1;0.2', Array(101).fill('0').join(',')])(
+    'refuses %p: 1 to 100 rates from 0 to 1',
+    (value) => {
+      expect(usage([`--reviewer-error-rates=${value}`])).toThrow(
+        '--reviewer-error-rates must be 1 to 100 numbers from 0 to 1',
+      );
+    },
+  );
+
+  it('is in the help', () => {
+    expect(HELP).toContain('--reviewer-error-rates');
+  });
+});
+
+describe('pnpm replay --gold, --gold-rate and --consensus-confidence', () => {
+  it('has no gold and a majority unless given', () => {
+    expect(parseReplayArgs([])).toMatchObject({ gold: 0, goldRate: 0, consensusConfidence: null });
+  });
+
+  it('hands out gold tasks at 5% of claims by default when there are gold items', () => {
+    expect(parseReplayArgs(['--gold', '200'])).toMatchObject({ gold: 200, goldRate: 0.05 });
+    expect(parseReplayArgs(['--gold', '200', '--gold-rate', '0.5'])).toMatchObject({ goldRate: 0.5 });
+    expect(parseReplayArgs(['--gold', '0'])).toMatchObject({ gold: 0, goldRate: 0 });
+  });
+
+  it('refuses a gold rate without gold items, of 0, or past the policy’s 0.5', () => {
+    expect(usage(['--gold-rate', '0.05'])).toThrow('give --gold N too');
+    expect(usage(['--gold', '0', '--gold-rate', '0.05'])).toThrow('give --gold N too');
+    expect(usage(['--gold', '10', '--gold-rate', '0'])).toThrow('must be above 0 with --gold');
+    expect(usage(['--gold', '10', '--gold-rate', '0.6'])).toThrow('--gold-rate must be a number');
+    expect(usage(['--gold', '10', '--gold-rate=-0.1'])).toThrow(UsageError);
+  });
+
+  it.each(['-1', '1.5', 'abc', '100001'])('refuses --gold %p', (value) => {
+    expect(usage([`--gold=${value}`])).toThrow(UsageError);
+  });
+
+  it('takes a consensus confidence above 0 and below 1', () => {
+    expect(parseReplayArgs(['--consensus-confidence', '0.99'])).toMatchObject({
+      consensusConfidence: 0.99,
+    });
+    for (const value of ['0', '1', 'abc', '1.2']) {
+      expect(usage([`--consensus-confidence=${value}`])).toThrow(
+        '--consensus-confidence must be a number above 0 and below 1',
+      );
+    }
+  });
+
+  it('lists them in the help', () => {
+    for (const flag of ['--gold N', '--gold-rate X', '--consensus-confidence X'])
+      expect(HELP).toContain(flag);
+  });
+});

@@ -4,6 +4,7 @@ import {
   calibrationError,
   classAccuracy,
   heldOutReport,
+  humanAnswersPerDecidedTask,
   learningCurve,
   reliabilityBins,
   renderMarkdown,
@@ -11,9 +12,11 @@ import {
   renderReliabilitySvg,
   renderRiskCoverageSvg,
   renderSvg,
+  reviewerLines,
   riskCoverage,
   sampleCurve,
   summarize,
+  summarizeReviewers,
   targetMet,
   type DecisionSeen,
   type EventOutcome,
@@ -400,5 +403,90 @@ describe('the report’s target and held-out sections', () => {
     expect(md).toContain('No target accuracy');
     expect(md).toContain('Model v2 keeps no held-out predictions');
     expect(md).not.toContain('reliability.svg');
+  });
+});
+
+describe('the reviewers in the summary', () => {
+  const tallies = [
+    { answered: 100, wrong: 2, goldAnswered: 10, goldWrong: 0, errorRate: 0.02 },
+    { answered: 50, wrong: 15, goldAnswered: 5, goldWrong: 2, errorRate: 0.3 },
+    { answered: 0, wrong: 0, goldAnswered: 0, goldWrong: 0, errorRate: 0.05 },
+  ];
+  const stats = [
+    {
+      reviewerId: 'run-r1',
+      goldAnswers: 10,
+      goldAccuracy: 1,
+      reliability: [
+        { stream: 'other', accuracy: 0.5 },
+        { stream: 'run', accuracy: 0.97 },
+      ],
+    },
+    { reviewerId: 'run-r2', goldAnswers: 5, goldAccuracy: 0.6 },
+    {
+      reviewerId: 'someone-else',
+      goldAnswers: 3,
+      goldAccuracy: 0,
+      reliability: [{ stream: 'run', accuracy: 0.1 }],
+    },
+  ];
+
+  it('puts the measured truth beside the review API’s figures, on the replay’s stream', () => {
+    expect(summarizeReviewers(['run-r1', 'run-r2', 'run-r3'], tallies, stats, 'run')).toEqual([
+      {
+        id: 'run-r1',
+        trueErrorRate: 0.02,
+        trueAccuracy: 0.98,
+        estimatedAccuracy: 0.97,
+        goldAnswers: 10,
+        goldAccuracy: 1,
+        answers: 100,
+      },
+      // Without a reliability estimate (or without admin figures): null.
+      {
+        id: 'run-r2',
+        trueErrorRate: 0.3,
+        trueAccuracy: 0.7,
+        estimatedAccuracy: null,
+        goldAnswers: 5,
+        goldAccuracy: 0.6,
+        answers: 50,
+      },
+      // Absent from the stats: no answers there.
+      {
+        id: 'run-r3',
+        trueErrorRate: 0.05,
+        trueAccuracy: null,
+        estimatedAccuracy: null,
+        goldAnswers: 0,
+        goldAccuracy: null,
+        answers: 0,
+      },
+    ]);
+  });
+
+  it('counts human answers per event people decided, leaving gold answers out', () => {
+    // (100 - 10) + (50 - 5) + 0 = 135 answers on the stream's tasks.
+    expect(humanAnswersPerDecidedTask(tallies, 45)).toBe(3);
+    expect(humanAnswersPerDecidedTask(tallies, 0)).toBeNull();
+    expect(humanAnswersPerDecidedTask([], 10)).toBe(0);
+  });
+
+  it('shows them in the markdown report as a table, only when the summary has them', () => {
+    const base = summarize(outcomes, { seconds: 1, modelVersions: 1, finalModelVersion: 1 });
+    expect(renderMarkdown(base, [], {})).not.toContain('## Reviewers');
+    const summary = {
+      ...base,
+      humanAnswersPerDecidedTask: 2.345,
+      reviewers: summarizeReviewers(['run-r1', 'run-r2'], tallies, stats, 'run'),
+    };
+    const md = renderMarkdown(summary, [], {});
+    expect(md).toContain('## Reviewers');
+    expect(md).toContain('Human answers per event people decided (gold answers left out): 2.35.');
+    expect(md).toContain('| run-r1 | 0.02 | 100 | 98.00% | 97.00% | 10 | 100.00% |');
+    expect(md).toContain('| run-r2 | 0.3 | 50 | 70.00% | – | 5 | 60.00% |');
+    expect(reviewerLines({})).toContain(
+      '| reviewer | error rate set | answers | true accuracy | estimated accuracy | gold answers | gold accuracy |',
+    );
   });
 });

@@ -118,7 +118,18 @@ describe('runSimulatedReviewers', () => {
     const { key } = await person(pool);
 
     const { counts, final } = await reviewAll(running, [key], { truth: known, stream, errorRate: 0 });
-    expect(counts).toEqual([{ reviewer: 0, answered: 3, wrong: 0, skipped: 1, lost: 0 }]);
+    expect(counts).toEqual([
+      {
+        reviewer: 0,
+        answered: 3,
+        wrong: 0,
+        goldAnswered: 0,
+        goldWrong: 0,
+        errorRate: 0,
+        skipped: 1,
+        lost: 0,
+      },
+    ]);
     expect(final).toEqual(known);
     expect(await running.api.tasks.get(unknown!)).toMatchObject({ status: 'open', lease: null });
 
@@ -143,7 +154,18 @@ describe('runSimulatedReviewers', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     abort.abort();
-    expect(await run).toEqual([{ reviewer: 0, answered: 0, wrong: 0, skipped: 0, lost: 0 }]);
+    expect(await run).toEqual([
+      {
+        reviewer: 0,
+        answered: 0,
+        wrong: 0,
+        goldAnswered: 0,
+        goldWrong: 0,
+        errorRate: 0,
+        skipped: 0,
+        lost: 0,
+      },
+    ]);
     expect(await running.api.tasks.get(`${stream}-late`)).toMatchObject({ status: 'open', lease: null });
   });
 });
