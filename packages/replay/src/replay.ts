@@ -200,16 +200,11 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const promoted = await getPromotedVersion(opts.pool, opts.modelId);
 
   const keys: { key: string; id: string }[] = [];
-  // The most accurate reviewer is also an admin, who answers the tasks escalated to admins (a
-  // split past MAX_EXTRA_ROUNDS, or a weighted consensus that never got sure enough), as a lead
-  // reviewer would; without one such tasks would wait for ever.
-  const rates = opts.reviewerErrorRates ?? [];
-  const lead = rates.length > 0 ? rates.indexOf(Math.min(...rates)) + 1 : 1;
   for (let i = 1; i <= (opts.reviewers ?? 1); i++) {
     const reviewer = await createReviewer(opts.pool, {
       id: `${opts.runId}-r${i}`,
       name: `replay reviewer ${i}`,
-      role: i === lead ? 'admin' : 'reviewer',
+      role: 'reviewer',
     });
     const { key, info } = await createApiKey(opts.pool, reviewer.id);
     keys.push({ key, id: info.id });
