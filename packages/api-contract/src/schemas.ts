@@ -51,6 +51,12 @@ export const ClaimBody = Type.Object(
       Type.String({ minLength: 1, maxLength: 200, description: 'The model’s predicted label.' }),
     ),
     stream: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    escalated: Type.Optional(
+      Type.Boolean({
+        description:
+          'Only tasks escalated to an admin (true; admins only, others get 403 HITL_ERR_FORBIDDEN), or only tasks that are not (false).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

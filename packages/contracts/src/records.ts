@@ -152,6 +152,11 @@ export const DecisionData = Type.Object(
     policyVersion: Type.Integer({ minimum: 1 }),
     /** Ids of the reviewers whose answers made a human decision; empty for a model decision. */
     reviewers: Type.Array(Type.String({ minLength: 1, maxLength: 200 })),
+    /**
+     * A model decision: the model's confidence in the label. A human one: under weighted consensus,
+     * the label's posterior probability given the answers and the reviewers' estimated reliability;
+     * null when a majority or an admin decided.
+     */
     confidence: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]),
     decidedAt: Timestamp,
     /**

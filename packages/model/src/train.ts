@@ -15,6 +15,11 @@ export interface TrainOptions {
   learningRate?: number;
   /** Rows per gradient step; defaults to 64 (or all rows when fewer). */
   batchSize?: number;
+  /**
+   * Each row's weight in the loss, in (0, 1], in the order of the labels (default 1 each): a row of
+   * weight w counts as w of a row. For labels that are surely right less often than others.
+   */
+  sampleWeights?: readonly number[];
 }
 
 export interface TextTrainInput extends TrainOptions {
@@ -121,6 +126,13 @@ function fitSoftmax(
   const lr = opts.learningRate ?? 0.05;
   const batchSize = Math.max(1, Math.min(opts.batchSize ?? 64, n));
   const rand = mulberry32(opts.seed ?? 0);
+  const weights = opts.sampleWeights;
+  if (weights !== undefined) {
+    if (weights.length !== n) throw new RangeError(`${weights.length} sample weights for ${n} rows`);
+    for (const w of weights) {
+      if (!(w > 0 && w <= 1)) throw new RangeError(`a sample weight must be in (0, 1], not ${w}`);
+    }
+  }
 
   const W = new Float64Array(C * D);
   for (let i = 0; i < W.length; i++) W[i] = (rand() - 0.5) * 0.02;
@@ -168,8 +180,9 @@ function fitSoftmax(
           sum += e;
         }
         const yi = y[ri]!;
+        const wi = weights === undefined ? 1 : weights[ri]!;
         for (let c = 0; c < C; c++) {
-          const g = (logits[c]! / sum - (c === yi ? 1 : 0)) / m;
+          const g = ((logits[c]! / sum - (c === yi ? 1 : 0)) * wi) / m;
           gb[c] = gb[c]! + g;
           const off = c * D;
           for (let k = 0; k < row.idx.length; k++) {

@@ -63,3 +63,42 @@ describe('linear training', () => {
     expect(() => m.predictProba([[1, 2]])).toThrow(/expected 5 features/);
   });
 });
+
+describe('sample weights', () => {
+  const { features, labels } = gaussianBlobs(2, 60, 4, 77);
+
+  it('leave the model as it is when every weight is 1', () => {
+    const plain = trainLinearClassifier({ features, labels, epochs: 10, seed: 3 });
+    const ones = trainLinearClassifier({
+      features,
+      labels,
+      epochs: 10,
+      seed: 3,
+      sampleWeights: labels.map(() => 1),
+    });
+    expect(ones.weights).toEqual(plain.weights);
+    expect(ones.bias).toEqual(plain.bias);
+  });
+
+  it('let a sure label outweigh an unsure one of the same input', () => {
+    // The same point twice with both labels: the weights decide which the model leans to.
+    const point = [0.5, -0.5, 0.25, 0];
+    const both = { features: [point, point], labels: ['a', 'b'], epochs: 200, l2: 0, seed: 1 };
+    const leanA = trainLinearClassifier({ ...both, sampleWeights: [1, 0.2] }).predictProba([point])[0]!;
+    const leanB = trainLinearClassifier({ ...both, sampleWeights: [0.2, 1] }).predictProba([point])[0]!;
+    // Weighted log-loss is least at p(a) = 1 / (1 + 0.2) ≈ 0.83.
+    expect(leanA[0]).toBeGreaterThan(0.7);
+    expect(leanB[1]).toBeGreaterThan(0.7);
+  });
+
+  it('are refused outside (0, 1] or in the wrong number', () => {
+    expect(() => trainLinearClassifier({ features, labels, sampleWeights: [1] })).toThrow(
+      `1 sample weights for ${labels.length} rows`,
+    );
+    for (const bad of [0, -1, 1.5, NaN]) {
+      expect(() =>
+        trainLinearClassifier({ features, labels, sampleWeights: labels.map((_, i) => (i === 3 ? bad : 1)) }),
+      ).toThrow('a sample weight must be in (0, 1]');
+    }
+  });
+});

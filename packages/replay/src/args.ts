@@ -29,6 +29,9 @@ Reviewers:
   --reviewer-error-rates A,B,…
                            one reviewer per rate, each wrong with its own chance (instead of
                            --reviewers and --error-rate)
+  --admin-error-rate X     chance that the simulated admin, who answers the tasks escalated to
+                           admins, is wrong (default: the smallest reviewer rate; "none": no
+                           admin, escalated tasks wait)
   --review-delay-ms N      time each reviewer reads a task (default 0)
 Routing:
   --target-accuracy X      the model decides a class only above the confidence threshold
@@ -91,6 +94,8 @@ export interface Args {
   /** Each reviewer's chance of a wrong answer, one per reviewer (--reviewer-error-rates, or
    * --error-rate for each of --reviewers). */
   reviewerErrorRates: number[];
+  /** The simulated admin's error rate; null: no admin (--admin-error-rate none). */
+  adminErrorRate: number | null;
   reviewDelayMs: number;
   /** Items held out of the stream and imported as gold items (0: none). */
   gold: number;
@@ -206,6 +211,7 @@ function parsed(argv: string[]) {
       'reviewers-per-task': { type: 'string' },
       'error-rate': { type: 'string' },
       'reviewer-error-rates': { type: 'string' },
+      'admin-error-rate': { type: 'string' },
       gold: { type: 'string' },
       'gold-rate': { type: 'string' },
       'consensus-confidence': { type: 'string' },
@@ -261,6 +267,12 @@ function checked(values: ReturnType<typeof parsed>): Args {
     reviewerErrorRates?.length ??
     number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ??
     1;
+  const admin = values['admin-error-rate'];
+  const reviewerRates = reviewerErrorRates ?? Array.from({ length: reviewers }, () => errorRate);
+  const adminErrorRate =
+    admin === 'none'
+      ? null
+      : (number(admin, 'admin-error-rate', { min: 0, max: 1 }) ?? Math.min(...reviewerRates));
   const args: Args = {
     chaos: values.chaos
       ? {
@@ -286,7 +298,8 @@ function checked(values: ReturnType<typeof parsed>): Args {
     reviewersPerTask:
       number(values['reviewers-per-task'], 'reviewers-per-task', { min: 1, max: 25, integer: true }) ?? 1,
     errorRate,
-    reviewerErrorRates: reviewerErrorRates ?? Array.from({ length: reviewers }, () => errorRate),
+    reviewerErrorRates: reviewerRates,
+    adminErrorRate,
     gold,
     goldRate,
     consensusConfidence: fraction(values['consensus-confidence'], 'consensus-confidence') ?? null,

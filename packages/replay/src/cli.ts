@@ -237,6 +237,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         how[SERVICE_NAMES.indexOf('review-api')] === 'started' ? RELIABILITY_INTERVAL_MS + 1_500 : 0,
       errorRate: args.errorRate,
       reviewerErrorRates: args.reviewerErrorRates,
+      adminErrorRate: args.adminErrorRate,
       reviewDelayMs: args.reviewDelayMs,
       seed: args.seed,
       ...(args.rate !== undefined ? { rate: args.rate } : { window: window }),
@@ -262,6 +263,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     reviewers: args.reviewers,
     'reviewers per task': args.reviewersPerTask,
     'reviewer error rates': args.reviewerErrorRates.join(', '),
+    'admin error rate (none: escalations wait)': args.adminErrorRate,
     'gold items (held out of the stream)': gold.length,
     'gold rate': args.goldRate,
     'consensus confidence (none: majority)': args.consensusConfidence,
@@ -334,7 +336,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   if (s.humanAnswersPerDecidedTask !== undefined) {
     log(
-      `[replay] human answers per event people decided (gold left out): ${s.humanAnswersPerDecidedTask?.toFixed(2) ?? '–'}`,
+      `[replay] human answers per event people decided (gold left out): ${s.humanAnswersPerDecidedTask?.toFixed(2) ?? '–'}` +
+        (s.escalationsAnswered ? `, of them ${s.escalationsAnswered} by the admin on escalated tasks` : ''),
     );
   }
   const { inReview, notRouted } = result.pending;

@@ -94,6 +94,11 @@ export interface ReplayOptions {
   /** Each reviewer's own chance instead (as many as `reviewers`). */
   reviewerErrorRates?: readonly number[];
   /**
+   * The admin's chance of a wrong answer: a simulated admin answers the tasks escalated to admins
+   * (default: the smallest of the reviewers' rates); null: nobody answers them.
+   */
+  adminErrorRate?: number | null;
+  /**
    * Items held out of the stream, imported as gold items of its stream through the review API
    * before the first event is sent (default none). Answers to them are no decisions.
    */
@@ -255,8 +260,28 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     filters: { stream: opts.stream },
     idleMs: 50,
   });
+  const adminErrorRate =
+    opts.adminErrorRate === undefined
+      ? Math.min(...(opts.reviewerErrorRates ?? [opts.errorRate ?? 0]))
+      : opts.adminErrorRate;
+  // The admin answers only escalated tasks, as people who settle disagreements would.
+  const escalations =
+    adminErrorRate === null
+      ? Promise.resolve([] as ReviewerCounts[])
+      : runSimulatedReviewers({
+          baseUrl: opts.reviewApiUrl,
+          keys: [adminKey.key],
+          truth: (id) => truth.get(id),
+          errorRate: adminErrorRate,
+          delayMs: opts.reviewDelayMs ?? 0,
+          seed: ((opts.seed ?? 1) + 0x5bd1e995) >>> 0,
+          signal: AbortSignal.any([signal, stopReviewers.signal]),
+          classesFallback: classes,
+          filters: { stream: opts.stream, escalated: true },
+          idleMs: 200,
+        });
   // A reviewer loop that fails stops the replay rather than leaving it waiting.
-  const reviewFailure = reviewing.then(
+  const reviewFailure = Promise.all([reviewing, escalations]).then(
     () => new Promise<never>(() => undefined),
     (error: unknown) => Promise.reject(error instanceof Error ? error : new Error(String(error))),
   );
@@ -332,6 +357,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     sampleQueue();
     stopReviewers.abort();
     await reviewing.catch(() => undefined);
+    await escalations.catch(() => undefined);
     await producer.disconnect();
     await tracker.stop();
   }
@@ -363,6 +389,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const seconds = Math.round((performance.now() - started) / 100) / 10;
   const finalModelVersion = tracker.modelVersion ?? promoted?.version ?? null;
   const counts = await reviewing.catch((): ReviewerCounts[] => []);
+  const adminCounts = await escalations.catch((): ReviewerCounts[] => []);
   const reviewerIds = Array.from({ length: opts.reviewers ?? 1 }, (_, i) => `${opts.runId}-r${i + 1}`);
   const base = summarize(sent, {
     seconds,
@@ -373,7 +400,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   });
   const summary: ReplaySummary = {
     ...base,
-    humanAnswersPerDecidedTask: humanAnswersPerDecidedTask(counts, base.decidedByHuman),
+    humanAnswersPerDecidedTask: humanAnswersPerDecidedTask([...counts, ...adminCounts], base.decidedByHuman),
+    escalationsAnswered: adminCounts.reduce((n, c) => n + c.answered, 0),
     reviewers: summarizeReviewers(reviewerIds, counts, stats, opts.stream),
   };
   const certification =

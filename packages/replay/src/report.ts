@@ -99,6 +99,8 @@ export interface ReplaySummary {
    * made without the reviewers' counts, null when humans decided none.
    */
   humanAnswersPerDecidedTask?: number | null;
+  /** Escalated tasks the simulated admin answered (its answers count in humanAnswersPerDecidedTask). */
+  escalationsAnswered?: number;
   /** Each simulated reviewer: set up, measured, and estimated by the review API. */
   reviewers?: ReviewerSummary[];
 }

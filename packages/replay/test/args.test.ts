@@ -137,6 +137,19 @@ describe('pnpm replay --reviewer-error-rates', () => {
     expect(parseReplayArgs([]).reviewerErrorRates).toEqual([0]);
   });
 
+  it('adds an admin for escalated tasks, as careful as the best reviewer unless told', () => {
+    expect(parseReplayArgs(['--reviewer-error-rates', '0.02,0.05,0.3']).adminErrorRate).toBe(0.02);
+    expect(parseReplayArgs(['--error-rate', '0.1']).adminErrorRate).toBe(0.1);
+    expect(
+      parseReplayArgs(['--reviewer-error-rates', '0.02,0.3', '--admin-error-rate', '0']).adminErrorRate,
+    ).toBe(0);
+    expect(parseReplayArgs(['--admin-error-rate', 'none']).adminErrorRate).toBeNull();
+    for (const bad of ['-0.1', '1.5', 'often']) {
+      expect(usage(['--admin-error-rate', bad])).toThrow('--admin-error-rate');
+    }
+    expect(HELP).toContain('--admin-error-rate');
+  });
+
   it('goes with --reviewers-per-task up to the number of rates', () => {
     expect(
       parseReplayArgs(['--reviewer-error-rates', '0.02,0.05,0.3', '--reviewers-per-task', '3']),

@@ -82,15 +82,17 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     }
     return policyRead.policy;
   };
-  const reliability = new ReviewerReliability({
+  const reliability: ReviewerReliability = new ReviewerReliability({
     pool,
     logger: log,
     intervalMs: config.reliabilityIntervalMs,
     maxAnswers: config.reliabilityMaxAnswers,
     prior: { accuracy: config.reliabilityPriorAccuracy, strength: config.reliabilityPriorStrength },
     onLoaded: (estimate) => metrics.setReliability(estimate, config.reliabilityFlagBelow),
+    // Answered tasks that a better estimate makes decidable are decided now, not left waiting.
+    afterEstimate: (): Promise<number> => tasks.redecide(),
   });
-  const tasks = new TaskStore({
+  const tasks: TaskStore = new TaskStore({
     pool,
     leaseSeconds: config.leaseSeconds,
     maxLeaseSeconds: config.maxLeaseSeconds,

@@ -87,6 +87,7 @@ export class ApiError extends Error {
 /** What the task store and the queries refuse, without an HTTP status. */
 export type TaskErrorCode =
   | typeof ApiErrorCode.validation
+  | typeof ApiErrorCode.forbidden
   | typeof ApiErrorCode.notFound
   | typeof ApiErrorCode.leaseNotHeld
   | typeof ApiErrorCode.leaseLimit

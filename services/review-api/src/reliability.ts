@@ -250,19 +250,27 @@ export function estimateReliability(input: ReliabilityInput): ReliabilityEstimat
   };
 }
 
+/** The class that stands for "something else" when fewer than two are known; never decided. */
+export const OTHER_CLASS = '\u0000other';
+
 /**
  * P(true label | answers), given reviewers' estimates (each reviewer's first answer counts). A
  * reviewer missing from the estimate, or a cell missing from a confusion, takes the prior's
  * symmetric value. Labels the estimate has not seen are added as classes with its smallest class
- * prior, so an unexpected label can still win on the answers but is not favoured.
+ * prior, so an unexpected label can still win on the answers but is not favoured. `classes` are
+ * the task's own (added the same way): without them, on a stream the estimate has not seen yet,
+ * the answered labels would be the only classes, and one answer would be certain. With fewer than
+ * two classes known in all, an unnamed other class stands for the rest.
  */
 export function labelPosterior(
   answers: readonly { reviewerId: string; label: string }[],
   estimate: ReliabilityModel,
   prior: ReliabilityPrior,
+  taskClasses: readonly string[] = [],
 ): Record<string, number> {
   checkPrior(prior);
-  const classes = [...new Set([...estimate.classes, ...answers.map((a) => a.label)])];
+  const classes = [...new Set([...estimate.classes, ...taskClasses, ...answers.map((a) => a.label)])];
+  if (classes.length < 2) classes.push(OTHER_CLASS);
   const K = classes.length;
   const known = estimate.classes.map((c) => estimate.classPrior[c] ?? 0).filter((p) => p > 0);
   const fallback = known.length ? Math.min(...known) : 1;
@@ -295,6 +303,8 @@ export interface WeightedConsensusInput {
   confidence: number;
   estimate: ReliabilityModel;
   prior: ReliabilityPrior;
+  /** The task's classes (see labelPosterior). */
+  classes?: readonly string[];
 }
 
 /**
@@ -309,7 +319,7 @@ export function weightedConsensus(input: WeightedConsensusInput): WeightedConsen
   for (const [name, value] of Object.entries({ required, needed, maxExtraRounds }))
     check(value >= 0, `${name} must be a number >= 0, got ${value}`);
   check(confidence > 0 && confidence <= 1, `confidence must be in (0, 1], got ${confidence}`);
-  const posterior = labelPosterior(answers, estimate, prior);
+  const posterior = labelPosterior(answers, estimate, prior, input.classes);
   let best: [string, number] | undefined;
   for (const entry of Object.entries(posterior)) if (!best || entry[1] > best[1]) best = entry;
   const voters = answers.filter((a) => a.label === best?.[0]).map((a) => a.reviewerId);

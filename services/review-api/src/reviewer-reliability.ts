@@ -22,6 +22,11 @@ export interface ReviewerReliabilityOptions {
   prior: ReliabilityPrior;
   /** Called with each newly loaded version. */
   onLoaded?: (estimate: LoadedReliability) => void;
+  /**
+   * Called after this replica stored and loaded a new version (one replica per round), to decide
+   * what the new estimate makes decidable; its failure is logged, and the next version tries again.
+   */
+  afterEstimate?: () => Promise<unknown>;
 }
 
 export interface ReviewerFigures {
@@ -84,8 +89,9 @@ export class ReviewerReliability {
     if (this.running) return this.running;
     this.running = (async () => {
       try {
-        await this.estimate();
+        const version = await this.estimate();
         await this.load();
+        if (version !== null) await this.opts.afterEstimate?.();
       } catch (error) {
         // The last estimate loaded stays in force; the next round tries again.
         this.opts.logger.warn({ err: error }, 'reviewer reliability was not estimated this round');

@@ -67,6 +67,13 @@ export interface TaskStoreOptions {
   reliability?: { model(stream: string): ReliabilityModel; readonly prior: ReliabilityPrior };
 }
 
+/** A task that redecide() looks at: answered, not decided, not leased. */
+interface WaitingTask {
+  event_id: string;
+  group_key: string | null;
+  requested_key: string;
+}
+
 /** The families a reviewer was last given, newest first, that a claim avoids within the window. */
 export const RECENT_FAMILIES = 3;
 
@@ -256,16 +263,26 @@ export class TaskStore {
    */
   async claim(who: Principal, filters: ClaimBody, claimKey?: string): Promise<Task | null> {
     return withTransaction(this.opts.pool, async (client) => {
+      if (filters.escalated === true && who.role !== 'admin') {
+        throw new TaskError(ApiErrorCode.forbidden, 'only admins answer escalated tasks');
+      }
       // One claim at a time per reviewer, so the count of their leases holds until this commits.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`claim:${who.reviewerId}`]);
       const held = await client.query<TaskRow & { fits: boolean }>(
         `SELECT t.*, ${ANSWER_COUNT},
                 (($2::text IS NULL OR t.reason = $2) AND ($3::text IS NULL OR t.predicted_label = $3)
-                  AND ($4::text IS NULL OR t.stream = $4)) AS fits
+                  AND ($4::text IS NULL OR t.stream = $4)
+                  AND ($5::boolean IS NULL OR (t.status = 'escalated') = $5)) AS fits
            FROM review_tasks t
           WHERE t.lease_owner = $1 AND t.lease_expires_at > now() AND t.status <> 'decided'
           ORDER BY t.leased_at NULLS FIRST, t.event_id`,
-        [who.reviewerId, filters.reason ?? null, filters.label ?? null, filters.stream ?? null],
+        [
+          who.reviewerId,
+          filters.reason ?? null,
+          filters.label ?? null,
+          filters.stream ?? null,
+          filters.escalated ?? null,
+        ],
       );
       const again =
         claimKey === undefined
@@ -291,7 +308,11 @@ export class TaskStore {
   private async goldTurn(filters: ClaimBody): Promise<{ policyVersion: number } | null> {
     // A gold task has no model's label and is shown as sent with no model: a claim filtered on
     // anything else gets none.
-    if (filters.label !== undefined || (filters.reason !== undefined && filters.reason !== 'no_model')) {
+    if (
+      filters.label !== undefined ||
+      filters.escalated === true ||
+      (filters.reason !== undefined && filters.reason !== 'no_model')
+    ) {
       return null;
     }
     const settings = await this.opts.goldSettings?.();
@@ -393,8 +414,16 @@ export class TaskStore {
     if (filters.reason) where.push(`AND q.reason = $${params.push(filters.reason)}`);
     if (filters.label) where.push(`AND q.predicted_label = $${params.push(filters.label)}`);
     if (filters.stream) where.push(`AND q.stream = $${params.push(filters.stream)}`);
+    if (filters.escalated !== undefined) {
+      where.push(`AND (q.status = 'escalated') = $${params.push(filters.escalated)}`);
+    }
     // A prepared statement per filter combination: the plan is made once per connection.
-    const shape = [filters.reason && 'r', filters.label && 'l', filters.stream && 's']
+    const shape = [
+      filters.reason && 'r',
+      filters.label && 'l',
+      filters.stream && 's',
+      filters.escalated !== undefined && 'e',
+    ]
       .filter(Boolean)
       .join('');
     const within = params.push(this.opts.varietyWindow ?? 0.05);
@@ -698,6 +727,7 @@ export class TaskStore {
               confidence: weighted,
               estimate: this.opts.reliability!.model(task.stream),
               prior: this.opts.reliability!.prior,
+              classes: task.classes,
             });
     const result = (
       status: AnswerResult['status'],
@@ -726,11 +756,27 @@ export class TaskStore {
       );
       return { result: result('escalated', null, task.needed), decided: null };
     }
+    const decided = await this.decide(client, task, key, verdict, answers, who.reviewerId);
+    return { result: result('decided', verdict.label, task.needed), decided };
+  }
+
+  /**
+   * Decides a locked task with the verdict's label: its row, its decision and correction, and the
+   * copies of its group that nobody else holds (the caller holds the group's lock, when it has one).
+   */
+  private async decide(
+    client: PoolClient,
+    task: TaskRow,
+    key: string | null,
+    verdict: { label: string; voters: readonly string[]; posterior?: number },
+    answers: { reviewerId: string; label: string }[],
+    holder: string,
+  ): Promise<DecidedTask> {
     const { rows: stamped } = await client.query<{ decided_at: Date }>(
       `UPDATE review_tasks SET status = 'decided', final_label = $2, decided_at = now(), answered = true,
               lease_owner = NULL, lease_expires_at = NULL
         WHERE event_id = $1 RETURNING decided_at`,
-      [eventId, verdict.label],
+      [task.event_id, verdict.label],
     );
     const at = stamped[0]!.decided_at.toISOString();
     const voters = [...verdict.voters];
@@ -741,19 +787,90 @@ export class TaskStore {
       voters,
       answers,
       at,
-      'posterior' in verdict && typeof verdict.posterior === 'number' ? verdict.posterior : null,
+      typeof verdict.posterior === 'number' ? verdict.posterior : null,
     );
     const copies =
-      key === null ? [] : await this.closeCopies(client, task, key, verdict.label, voters, who, at);
+      key === null ? [] : await this.closeCopies(client, task, key, verdict.label, voters, holder, at);
     return {
-      result: result('decided', verdict.label, task.needed),
-      decided: {
-        eventId,
-        reason: task.reason,
-        outcome,
-        throughGroup: copies.map((c) => ({ eventId: c.event_id, reason: c.reason })),
-      },
+      eventId: task.event_id,
+      reason: task.reason,
+      outcome,
+      throughGroup: copies.map((c) => ({ eventId: c.event_id, reason: c.reason })),
     };
+  }
+
+  /**
+   * Decides again, under the reliability estimate in force, the tasks that people answered without
+   * reaching their policy's consensusConfidence: those waiting for one more reviewer, and those
+   * escalated to an admin. A better estimate of the reviewers who answered can make their answers
+   * enough. Tasks leased now are left to their reviewers. Goes through them all, oldest first, a
+   * page at a time and a transaction per task; returns how many it decided.
+   */
+  async redecide(pageSize = 500): Promise<number> {
+    let decided = 0;
+    // The cursor keeps requested_at as text: a Date would lose its microseconds.
+    let after = null as { at: string; id: string } | null;
+    for (;;) {
+      const { rows: page }: { rows: WaitingTask[] } = await this.opts.pool.query<WaitingTask>(
+        `SELECT event_id, group_key, requested_at::text AS requested_key FROM review_tasks
+          WHERE status IN ('open', 'escalated') AND answered
+            AND (lease_owner IS NULL OR lease_expires_at <= now())
+            AND ($2::timestamptz IS NULL OR (requested_at, event_id) > ($2::timestamptz, $3::text))
+          ORDER BY requested_at, event_id LIMIT $1`,
+        [pageSize, after?.at ?? null, after?.id ?? null],
+      );
+      decided += await this.redecidePage(page);
+      const last = page.at(-1);
+      if (!last || page.length < pageSize) return decided;
+      after = { at: last.requested_key, id: last.event_id };
+    }
+  }
+
+  private async redecidePage(waiting: readonly WaitingTask[]): Promise<number> {
+    const reliability = this.opts.reliability;
+    if (!reliability) return 0;
+    let decided = 0;
+    for (const { event_id: eventId, group_key: key } of waiting) {
+      const made = await withTransaction(this.opts.pool, async (client) => {
+        if (key !== null) {
+          await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`hitl-group:${key}`]);
+        }
+        const { rows } = await client.query<TaskRow>(
+          `SELECT * FROM review_tasks
+            WHERE event_id = $1 AND status IN ('open', 'escalated') AND answered
+              AND (lease_owner IS NULL OR lease_expires_at <= now())
+            FOR UPDATE SKIP LOCKED`,
+          [eventId],
+        );
+        const task = rows[0];
+        if (!task) return null;
+        const confidence = await this.consensusConfidence(client, task.policy_version);
+        if (confidence === null) return null;
+        const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>({
+          name: 'hitl-task-answers',
+          text: 'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
+          values: [eventId],
+        });
+        const answers = answered.map((a) => ({ reviewerId: a.reviewer_id, label: a.label }));
+        const verdict = weightedConsensus({
+          answers,
+          required: task.required_reviewers,
+          needed: task.needed,
+          maxExtraRounds: this.opts.maxExtraRounds,
+          confidence,
+          estimate: reliability.model(task.stream),
+          prior: reliability.prior,
+          classes: task.classes,
+        });
+        if (verdict.kind !== 'decided') return null;
+        return this.decide(client, task, key, verdict, answers, '');
+      });
+      if (made) {
+        decided++;
+        this.opts.onDecided?.(made);
+      }
+    }
+    return decided;
   }
 
   /**
@@ -770,7 +887,7 @@ export class TaskStore {
     key: string,
     label: string,
     voters: string[],
-    who: Principal,
+    holder: string,
     at: string,
   ): Promise<TaskRow[]> {
     const { rows: open } = await client.query<TaskRow & { leased_by_other: boolean }>({
@@ -779,7 +896,7 @@ export class TaskStore {
                FROM review_tasks
               WHERE group_key = $1 AND status <> 'decided' AND event_id <> $2
               ORDER BY event_id FOR UPDATE`,
-      values: [key, decided.event_id, who.reviewerId],
+      values: [key, decided.event_id, holder],
     });
     const copies = open.filter((t) => t.status === 'open' && !t.answered && !t.leased_by_other);
     if (copies.length === 0) return [];

@@ -250,4 +250,25 @@ describe('gold tasks', () => {
     expect((await importLines(api.url(), reviewer.key, [good])).status).toBe(403);
     expect((await pool.query('SELECT count(*)::int AS n FROM gold_items')).rows[0]).toEqual({ n: 0 });
   });
+
+  it('refuses a NUL in an item and a gold id past the safe integers, with their codes', async () => {
+    const { api } = await setup(0);
+    const { key } = await person(pool, 'admin');
+    const nul = await importLines(api.url(), key, [
+      JSON.stringify({ stream: 's', input: { text: 'a NUL \u0000 inside' }, label: 'ham' }),
+    ]);
+    // Postgres text cannot hold a NUL: the import is refused whole, as a value the database cannot take.
+    expect(nul.status).toBe(400);
+    expect((nul.body.error as { code: string }).code).toBe('HITL_ERR_INVALID_VALUE');
+    expect((await pool.query('SELECT count(*)::int AS n FROM gold_items')).rows[0]).toEqual({ n: 0 });
+    const as = client(api.url(), key);
+    for (const id of ['9007199254740992', '99999999999999999999', '0', '-1', '1.5']) {
+      const reply = await as('POST', `/v1/admin/gold/${id}/disable`);
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ error: { code: 'HITL_ERR_VALIDATION' } });
+    }
+    const missing = await as('POST', `/v1/admin/gold/${Number.MAX_SAFE_INTEGER}/disable`);
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ error: { code: 'HITL_ERR_NOT_FOUND' } });
+  });
 });

@@ -340,6 +340,27 @@ describe('weightedConsensus', () => {
     ).toEqual({ kind: 'escalated' });
   });
 
+  it('does not let one answer decide on a stream with no estimate yet', () => {
+    const none = { classes: [], classPrior: {}, reviewers: [] };
+    const one = [{ reviewerId: 'new1', label: 'ham' }];
+    // The task's classes stand in for the stream's: one answer at the prior is 0.9 sure.
+    expect(labelPosterior(one, none, prior, ['ham', 'spam']).ham).toBeCloseTo(0.9, 6);
+    // Without them, an unnamed other class keeps it from being certain.
+    expect(labelPosterior(one, none, prior).ham).toBeCloseTo(0.9, 6);
+    expect(
+      weightedConsensus({
+        answers: one,
+        required: 1,
+        needed: 1,
+        maxExtraRounds: 1,
+        confidence: 0.95,
+        estimate: none,
+        prior,
+        classes: ['ham', 'spam'],
+      }),
+    ).toEqual({ kind: 'pending', needed: 2 });
+  });
+
   it('weighs an unexpected label without favouring it', () => {
     const posterior = labelPosterior([{ reviewerId: 'new1', label: 'zzz' }], estimate, prior);
     expect(Object.keys(posterior)).toEqual(['a', 'b', 'c', 'zzz']);

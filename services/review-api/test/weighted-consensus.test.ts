@@ -193,4 +193,75 @@ describe('weighted consensus', () => {
       expect(c.data.confidence).toBeLessThanOrEqual(1);
     }
   });
+
+  it('decides an escalated task once a new estimate trusts its reviewer; admins claim escalations on their own', async () => {
+    const t = await reviewTopics(3);
+    cleanups.push(t.cleanup);
+    const policyName = 'spam';
+    await ensurePolicy(pool, policyName, {
+      ...DEFAULT_POLICY_SPEC,
+      classes: ['ham', 'spam'],
+      auditRate: 0,
+      goldRate: 0.5,
+      consensusConfidence: 0.95,
+    });
+    // No extra round: an answer that does not reach 0.95 goes straight to an admin.
+    const api = await startApi(t, db, {
+      POLICY_NAME: policyName,
+      RELIABILITY_INTERVAL_MS: '200',
+      MAX_EXTRA_ROUNDS: '0',
+    });
+    cleanups.push(() => api.stop());
+    const stream = uniqueName('mail');
+    const adminKey = (await person(pool, 'admin')).key;
+    const admin = client(api.url(), adminKey);
+    const truth = new Map<string, string>();
+    const lines = Array.from({ length: 20 }, (_, i) => {
+      const label = i % 2 === 0 ? 'ham' : 'spam';
+      truth.set(`gold item ${i}`, label);
+      return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
+    });
+    const imported = await fetch(`${api.url()}/v1/admin/gold`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
+      body: lines.join('\n'),
+    });
+    expect(imported.status).toBe(200);
+
+    const decisions = await reader(t.decisions);
+    const eventId = `${stream}-waiting`;
+    await ingestAll(api, t.reviewRequests, [reviewRequest(eventId, { stream })]);
+    const careful = await person(pool);
+    const asCareful = client(api.url(), careful.key);
+    const real = { reason: 'low_confidence' };
+
+    // At the prior (0.9) one answer is not enough, and there is no extra round: escalated.
+    expect((await asCareful('POST', '/v1/tasks/claim', real)).body).toMatchObject({ eventId });
+    expect((await asCareful('POST', `/v1/tasks/${eventId}/answers`, { label: 'ham' })).body).toMatchObject({
+      status: 'escalated',
+    });
+
+    // Escalations are claimed by admins, on their own with escalated: true; a reviewer may not ask.
+    const refused = await asCareful('POST', '/v1/tasks/claim', { escalated: true });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ error: { code: 'HITL_ERR_FORBIDDEN' } });
+    expect((await admin('POST', '/v1/tasks/claim', { ...real, escalated: false })).status).toBe(204);
+    expect((await admin('POST', '/v1/tasks/claim', { escalated: true })).body).toMatchObject({
+      eventId,
+      status: 'escalated',
+    });
+    expect((await admin('DELETE', `/v1/tasks/${eventId}/lease`)).status).toBe(204);
+
+    // The reviewer proves careful on gold; the next estimate trusts them, and their answer decides.
+    expect(await answerAllGold(asCareful, truth, false)).toBe(20);
+    await waitFor(async () => (await admin('GET', `/v1/tasks/${eventId}`)).body?.status === 'decided', {
+      message: 'the escalated task decided under a newer estimate',
+    });
+    expect((await admin('GET', `/v1/tasks/${eventId}`)).body).toMatchObject({ finalLabel: 'ham' });
+    await decisions.waitForCount(1, { settleMs: 1_000 });
+    const [decision] = decisions.values<Decision>();
+    expect(decision!.data).toMatchObject({ eventId, label: 'ham', reviewers: [careful.id] });
+    expect(decision!.data.confidence).toBeGreaterThanOrEqual(0.95);
+    expect((await admin('POST', '/v1/tasks/claim', { escalated: true })).status).toBe(204);
+  });
 });

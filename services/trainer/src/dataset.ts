@@ -16,6 +16,8 @@ export interface SplitRows {
   eventIds: string[];
   inputs: ModelInputs;
   labels: string[];
+  /** Each label's weight in training (its confidence, 1 when it came without one). */
+  weights: number[];
 }
 
 /** A stored example as a training round reads it. */
@@ -24,6 +26,8 @@ export interface TrainingExample {
   input: EventInput;
   label: string;
   split: Split;
+  /** How sure the label is (the posterior of weighted consensus), in (0, 1]; absent: sure. */
+  confidence?: number | null;
 }
 
 export interface TrainingSet {
@@ -101,6 +105,7 @@ export function labelDistribution(labels: readonly string[]): Record<string, num
 function rowsOf(examples: readonly TrainingExample[], shape: InputShape): SplitRows {
   const eventIds = examples.map((e) => e.eventId);
   const labels = examples.map((e) => e.label);
+  const weights = examples.map((e) => e.confidence ?? 1);
   const inputs: ModelInputs =
     shape.kind === 'text'
       ? { kind: 'text', texts: examples.map((e) => e.input.text!) }
@@ -109,7 +114,7 @@ function rowsOf(examples: readonly TrainingExample[], shape: InputShape): SplitR
           featureWidth: shape.featureWidth,
           features: examples.map((e) => e.input.features!),
         };
-  return { eventIds, inputs, labels };
+  return { eventIds, inputs, labels, weights };
 }
 
 /**
@@ -211,6 +216,7 @@ export function pickRows(rows: SplitRows, positions: readonly number[]): SplitRo
   return {
     eventIds: positions.map((i) => rows.eventIds[i]!),
     labels: positions.map((i) => rows.labels[i]!),
+    weights: positions.map((i) => rows.weights[i]!),
     inputs: pickInputs(rows.inputs, positions),
   };
 }

@@ -35,6 +35,11 @@ export interface LabelledExample extends LabelVersion {
   split: Split;
   history: HistoryEntry[];
   /**
+   * How sure the current label is (the correction's posterior under weighted consensus), in
+   * (0, 1]; absent: it came without one. It weighs the example in training.
+   */
+  confidence?: number;
+  /**
    * Why the event went to people and what the model had predicted, as its first correction said;
    * absent on examples read back from the store, which keeps the first ones it was given.
    */
@@ -67,6 +72,7 @@ export function exampleOf(correction: CorrectionData, evalShare: number): Labell
     correctedAt: new Date(correction.correctedAt).toISOString(),
     split: splitOfCorrection(correction, evalShare),
     history: [],
+    ...(correction.confidence === undefined ? {} : { confidence: correction.confidence }),
     origin: { reviewReason: correction.reviewReason, modelPrediction: correction.modelPrediction },
   };
 }

@@ -38,6 +38,7 @@ interface ExampleRow {
   split: Split;
   corrected_at: Date;
   history: HistoryEntry[];
+  confidence: number | null;
 }
 
 function exampleOfRow(row: ExampleRow): LabelledExample {
@@ -50,12 +51,15 @@ function exampleOfRow(row: ExampleRow): LabelledExample {
     split: row.split,
     correctedAt: row.corrected_at.toISOString(),
     history: row.history,
+    ...(row.confidence === null ? {} : { confidence: row.confidence }),
   };
 }
 
-const EXAMPLE_COLUMNS = 'event_id, stream, input, label, reviewer_labels, split, corrected_at, history';
+const EXAMPLE_COLUMNS =
+  'event_id, stream, input, label, reviewer_labels, split, corrected_at, history, confidence';
 const RECORDSET = `r(event_id text, stream text, input jsonb, label text, reviewer_labels jsonb, split text,
-  corrected_at timestamptz, history jsonb, bump boolean, review_reason text, model_prediction jsonb)`;
+  corrected_at timestamptz, history jsonb, bump boolean, review_reason text, model_prediction jsonb,
+  confidence float8)`;
 
 function recordOf(example: LabelledExample, bump: boolean) {
   return {
@@ -70,6 +74,7 @@ function recordOf(example: LabelledExample, bump: boolean) {
     bump,
     review_reason: example.origin?.reviewReason ?? null,
     model_prediction: example.origin?.modelPrediction ?? null,
+    confidence: example.confidence ?? null,
   };
 }
 
@@ -137,13 +142,14 @@ export async function storeExamples(
       // rebalance): then the later correction wins, as above.
       await client.query(
         `INSERT INTO labelled_examples (model_id, event_id, stream, input, label, reviewer_labels, split,
-                                        corrected_at, history, review_reason, model_prediction)
+                                        corrected_at, history, review_reason, model_prediction, confidence)
          SELECT $1, r.event_id, r.stream, r.input, r.label, r.reviewer_labels, r.split, r.corrected_at, r.history,
-                r.review_reason, r.model_prediction
+                r.review_reason, r.model_prediction, r.confidence
            FROM jsonb_to_recordset($2::jsonb) AS ${RECORDSET}
          ON CONFLICT (model_id, event_id) DO UPDATE SET
            stream = EXCLUDED.stream, input = EXCLUDED.input, label = EXCLUDED.label,
            reviewer_labels = EXCLUDED.reviewer_labels, corrected_at = EXCLUDED.corrected_at, updated_at = now(),
+           confidence = EXCLUDED.confidence,
            label_seq = CASE WHEN labelled_examples.label <> EXCLUDED.label
                             THEN nextval('labelled_examples_label_seq') ELSE labelled_examples.label_seq END,
            history = labelled_examples.history || jsonb_build_array(jsonb_build_object(
@@ -158,7 +164,7 @@ export async function storeExamples(
       await client.query(
         `UPDATE labelled_examples e SET
            stream = r.stream, input = r.input, label = r.label, reviewer_labels = r.reviewer_labels,
-           corrected_at = r.corrected_at, history = r.history, updated_at = now(),
+           corrected_at = r.corrected_at, history = r.history, updated_at = now(), confidence = r.confidence,
            label_seq = CASE WHEN r.bump THEN nextval('labelled_examples_label_seq') ELSE e.label_seq END
          FROM jsonb_to_recordset($2::jsonb) AS ${RECORDSET}
          WHERE e.model_id = $1 AND e.event_id = r.event_id`,
@@ -207,11 +213,21 @@ export async function loadTrainingExamples(
     label: string;
     split: Split;
     label_seq: string;
-  }>('SELECT event_id, input, label, split, label_seq FROM labelled_examples WHERE model_id = $1', [modelId]);
+    confidence: number | null;
+  }>(
+    'SELECT event_id, input, label, split, label_seq, confidence FROM labelled_examples WHERE model_id = $1',
+    [modelId],
+  );
   let labelsThrough = 0;
   const examples = rows.map((row) => {
     labelsThrough = Math.max(labelsThrough, Number(row.label_seq));
-    return { eventId: row.event_id, input: row.input, label: row.label, split: row.split };
+    return {
+      eventId: row.event_id,
+      input: row.input,
+      label: row.label,
+      split: row.split,
+      confidence: row.confidence,
+    };
   });
   return { examples, labelsThrough };
 }

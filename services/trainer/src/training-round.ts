@@ -320,7 +320,7 @@ export async function runTrainingRound(
       {
         modelId,
         classes: set.classes,
-        train: { inputs: set.train.inputs, labels: set.train.labels },
+        train: { inputs: set.train.inputs, labels: set.train.labels, weights: set.train.weights },
         verify: set.eval.inputs,
         calibrate: {
           inputs: calibrationRows.inputs,

@@ -28,7 +28,8 @@ export interface TrainExportVerifyInput {
   modelId: string;
   /** At least two; the labels must be among them. */
   classes: readonly string[];
-  train: { inputs: ModelInputs; labels: readonly string[] };
+  /** Weights: each label's weight in the loss (its confidence; default 1 each). */
+  train: { inputs: ModelInputs; labels: readonly string[]; weights?: readonly number[] };
   /** The rows the ONNX model must score as the TypeScript model does (the evaluation split). */
   verify: ModelInputs;
   /**
@@ -129,11 +130,20 @@ function calibrated(
 /** A model trained on some rows, as trainExportVerify trains (input gives the settings). */
 function fitModel(
   input: TrainExportVerifyInput,
-  rows: { inputs: ModelInputs; labels: readonly string[] },
+  rows: { inputs: ModelInputs; labels: readonly string[]; weights?: readonly number[] },
   epochs = input.epochs ?? epochsFor(rows.labels.length),
 ): Classifier {
   const l2 = regularization(rows.labels.length, input.regularizationC);
-  const common = { labels: rows.labels, classes: input.classes, epochs, seed: input.seed ?? 1, l2 };
+  // All weights 1 is the unweighted fit: leave them out.
+  const weighted = rows.weights?.some((w) => w !== 1) ? { sampleWeights: rows.weights } : {};
+  const common = {
+    labels: rows.labels,
+    classes: input.classes,
+    epochs,
+    seed: input.seed ?? 1,
+    l2,
+    ...weighted,
+  };
   return rows.inputs.kind === 'text'
     ? trainTextClassifier({ ...common, texts: rows.inputs.texts, maxFeatures: input.maxFeatures ?? 20_000 })
     : trainLinearClassifier({ ...common, features: rows.inputs.features });
@@ -160,7 +170,11 @@ function crossFitted(
     folds.forEach((f, i) => (f === fold ? inside : outside).push(i));
     const labels = outside.map((i) => train.labels[i]!);
     if (new Set(labels).size < 2) continue;
-    const fitted = fitModel(input, { inputs: pickInputs(train.inputs, outside), labels });
+    const fitted = fitModel(input, {
+      inputs: pickInputs(train.inputs, outside),
+      labels,
+      ...(train.weights ? { weights: outside.map((i) => train.weights![i]!) } : {}),
+    });
     const model = temperature === null ? fitted : withTemperature(fitted, temperature);
     tsProbabilities(model, pickInputs(train.inputs, inside)).forEach((row, j) => {
       out[inside[j]!] = row;

@@ -87,6 +87,7 @@ describe('certificationRows', () => {
     eventIds: Array.from({ length: n }, (_, i) => `e-${i}`),
     inputs: { kind: 'text', texts: Array.from({ length: n }, () => 'x') },
     labels: Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 'a' : 'b')),
+    weights: Array.from({ length: n }, () => 1),
   });
 
   it('takes the whole evaluation split with two classes, and the half calibration did not fit with more', () => {
@@ -134,6 +135,7 @@ describe('crossFitFolds', () => {
     eventIds: Array.from({ length: n }, (_, i) => `event-${i}`),
     inputs: { kind: 'text' as const, texts: [] },
     labels: [],
+    weights: [],
   });
 
   it('puts each event in one of the folds by its id, about evenly and the same every time', () => {

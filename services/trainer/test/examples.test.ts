@@ -63,6 +63,25 @@ describe('exampleOf', () => {
     });
   });
 
+  it('keeps the correction’s confidence, the posterior of weighted consensus', () => {
+    const e = exampleOf(
+      {
+        eventId: 'evt-10',
+        stream: 'email',
+        input: { text: 'hello' },
+        label: 'spam',
+        reviewerLabels: [{ reviewerId: 'bob', label: 'spam' }],
+        modelPrediction: null,
+        outcome: 'no_model',
+        reviewReason: 'no_model',
+        correctedAt: T1,
+        confidence: 0.993,
+      },
+      0.2,
+    );
+    expect(e.confidence).toBe(0.993);
+  });
+
   it('holds out an audit-sample event whatever its id says, and keeps what the model had predicted', () => {
     const modelPrediction = { model: { id: 'spam', version: 3 }, label: 'spam', confidence: 0.97 };
     const audited = (eventId: string, reviewReason: 'audit_sample' | 'low_confidence') =>

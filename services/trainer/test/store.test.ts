@@ -70,6 +70,28 @@ describe('storeExamples', () => {
     expect((await trainingDue(pool, modelId)).newLabels).toBe(1);
   });
 
+  it('keeps the confidence of the current label, which weighs the example in training', async () => {
+    const modelId = uniqueName('store');
+    await storeExamples(pool, modelId, [
+      { ...example('a', 'ham', T1), confidence: 0.97 },
+      example('b', 'spam', T1),
+    ]);
+    expect(await getLabelledExample(pool, modelId, 'a')).toMatchObject({ confidence: 0.97 });
+    expect(await getLabelledExample(pool, modelId, 'b')).not.toHaveProperty('confidence');
+    const weights = async () =>
+      Object.fromEntries(
+        (await loadTrainingExamples(pool, modelId)).examples.map((e) => [e.eventId, e.confidence]),
+      );
+    expect(await weights()).toEqual({ a: 0.97, b: null });
+    // A later label replaces it with its own (none: full weight); a late one changes nothing.
+    await storeExamples(pool, modelId, [
+      example('a', 'spam', T2),
+      { ...example('b', 'spam', T2), confidence: 0.995 },
+    ]);
+    await storeExamples(pool, modelId, [{ ...example('a', 'ham', T1), confidence: 0.5, reviewerLabels: [] }]);
+    expect(await weights()).toEqual({ a: null, b: 0.995 });
+  });
+
   it('keeps one example per event when two writers insert it at once, the later label winning', async () => {
     const modelId = uniqueName('race');
     await Promise.all([

@@ -54,7 +54,7 @@ export function taskRoutes(app: Api, { tasks, pool, policyName }: RouteDeps): vo
         tags,
         summary: 'Claim the next task: most urgent first, then oldest, under a lease',
         description:
-          'Answers 204 when no task is waiting for you. Repeatable: without an Idempotency-Key, you get back a task you already hold that fits the filters; with one, the same key gets the same task while its lease lasts, and a new key a new task. 409 HITL_ERR_LEASE_LIMIT when you hold as many tasks as one reviewer may.',
+          'Answers 204 when no task is waiting for you. Repeatable: without an Idempotency-Key, you get back a task you already hold that fits the filters; with one, the same key gets the same task while its lease lasts, and a new key a new task. 409 HITL_ERR_LEASE_LIMIT when you hold as many tasks as one reviewer may. Admins claim the tasks escalated to them with escalated: true.',
         headers: IdempotencyHeaders,
         body: Type.Optional(ClaimBody),
         response: { 200: Task, 204: Type.Null(), 409: E, ...errorResponses, ...bodyErrorResponses },
