@@ -3,3 +3,4 @@
 // of them should get fastify, Kafka or Postgres with it.
 export * from './errors';
 export * from './schemas';
+export * from './streams';

@@ -31,6 +31,13 @@ export const USAGE = `usage: hitl <command> [options]
   hitl reviewers disable|enable --id <id>
   hitl gold import --file <items.jsonl> [--stream <name>] [--policy <name>] [--actor <name>]
   hitl gold list [--limit N]
+  hitl streams add --id <stream> --classes a,b[,c...] [--input-kind text|features] [--feature-width N]
+                   [--model <id>] [--policy <name>] [--reviewers a,b] [--groups g1,g2]
+                   [--all-reviewers] [--actor <name>] [--reason <text>]
+  hitl streams list
+  hitl streams set --id <stream> [--classes a,b] [--input-kind text|features] [--feature-width N]
+                   [--model <id>] [--policy <name>] [--reviewers a,b] [--groups g1,g2]
+                   [--all-reviewers true|false] [--expected-version N] [--actor <name>] [--reason <text>]
   hitl keys create --reviewer <id> [--expires-in-days N]
   hitl keys revoke --key-id <id>
   hitl keys generate
@@ -58,6 +65,15 @@ stream, and items without classes take those of the policy --policy names (defau
 $POLICY_NAME, else default). Items already imported (same stream and id, or same content)
 are left as they are; one bad line imports nothing. \`hitl gold list\` shows each item with how
 often it was answered and answered right.
+\`hitl streams add\` registers a stream (a use case): the \`stream\` its events name, its classes,
+its input (text, the default, or numeric features of --feature-width), the model that serves it
+(default: the stream's id) and the routing policy that routes it (default: the model's id), and
+who may review it besides admins: --reviewers (ids), --groups, or --all-reviewers.
+\`hitl streams set\` changes the options given as the stream's next version (an empty --reviewers
+or --groups clears the list; with --expected-version N only if it is at version N).
+\`hitl streams list\` prints every stream. A stream whose classes or input do not fit the promoted
+version of its model or the classes its policy declares, or that names a reviewer who does not
+exist, is refused with HITL_ERR_STREAM_INVALID.
 \`hitl policy show\` also shows the thresholds certified
 for the promoted version of the model the policy is named after.
 \`hitl keys create\` prints the new API key once; only its hash is stored. \`hitl keys generate\`
@@ -148,6 +164,14 @@ export type HitlCommand =
   | { name: 'reviewers list' }
   | { name: 'gold import'; file: string; stream?: string; policyName?: string; actor?: string }
   | { name: 'gold list'; limit?: number }
+  | ({ name: 'streams add'; stream: NewStreamArgs } & Lifecycle)
+  | { name: 'streams list' }
+  | ({
+      name: 'streams set';
+      streamId: string;
+      change: StreamChangeArgs;
+      expectedVersion?: number;
+    } & Lifecycle)
   | { name: 'reviewers disable' | 'reviewers enable'; reviewerId: string }
   | { name: 'keys create'; reviewerId: string; expiresInDays?: number }
   | { name: 'keys revoke'; keyId: string }
@@ -160,6 +184,31 @@ export type HitlCommand =
       topics?: string[];
       modelIds?: string[];
     };
+
+/** What `hitl streams add` gives @hitl/db's addStream. */
+export interface NewStreamArgs {
+  id: string;
+  classes: string[];
+  inputKind: InputKind;
+  featureWidth?: number;
+  modelId?: string;
+  policyName?: string;
+  reviewers?: string[];
+  reviewerGroups?: string[];
+  allReviewers?: boolean;
+}
+
+/** What `hitl streams set` changes: only the fields given. */
+export interface StreamChangeArgs {
+  classes?: string[];
+  inputKind?: InputKind;
+  featureWidth?: number;
+  modelId?: string;
+  policyName?: string;
+  reviewers?: string[];
+  reviewerGroups?: string[];
+  allReviewers?: boolean;
+}
 
 /** A point in time, or a time before the command runs. */
 export type Since = { at: number } | { agoMs: number };
@@ -217,6 +266,32 @@ const OPTIONS = {
   'reviewers list': {},
   'gold import': { file: text, stream: text, policy: text, actor: text },
   'gold list': { limit: text },
+  'streams add': {
+    id: text,
+    classes: text,
+    'input-kind': text,
+    'feature-width': text,
+    model: text,
+    policy: text,
+    reviewers: text,
+    groups: text,
+    'all-reviewers': { type: 'boolean' },
+    ...lifecycleOptions,
+  },
+  'streams list': {},
+  'streams set': {
+    id: text,
+    classes: text,
+    'input-kind': text,
+    'feature-width': text,
+    model: text,
+    policy: text,
+    reviewers: text,
+    groups: text,
+    'all-reviewers': text,
+    'expected-version': text,
+    ...lifecycleOptions,
+  },
   'reviewers disable': { id: text },
   'reviewers enable': { id: text },
   'keys create': { reviewer: text, 'expires-in-days': text },
@@ -429,6 +504,53 @@ function importCommand(values: Values): HitlCommand {
   };
 }
 
+function inputKindOf(values: Values): InputKind | undefined {
+  const inputKind = optional(values, 'input-kind');
+  if (inputKind !== undefined && inputKind !== 'text' && inputKind !== 'features') {
+    throw new UsageError(`--input-kind must be text or features, got ${JSON.stringify(inputKind)}`);
+  }
+  return inputKind;
+}
+
+// The stream's fields both commands take, each only when given (the registry checks the values).
+function streamFields(values: Values): StreamChangeArgs {
+  const fields: StreamChangeArgs = {
+    classes: labelList(values, 'classes'),
+    inputKind: inputKindOf(values),
+    featureWidth: positiveInteger(values, 'feature-width'),
+    modelId: optional(values, 'model'),
+    policyName: optional(values, 'policy'),
+    reviewers: labelList(values, 'reviewers'),
+    reviewerGroups: labelList(values, 'groups'),
+  };
+  for (const key of Object.keys(fields) as (keyof StreamChangeArgs)[]) {
+    if (fields[key] === undefined) delete fields[key];
+  }
+  return fields;
+}
+
+function streamsAddCommand(values: Values): HitlCommand {
+  const { classes, inputKind = 'text', ...rest } = streamFields(values);
+  if (classes === undefined) throw new UsageError('--classes is required');
+  const stream: NewStreamArgs = { id: required(values, 'id'), classes, inputKind, ...rest };
+  if (values['all-reviewers'] === true) stream.allReviewers = true;
+  return { name: 'streams add', stream, ...lifecycle(values) };
+}
+
+function streamsSetCommand(values: Values): HitlCommand {
+  const change = streamFields(values);
+  const allReviewers = optionalBoolean(values, 'all-reviewers');
+  if (allReviewers !== undefined) change.allReviewers = allReviewers;
+  const expectedVersion = positiveInteger(values, 'expected-version');
+  return {
+    name: 'streams set',
+    streamId: required(values, 'id'),
+    change,
+    ...(expectedVersion === undefined ? {} : { expectedVersion }),
+    ...lifecycle(values),
+  };
+}
+
 function nonEmpty(values: Values, name: string): string[] | undefined {
   const list = repeated(values, name).map((v) => v.trim());
   if (list.some((v) => v === '')) throw new UsageError(`--${name} needs a value`);
@@ -619,6 +741,12 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
     }
     case 'gold list':
       return { name, limit: positiveInteger(values, 'limit') };
+    case 'streams add':
+      return streamsAddCommand(values);
+    case 'streams list':
+      return { name };
+    case 'streams set':
+      return streamsSetCommand(values);
     case 'status':
       return statusCommand(values);
   }

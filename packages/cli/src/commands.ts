@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
 import {
+  addStream,
   createApiKey,
   createPool,
   createReviewer,
@@ -19,6 +20,7 @@ import {
   listModelVersions,
   listPolicyVersions,
   listReviewers,
+  listStreams,
   listTrainingRuns,
   parseGoldLines,
   promoteModelVersion,
@@ -31,6 +33,7 @@ import {
   rollbackModel,
   setReviewerDisabled,
   updatePolicy,
+  updateStream,
   withTransaction,
   type ModelVersionSummary,
   type RetentionConfig,
@@ -381,6 +384,26 @@ async function execute(
       return importGold(cmd, ctx);
     case 'gold list':
       for (const item of await listGoldItems(ctx.pool, { limit: cmd.limit })) ctx.print(item);
+      return;
+    case 'streams add':
+      ctx.print(
+        await addStream(ctx.pool, cmd.stream, {
+          actor: cmd.actor ?? userInfo().username,
+          reason: cmd.reason,
+        }),
+      );
+      return;
+    case 'streams list':
+      for (const stream of await listStreams(ctx.pool)) ctx.print(stream);
+      return;
+    case 'streams set':
+      ctx.print(
+        await updateStream(ctx.pool, cmd.streamId, cmd.change, {
+          actor: cmd.actor ?? userInfo().username,
+          reason: cmd.reason,
+          expectedVersion: cmd.expectedVersion,
+        }),
+      );
       return;
     case 'reviewers disable':
     case 'reviewers enable':

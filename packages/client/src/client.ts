@@ -25,6 +25,10 @@ import type {
   Reviewer,
   ReviewStats,
   StoredPolicy,
+  Stream,
+  StreamChange,
+  StreamList,
+  NewStream,
   Task,
   TaskListQuery,
   TaskPage,
@@ -360,6 +364,32 @@ export class ReviewClient {
   /** Hands a gold item to reviewers again. */
   async enableGold(id: number): Promise<void> {
     await this.call('POST', `/v1/admin/gold/${id}/enable`, { repeatable: true });
+  }
+
+  /**
+   * Adds a stream (HITL_ERR_STREAM_EXISTS when its id is taken, HITL_ERR_STREAM_INVALID when it
+   * does not fit its reviewers, model or policy). Not repeated: a repeat would be refused as taken.
+   */
+  addStream(stream: NewStream): Promise<Stream> {
+    return this.call('POST', '/v1/admin/streams', { body: stream, repeatable: false });
+  }
+
+  /** Every stream, by id, with the registry revision they are at. */
+  listStreams(): Promise<StreamList> {
+    return this.call('GET', '/v1/admin/streams');
+  }
+
+  getStream(id: string): Promise<Stream> {
+    return this.call('GET', `/v1/admin/streams/${enc(id)}`);
+  }
+
+  /**
+   * Changes the fields given as the stream's next version; a change that changes nothing makes
+   * none, so a repeat is safe (with expectedVersion, a repeat of a change that went through is
+   * refused with HITL_ERR_STREAM_VERSION_CONFLICT).
+   */
+  updateStream(id: string, change: StreamChange): Promise<Stream> {
+    return this.call('PATCH', `/v1/admin/streams/${enc(id)}`, { body: change, repeatable: true });
   }
 
   // ---- transport ----------------------------------------------------------------------------

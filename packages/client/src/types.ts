@@ -56,3 +56,11 @@ export type ExportedLabel = Static<typeof schemas.ExportedLabel>;
 export type GoldItemLine = ContractGoldItemLine;
 export type GoldImportResult = schemas.GoldImportResult;
 export type GoldItemView = schemas.GoldItemView;
+/** A stream to add: without modelId its id names its model, without policyName its modelId. */
+export type NewStream = schemas.NewStreamBody;
+/** A change of a stream: only the fields given change. */
+export type StreamChange = schemas.StreamChangeBody;
+/** A stream: a use case with its classes, input, model, routing policy and reviewers. */
+export type Stream = schemas.StreamView;
+/** Every stream, with the registry revision they are at. */
+export type StreamList = schemas.StreamList;

@@ -81,6 +81,10 @@ describe('coverage', () => {
       'GET /v1/admin/gold': 'listGold',
       'POST /v1/admin/gold/{goldId}/disable': 'disableGold',
       'POST /v1/admin/gold/{goldId}/enable': 'enableGold',
+      'POST /v1/admin/streams': 'addStream',
+      'GET /v1/admin/streams': 'listStreams',
+      'GET /v1/admin/streams/{stream}': 'getStream',
+      'PATCH /v1/admin/streams/{stream}': 'updateStream',
     };
     const doc = (await (await fetch(`${url}/openapi.json`)).json()) as {
       paths: Record<string, Record<string, unknown>>;
@@ -507,6 +511,62 @@ describe('admin methods', () => {
     expect(await failure(admin.client.promote(modelId, 9))).toMatchObject({
       status: 404,
       code: 'HITL_ERR_MODEL_NOT_FOUND',
+    });
+  });
+
+  it('adds, reads, lists and changes streams, and refuses a bad one with its problems', async () => {
+    const { url } = await setup();
+    const admin = await person(pool, url, 'admin');
+    const alice = await person(pool, url);
+    // An id that needs escaping in a path.
+    const id = `${uniqueName('mail')}/eu#1?x=%25`;
+    const added = await admin.client.addStream({
+      id,
+      classes: ['ham', 'spam'],
+      inputKind: 'text',
+      reviewers: [alice.id],
+    });
+    expect(added).toMatchObject({ id, modelId: id, policyName: id, version: 1, createdBy: admin.id });
+    expect(await admin.client.getStream(id)).toEqual(added);
+    const list = await admin.client.listStreams();
+    expect(list).toEqual({ revision: added.revision, streams: [added] });
+
+    const changed = await admin.client.updateStream(id, { allReviewers: true, expectedVersion: 1 });
+    expect(changed).toMatchObject({ allReviewers: true, version: 2, revision: added.revision + 1 });
+    expect(
+      await failure(admin.client.updateStream(id, { allReviewers: false, expectedVersion: 1 })),
+    ).toMatchObject({
+      status: 409,
+      code: 'HITL_ERR_STREAM_VERSION_CONFLICT',
+    });
+    expect(
+      await failure(admin.client.addStream({ id, classes: ['a', 'b'], inputKind: 'text' })),
+    ).toMatchObject({
+      status: 409,
+      code: 'HITL_ERR_STREAM_EXISTS',
+    });
+    const invalid = await failure(
+      admin.client.addStream({
+        id: uniqueName('x'),
+        classes: ['a', 'b'],
+        inputKind: 'features',
+      }),
+    );
+    expect(invalid).toMatchObject({ status: 422, code: 'HITL_ERR_STREAM_INVALID' });
+    expect((invalid.details as { problems: unknown[] }).problems).toEqual([
+      { field: 'featureWidth', problem: expect.stringContaining('must be an integer') },
+    ]);
+    // A stream id with whitespace cannot name its model.
+    expect(
+      await failure(admin.client.addStream({ id: 'mail eu', classes: ['a', 'b'], inputKind: 'text' })),
+    ).toMatchObject({ status: 422, message: expect.stringContaining('modelId must be given') });
+    expect(await failure(admin.client.getStream('none'))).toMatchObject({
+      status: 404,
+      code: 'HITL_ERR_STREAM_NOT_FOUND',
+    });
+    expect(await failure(alice.client.listStreams())).toMatchObject({
+      status: 403,
+      code: 'HITL_ERR_FORBIDDEN',
     });
   });
 });

@@ -17,6 +17,12 @@ export const DbErrorCode = {
   trainingRequestInvalid: 'HITL_ERR_TRAINING_REQUEST_INVALID',
   /** A gold item with no label among its classes, or an import too large. */
   goldInvalid: 'HITL_ERR_GOLD_INVALID',
+  /** A stream that does not validate: a field out of bounds, an unknown reviewer, a model or policy that does not fit. */
+  streamInvalid: 'HITL_ERR_STREAM_INVALID',
+  streamExists: 'HITL_ERR_STREAM_EXISTS',
+  streamNotFound: 'HITL_ERR_STREAM_NOT_FOUND',
+  /** A stream change that named a version other than the stream's current one. */
+  streamVersionConflict: 'HITL_ERR_STREAM_VERSION_CONFLICT',
 } as const;
 
 export type DbErrorCode = (typeof DbErrorCode)[keyof typeof DbErrorCode];

@@ -63,3 +63,27 @@ export {
   type GoldItemInput,
 } from './gold';
 export { latestReviewerReliability, type ReviewerReliabilityFigures } from './reviewer-reliability';
+export {
+  addStream,
+  getStream,
+  listStreams,
+  listStreamVersions,
+  loadStreamRegistry,
+  MAX_STREAM_CLASSES,
+  MAX_STREAM_FEATURE_WIDTH,
+  MAX_STREAM_REVIEWER_GROUPS,
+  MAX_STREAM_REVIEWERS,
+  StreamError,
+  streamsRevision,
+  STREAMS_CHANNEL,
+  updateStream,
+  validateStreamSpec,
+  type NewStream,
+  type Stream,
+  type StreamChange,
+  type StreamChangeOptions,
+  type StreamInputKind,
+  type StreamProblem,
+  type StreamSpec,
+  type StreamVersion,
+} from './streams';

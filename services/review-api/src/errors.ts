@@ -55,6 +55,16 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: CatalogEntry } = {
   HITL_ERR_API_KEY_INVALID: { status: 422, meaning: 'the key or its settings are not valid' },
   HITL_ERR_TRAINING_REQUEST_INVALID: { status: 400, meaning: 'the training request is not valid' },
   HITL_ERR_GOLD_INVALID: { status: 422, meaning: 'a gold item has no label among its classes' },
+  HITL_ERR_STREAM_INVALID: {
+    status: 422,
+    meaning: 'the stream does not validate, or does not fit its reviewers, model or policy',
+  },
+  HITL_ERR_STREAM_EXISTS: { status: 409, meaning: 'a stream with that id exists' },
+  HITL_ERR_STREAM_NOT_FOUND: { status: 404, meaning: 'no such stream' },
+  HITL_ERR_STREAM_VERSION_CONFLICT: {
+    status: 409,
+    meaning: 'the stream is not at the version the change expected',
+  },
   // @hitl/policy
   HITL_ERR_POLICY_INVALID: { status: 422, meaning: 'the routing policy does not validate' },
 };

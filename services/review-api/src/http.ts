@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ApiErrorCode, ErrorBody } from '@hitl/api-contract';
-import { DbError, GoldImportError, type Role } from '@hitl/db';
+import { DbError, GoldImportError, StreamError, type Role } from '@hitl/db';
 import { isTransientError } from '@hitl/kafka';
 import { PolicyError } from '@hitl/policy';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -59,6 +59,8 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof PolicyError)
     return new ApiError(error.code, error.message, { problems: error.problems });
   if (error instanceof GoldImportError)
+    return new ApiError(error.code, error.message, { problems: error.problems });
+  if (error instanceof StreamError)
     return new ApiError(error.code, error.message, { problems: error.problems });
   if (error instanceof DbError) return new ApiError(error.code, error.message);
   const e = error as FastifyError;

@@ -161,6 +161,22 @@ describe('authorisation', () => {
       openapi: '/v1/admin/gold/{goldId}/enable',
       role: 'admin',
     },
+    { method: 'GET', path: '/v1/admin/streams', openapi: '/v1/admin/streams', role: 'admin' },
+    {
+      method: 'POST',
+      path: '/v1/admin/streams',
+      openapi: '/v1/admin/streams',
+      role: 'admin',
+      body: { id: 'mail', classes: ['ham', 'spam'], inputKind: 'text' },
+    },
+    { method: 'GET', path: '/v1/admin/streams/mail', openapi: '/v1/admin/streams/{stream}', role: 'admin' },
+    {
+      method: 'PATCH',
+      path: '/v1/admin/streams/mail',
+      openapi: '/v1/admin/streams/{stream}',
+      role: 'admin',
+      body: { allReviewers: true },
+    },
   ];
 
   it('answers every route as its role says, for anonymous, reviewer, admin and revoked keys', async () => {

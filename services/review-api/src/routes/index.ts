@@ -7,6 +7,7 @@ import { modelRoutes } from './models';
 import { policyRoutes } from './policy';
 import { queryRoutes } from './queries';
 import { reviewerAdminRoutes } from './reviewers';
+import { streamRoutes } from './streams';
 import { taskRoutes } from './tasks';
 
 export type { RouteDeps } from './common';
@@ -20,4 +21,5 @@ export function registerRoutes(app: Api, deps: RouteDeps): void {
   queryRoutes(app, deps);
   learningRoutes(app, deps);
   goldRoutes(app, deps);
+  streamRoutes(app, deps);
 }
