@@ -221,6 +221,12 @@ export const PolicySpecSchema = Type.Object(
       description:
         'Weighted consensus, above 0 and below 1 (e.g. 0.99): a task is decided when the posterior probability of its leading label, given the answers and the reviewers’ estimated confusion matrices, reaches it; otherwise one more reviewer is asked. null (the default): a majority decides.',
     }),
+    consensusUsesModel: Type.Optional(
+      Type.Literal(true, {
+        description:
+          'With weighted consensus: the model’s probabilities are the prior of a task sent for low confidence, instead of the stream’s class frequencies. Absent: off. Audit-sample, class-rule and no-model tasks keep the class prior.',
+      }),
+    ),
     nearDuplicates: Type.Optional(
       Type.Object(
         {

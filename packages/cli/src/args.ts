@@ -24,6 +24,7 @@ export const USAGE = `usage: hitl <command> [options]
                   [--target-accuracy X|none] [--confidence-level X]
                   [--hide-suggestion true|false] [--feature-names f1,f2,...]
                   [--near-duplicates X|none] [--gold-rate X] [--consensus-confidence X|none]
+                  [--consensus-uses-model true|false]
                   [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
   hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
@@ -58,7 +59,9 @@ with no model join the open group of one at least that similar (estimated Jaccar
 and word pairs the model sees), so one answer decides both; none turns it off (the default).
 --gold-rate X (0 to 0.5) hands a gold task on that share of claims; --consensus-confidence X
 decides a task once the posterior of its leading label, weighing each reviewer by their
-estimated reliability, reaches X (none: a majority decides, the default).
+estimated reliability, reaches X (none: a majority decides, the default);
+--consensus-uses-model true makes the model's probabilities the prior of a task sent for low
+confidence (audits and class rules keep the class prior).
 \`hitl gold import\` stores known-answer items, one JSON object per line: {"id"?, "stream"?,
 "input": {"text"|"features"}, "attributes"?, "label", "classes"?}; --stream fills a missing
 stream, and items without classes take those of the policy --policy names (default
@@ -259,6 +262,7 @@ const OPTIONS = {
     'near-duplicates': text,
     'gold-rate': text,
     'consensus-confidence': text,
+    'consensus-uses-model': text,
     ...lifecycleOptions,
   },
   'policy history': { name: text },
@@ -452,6 +456,7 @@ function policySetCommand(values: Values): HitlCommand {
       nearDuplicates: nearDuplicates(values),
       goldRate: optionalDecimal(values, 'gold-rate'),
       consensusConfidence: decimalOrNone(values, 'consensus-confidence'),
+      consensusUsesModel: optionalBoolean(values, 'consensus-uses-model'),
     },
     ...lifecycle(values),
   };

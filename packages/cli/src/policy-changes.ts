@@ -22,6 +22,8 @@ export interface PolicyChanges {
   goldRate?: number;
   /** Weighted consensus at this posterior, or null for a majority again. */
   consensusConfidence?: number | null;
+  /** Whether weighted consensus takes the model as the prior of low-confidence tasks. */
+  consensusUsesModel?: boolean;
   /** Near-duplicate groups at this least similarity, or null to turn them off. */
   nearDuplicates?: { minSimilarity: number } | null;
 }
@@ -55,6 +57,8 @@ export function applyPolicyChanges(base: unknown, changes: PolicyChanges): unkno
   };
   for (const [field, value] of Object.entries(replaced)) if (value !== undefined) spec[field] = value;
   // Off is the field's absence, as in a policy that never had it.
+  if (changes.consensusUsesModel === false) delete spec.consensusUsesModel;
+  else if (changes.consensusUsesModel === true) spec.consensusUsesModel = true;
   if (nearDuplicates === null) delete spec.nearDuplicates;
   else if (nearDuplicates !== undefined) spec.nearDuplicates = nearDuplicates;
 

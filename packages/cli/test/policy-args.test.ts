@@ -115,6 +115,9 @@ describe('parseHitlArgs: policy', () => {
     expect(
       parseHitlArgs(['policy', 'set', '--name', 'p', '--hide-suggestion=false', '--feature-names=']),
     ).toMatchObject({ changes: { hideSuggestion: false, featureNames: [] } });
+    expect(parseHitlArgs(['policy', 'set', '--name', 'p', '--consensus-uses-model', 'true'])).toMatchObject({
+      changes: { consensusUsesModel: true },
+    });
     expect(() => parseHitlArgs(['policy', 'set', '--name', 'p', '--hide-suggestion', 'yes'])).toThrow(
       '--hide-suggestion must be true or false, got "yes"',
     );
@@ -232,6 +235,12 @@ describe('applyPolicyChanges', () => {
     const near = applyPolicyChanges(base, { nearDuplicates: { minSimilarity: 0.9 } });
     expect(near).toEqual({ ...base, nearDuplicates: { minSimilarity: 0.9 } });
     expect(applyPolicyChanges(near, { nearDuplicates: null })).toEqual(base);
+    const prior = applyPolicyChanges(base, { consensusConfidence: 0.99, consensusUsesModel: true });
+    expect(prior).toEqual({ ...base, consensusConfidence: 0.99, consensusUsesModel: true });
+    expect(applyPolicyChanges(prior, { consensusUsesModel: false })).toEqual({
+      ...base,
+      consensusConfidence: 0.99,
+    });
     // A file without them stays without them: validation gives the defaults.
     const { targetAccuracy: _t, confidenceLevel: _c, ...older } = base;
     expect(applyPolicyChanges(older, { threshold: 0.5 })).toEqual({ ...older, threshold: 0.5 });

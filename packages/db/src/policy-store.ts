@@ -36,7 +36,7 @@ const COLUMNS = 'name, version, spec, created_by, reason, created_at';
 function specOf(spec: PolicySpec): PolicySpec {
   const { classes, threshold, classThresholds, alwaysReview, auditRate, requiredReviewers } = spec;
   const { targetAccuracy = null, confidenceLevel = DEFAULT_POLICY_SPEC.confidenceLevel } = spec;
-  const { hideSuggestion = false, featureNames = [], nearDuplicates } = spec;
+  const { hideSuggestion = false, featureNames = [], nearDuplicates, consensusUsesModel } = spec;
   const { goldRate = 0, consensusConfidence = null } = spec;
   return {
     classes,
@@ -51,6 +51,7 @@ function specOf(spec: PolicySpec): PolicySpec {
     featureNames,
     goldRate,
     consensusConfidence,
+    ...(consensusUsesModel ? { consensusUsesModel } : {}),
     // Optional, and absent (off) in versions stored before it existed.
     ...(nearDuplicates ? { nearDuplicates } : {}),
   };

@@ -48,6 +48,7 @@ const spamSpec: PolicySpec = {
   featureNames: ['length', 'links'],
   goldRate: 0.05,
   consensusConfidence: 0.99,
+  consensusUsesModel: true,
 };
 
 async function versionsOf(name: string): Promise<number[]> {

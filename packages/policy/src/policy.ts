@@ -52,6 +52,14 @@ export interface PolicySpec {
    */
   consensusConfidence: number | null;
   /**
+   * With weighted consensus, whether the model's probabilities are the prior of a task sent for
+   * low confidence, in place of the stream's class frequencies (absent: no, the default). The
+   * answers then need to add less to a label the model leaned to, and more to one it did not.
+   * Audit samples, class-rule and no-model tasks keep the class prior, so the labels that judge the
+   * model stay independent of it. Review only: routing ignores it.
+   */
+  consensusUsesModel?: true;
+  /**
    * Near-duplicate groups (absent: off, the default). With it, a task sent for low confidence or
    * with no model joins the open group of an earlier text whose estimated similarity is at least
    * `minSimilarity` (the Jaccard similarity of their word and word-pair sets, the n-grams the text
@@ -153,7 +161,7 @@ function labels(value: unknown, field: string, problems: PolicyProblem[]): strin
 }
 
 // nearDuplicates is optional with no default value: absent means off.
-const KNOWN_FIELDS = new Set([...Object.keys(DEFAULT_POLICY_SPEC), 'nearDuplicates']);
+const KNOWN_FIELDS = new Set([...Object.keys(DEFAULT_POLICY_SPEC), 'nearDuplicates', 'consensusUsesModel']);
 
 function openInterval(value: unknown, field: string, problems: PolicyProblem[]): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value >= 1) {
@@ -304,6 +312,18 @@ export function validatePolicySpec(input: unknown): PolicySpec {
   const consensusConfidence =
     consensus === null ? null : openInterval(consensus, 'consensusConfidence', problems);
   const nearDuplicates = nearDuplicatesSetting(input.nearDuplicates, problems);
+  const usesModel = Object.hasOwn(input, 'consensusUsesModel') ? input.consensusUsesModel : false;
+  if (typeof usesModel !== 'boolean') {
+    problems.push({
+      field: 'consensusUsesModel',
+      problem: `must be true or false, got ${JSON.stringify(usesModel)}`,
+    });
+  } else if (usesModel && consensusConfidence === null) {
+    problems.push({
+      field: 'consensusUsesModel',
+      problem: 'is a part of weighted consensus: set consensusConfidence too',
+    });
+  }
   if (problems.length > 0) throw new PolicyError(problems);
   return {
     classes: [...classes],
@@ -318,7 +338,8 @@ export function validatePolicySpec(input: unknown): PolicySpec {
     featureNames: [...featureNames],
     goldRate: goldRate as number,
     consensusConfidence,
-    // Only when on: a spec without it is what every policy was before the field existed.
+    // Only when on: a spec without them is what every policy was before the fields existed.
+    ...(usesModel === true ? { consensusUsesModel: true as const } : {}),
     ...(nearDuplicates === null ? {} : { nearDuplicates }),
   };
 }

@@ -247,8 +247,13 @@ describe('validatePolicySpec', () => {
       featureNames: ['alcohol', 'malic acid'],
       goldRate: 0.5,
       consensusConfidence: 0.99,
+      consensusUsesModel: true,
     };
     expect(validatePolicySpec(target)).toEqual(target);
+    // Off is the field's absence.
+    expect(validatePolicySpec({ ...target, consensusUsesModel: false })).not.toHaveProperty(
+      'consensusUsesModel',
+    );
   });
 
   it.each([
@@ -287,6 +292,9 @@ describe('validatePolicySpec', () => {
     { change: { consensusConfidence: 1 }, field: 'consensusConfidence' },
     { change: { consensusConfidence: 0 }, field: 'consensusConfidence' },
     { change: { consensusConfidence: '0.99' }, field: 'consensusConfidence' },
+    { change: { consensusConfidence: 0.99, consensusUsesModel: 'yes' }, field: 'consensusUsesModel' },
+    { change: { consensusConfidence: 0.99, consensusUsesModel: null }, field: 'consensusUsesModel' },
+    { change: { consensusUsesModel: true }, field: 'consensusUsesModel' },
   ])('refuses $change with a problem on $field', ({ change, field }) => {
     const spec = { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'], ...change };
     let error: unknown;

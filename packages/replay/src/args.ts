@@ -46,6 +46,8 @@ Routing:
   --consensus-confidence X the policy's consensusConfidence: weighted consensus on the reviewers'
                            estimated reliability, a task decided once its label's posterior
                            reaches X (above 0, below 1; default: none, a majority decides)
+  --consensus-uses-model   with --consensus-confidence: the model's probabilities are the prior
+                           of a task sent for low confidence (the policy's consensusUsesModel)
   --no-rescore             the review API started here leaves waiting tasks as they came when a
                            model is promoted (default: they are scored again by the new version,
                            and those it is sure of are decided by it)
@@ -103,6 +105,8 @@ export interface Args {
   goldRate: number;
   /** The policy's consensusConfidence; null: a majority decides. */
   consensusConfidence: number | null;
+  /** The policy's consensusUsesModel. */
+  consensusUsesModel: boolean;
   targetAccuracy: number | null;
   /** Only with a target. */
   confidenceLevel?: number;
@@ -215,6 +219,7 @@ function parsed(argv: string[]) {
       gold: { type: 'string' },
       'gold-rate': { type: 'string' },
       'consensus-confidence': { type: 'string' },
+      'consensus-uses-model': { type: 'boolean' },
       'review-delay-ms': { type: 'string' },
       'target-accuracy': { type: 'string' },
       'confidence-level': { type: 'string' },
@@ -267,6 +272,11 @@ function checked(values: ReturnType<typeof parsed>): Args {
     reviewerErrorRates?.length ??
     number(values.reviewers, 'reviewers', { min: 1, max: 100, integer: true }) ??
     1;
+  if (values['consensus-uses-model'] && values['consensus-confidence'] === undefined) {
+    throw new UsageError(
+      '--consensus-uses-model is a part of weighted consensus: give --consensus-confidence X too',
+    );
+  }
   const admin = values['admin-error-rate'];
   const reviewerRates = reviewerErrorRates ?? Array.from({ length: reviewers }, () => errorRate);
   const adminErrorRate =
@@ -303,6 +313,7 @@ function checked(values: ReturnType<typeof parsed>): Args {
     gold,
     goldRate,
     consensusConfidence: fraction(values['consensus-confidence'], 'consensus-confidence') ?? null,
+    consensusUsesModel: values['consensus-uses-model'] ?? false,
     reviewDelayMs: number(values['review-delay-ms'], 'review-delay-ms', { min: 0, integer: true }) ?? 0,
     targetAccuracy: fraction(values['target-accuracy'], 'target-accuracy') ?? null,
     ...(confidenceLevel !== undefined ? { confidenceLevel } : {}),

@@ -170,7 +170,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     targetAccuracy: args.targetAccuracy,
     ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
   };
-  const review = { goldRate: args.goldRate, consensusConfidence: args.consensusConfidence };
+  const review = {
+    goldRate: args.goldRate,
+    consensusConfidence: args.consensusConfidence,
+    consensusUsesModel: args.consensusUsesModel,
+  };
   const policyClasses = [...new Set([...classes, ...gold.map((g) => g.label)])];
   let result: ReplayResult;
   let chaos: ChaosLoop | null = null;
@@ -267,6 +271,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     'gold items (held out of the stream)': gold.length,
     'gold rate': args.goldRate,
     'consensus confidence (none: majority)': args.consensusConfidence,
+    'model as the prior of low-confidence tasks': args.consensusUsesModel,
     'review delay (ms)': args.reviewDelayMs,
     'waiting tasks scored again on promotion': args.rescore,
     model: modelId,

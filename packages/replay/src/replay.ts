@@ -107,6 +107,8 @@ export interface ReplayOptions {
   goldRate?: number;
   /** The policy's consensusConfidence (default null: a majority decides). */
   consensusConfidence?: number | null;
+  /** The policy's consensusUsesModel (default false; only with consensusConfidence). */
+  consensusUsesModel?: boolean;
   /**
    * How long to wait, once the reviewers have stopped, before reading the review API's estimate
    * of them, so that it covers their last answers (its RELIABILITY_INTERVAL_MS and a little;
@@ -192,6 +194,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const review: ReplayReviewSettings = {
     goldRate: opts.goldRate ?? 0,
     consensusConfidence: opts.consensusConfidence ?? null,
+    consensusUsesModel: opts.consensusUsesModel ?? false,
   };
   await setReplayPolicy(
     opts.pool,
@@ -441,6 +444,8 @@ export interface ReplayReviewSettings {
   goldRate: number;
   /** null: a majority decides. */
   consensusConfidence: number | null;
+  /** Whether the model's probabilities are the prior of low-confidence tasks (default false). */
+  consensusUsesModel?: boolean;
 }
 
 /**
@@ -469,14 +474,15 @@ export async function setReplayPolicy(
     current.targetAccuracy === targetAccuracy &&
     (confidenceLevel === null || current.confidenceLevel === confidenceLevel) &&
     current.goldRate === review.goldRate &&
-    current.consensusConfidence === review.consensusConfidence
+    current.consensusConfidence === review.consensusConfidence &&
+    (current.consensusUsesModel ?? false) === (review.consensusUsesModel ?? false)
   ) {
     return;
   }
   await updatePolicy(
     pool,
     policyName,
-    (spec) => ({
+    ({ consensusUsesModel: _previous, ...spec }) => ({
       ...spec,
       classes: sorted,
       requiredReviewers: reviewersPerTask,
@@ -484,6 +490,7 @@ export async function setReplayPolicy(
       confidenceLevel: confidenceLevel ?? spec.confidenceLevel,
       goldRate: review.goldRate,
       consensusConfidence: review.consensusConfidence,
+      ...(review.consensusUsesModel ? { consensusUsesModel: true as const } : {}),
     }),
     {
       actor: 'replay',
@@ -492,7 +499,8 @@ export async function setReplayPolicy(
         `gold rate ${review.goldRate}, ` +
         (review.consensusConfidence === null
           ? 'majority consensus, '
-          : `weighted consensus at ${review.consensusConfidence}, `) +
+          : `weighted consensus at ${review.consensusConfidence}` +
+            (review.consensusUsesModel ? ' with the model as prior, ' : ', ')) +
         (targetAccuracy === null
           ? 'no target accuracy'
           : `target accuracy ${targetAccuracy} at confidence ${confidenceLevel}`),

@@ -137,6 +137,14 @@ describe('pnpm replay --reviewer-error-rates', () => {
     expect(parseReplayArgs([]).reviewerErrorRates).toEqual([0]);
   });
 
+  it('takes the model as the prior only with weighted consensus', () => {
+    expect(parseReplayArgs([]).consensusUsesModel).toBe(false);
+    expect(
+      parseReplayArgs(['--consensus-confidence', '0.99', '--consensus-uses-model']).consensusUsesModel,
+    ).toBe(true);
+    expect(usage(['--consensus-uses-model'])).toThrow('give --consensus-confidence X too');
+  });
+
   it('adds an admin for escalated tasks, as careful as the best reviewer unless told', () => {
     expect(parseReplayArgs(['--reviewer-error-rates', '0.02,0.05,0.3']).adminErrorRate).toBe(0.02);
     expect(parseReplayArgs(['--error-rate', '0.1']).adminErrorRate).toBe(0.1);

@@ -250,6 +250,9 @@ export function estimateReliability(input: ReliabilityInput): ReliabilityEstimat
   };
 }
 
+/** The least prior a class gets from an item's own prior (see labelPosterior). */
+export const ITEM_PRIOR_FLOOR = 0.01;
+
 /** The class that stands for "something else" when fewer than two are known; never decided. */
 export const OTHER_CLASS = '\u0000other';
 
@@ -260,13 +263,16 @@ export const OTHER_CLASS = '\u0000other';
  * prior, so an unexpected label can still win on the answers but is not favoured. `classes` are
  * the task's own (added the same way): without them, on a stream the estimate has not seen yet,
  * the answered labels would be the only classes, and one answer would be certain. With fewer than
- * two classes known in all, an unnamed other class stands for the rest.
+ * two classes known in all, an unnamed other class stands for the rest. `itemPrior`, when given,
+ * replaces the class prior for this item (a model's probabilities for it): a class it leaves out,
+ * or gives less, is floored at ITEM_PRIOR_FLOOR, so no answers are ever outweighed for certain.
  */
 export function labelPosterior(
   answers: readonly { reviewerId: string; label: string }[],
   estimate: ReliabilityModel,
   prior: ReliabilityPrior,
   taskClasses: readonly string[] = [],
+  itemPrior?: Readonly<Record<string, number>>,
 ): Record<string, number> {
   checkPrior(prior);
   const classes = [...new Set([...estimate.classes, ...taskClasses, ...answers.map((a) => a.label)])];
@@ -275,7 +281,9 @@ export function labelPosterior(
   const known = estimate.classes.map((c) => estimate.classPrior[c] ?? 0).filter((p) => p > 0);
   const fallback = known.length ? Math.min(...known) : 1;
   const logp = Float64Array.from(classes, (c) =>
-    Math.log(Math.max(estimate.classPrior[c] ?? fallback, FLOOR)),
+    itemPrior
+      ? Math.log(Math.max(itemPrior[c] ?? 0, ITEM_PRIOR_FLOOR))
+      : Math.log(Math.max(estimate.classPrior[c] ?? fallback, FLOOR)),
   );
   const confusions = new Map(estimate.reviewers.map((r) => [r.reviewerId, r.confusion]));
   const seen = new Set<string>();
@@ -305,6 +313,8 @@ export interface WeightedConsensusInput {
   prior: ReliabilityPrior;
   /** The task's classes (see labelPosterior). */
   classes?: readonly string[];
+  /** The item's own prior in place of the class prior (see labelPosterior). */
+  itemPrior?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -319,7 +329,7 @@ export function weightedConsensus(input: WeightedConsensusInput): WeightedConsen
   for (const [name, value] of Object.entries({ required, needed, maxExtraRounds }))
     check(value >= 0, `${name} must be a number >= 0, got ${value}`);
   check(confidence > 0 && confidence <= 1, `confidence must be in (0, 1], got ${confidence}`);
-  const posterior = labelPosterior(answers, estimate, prior, input.classes);
+  const posterior = labelPosterior(answers, estimate, prior, input.classes, input.itemPrior);
   let best: [string, number] | undefined;
   for (const entry of Object.entries(posterior)) if (!best || entry[1] > best[1]) best = entry;
   const voters = answers.filter((a) => a.label === best?.[0]).map((a) => a.reviewerId);

@@ -25,6 +25,7 @@ import {
   type ReliabilityModel,
   type ReliabilityPrior,
   type WeightedConsensus,
+  type WeightedConsensusInput,
 } from './reliability';
 import { TaskError } from './errors';
 import { NearDuplicatePolicies, planGroups } from './groups';
@@ -65,6 +66,12 @@ export interface TaskStoreOptions {
    * consensusConfidence); without it, a majority decides under every policy.
    */
   reliability?: { model(stream: string): ReliabilityModel; readonly prior: ReliabilityPrior };
+}
+
+/** A policy version's weighted consensus: the posterior to reach, and whether the model is a prior. */
+interface WeightedSettings {
+  confidence: number;
+  usesModel: boolean;
 }
 
 /** A task that redecide() looks at: answered, not decided, not leased. */
@@ -169,7 +176,7 @@ export const TASK_COLUMNS = `t.*, ${ANSWER_COUNT}, t.requested_at::text AS reque
 export class TaskStore {
   private readonly nearDuplicates: NearDuplicatePolicies;
   /** Each policy version's consensusConfidence (null: a majority decides); versions never change. */
-  private readonly consensusSettings = new Map<number, number | null>();
+  private readonly consensusSettings = new Map<number, WeightedSettings | null>();
 
   constructor(private readonly opts: TaskStoreOptions) {
     this.nearDuplicates = new NearDuplicatePolicies(opts.pool, opts.policyName);
@@ -708,27 +715,18 @@ export class TaskStore {
     }
     // An escalated task is decided by the admin who answers it.
     const weighted =
-      task.status === 'escalated' || !this.opts.reliability
-        ? null
-        : await this.consensusConfidence(client, task.policy_version);
-    const rules = {
-      answers,
-      required: task.required_reviewers,
-      needed: task.needed,
-      maxExtraRounds: this.opts.maxExtraRounds,
-    };
+      task.status === 'escalated' ? null : await this.weightedSettings(client, task.policy_version);
     const verdict: Consensus | WeightedConsensus =
       task.status === 'escalated'
         ? { kind: 'decided', label: body.label, voters: [who.reviewerId] }
         : weighted === null
-          ? consensus(rules)
-          : weightedConsensus({
-              ...rules,
-              confidence: weighted,
-              estimate: this.opts.reliability!.model(task.stream),
-              prior: this.opts.reliability!.prior,
-              classes: task.classes,
-            });
+          ? consensus({
+              answers,
+              required: task.required_reviewers,
+              needed: task.needed,
+              maxExtraRounds: this.opts.maxExtraRounds,
+            })
+          : weightedConsensus(this.weightedInput(task, answers, weighted));
     const result = (
       status: AnswerResult['status'],
       finalLabel: string | null,
@@ -844,24 +842,15 @@ export class TaskStore {
         );
         const task = rows[0];
         if (!task) return null;
-        const confidence = await this.consensusConfidence(client, task.policy_version);
-        if (confidence === null) return null;
+        const weighted = await this.weightedSettings(client, task.policy_version);
+        if (weighted === null) return null;
         const { rows: answered } = await client.query<{ reviewer_id: string; label: string }>({
           name: 'hitl-task-answers',
           text: 'SELECT reviewer_id, label FROM review_answers WHERE event_id = $1 ORDER BY answered_at, reviewer_id',
           values: [eventId],
         });
         const answers = answered.map((a) => ({ reviewerId: a.reviewer_id, label: a.label }));
-        const verdict = weightedConsensus({
-          answers,
-          required: task.required_reviewers,
-          needed: task.needed,
-          maxExtraRounds: this.opts.maxExtraRounds,
-          confidence,
-          estimate: reliability.model(task.stream),
-          prior: reliability.prior,
-          classes: task.classes,
-        });
+        const verdict = weightedConsensus(this.weightedInput(task, answers, weighted));
         if (verdict.kind !== 'decided') return null;
         return this.decide(client, task, key, verdict, answers, '');
       });
@@ -918,18 +907,55 @@ export class TaskStore {
     return copies;
   }
 
-  /** A policy version's consensusConfidence, read once per version. */
-  private async consensusConfidence(client: PoolClient, version: number): Promise<number | null> {
-    if (this.opts.policyName === undefined) return null;
+  /**
+   * What weighted consensus needs to judge a task's answers: its settings, the estimate of its
+   * stream, its classes, and (when the policy says so, for a task sent for low confidence that a
+   * model scored) the model's probabilities as its prior.
+   */
+  private weightedInput(
+    task: TaskRow,
+    answers: { reviewerId: string; label: string }[],
+    settings: WeightedSettings,
+  ): WeightedConsensusInput {
+    const reliability = this.opts.reliability!;
+    const { prediction } = task.request;
+    const modelPrior =
+      settings.usesModel &&
+      task.reason === 'low_confidence' &&
+      prediction.model !== null &&
+      Object.keys(prediction.probabilities).length > 0;
+    return {
+      answers,
+      required: task.required_reviewers,
+      needed: task.needed,
+      maxExtraRounds: this.opts.maxExtraRounds,
+      confidence: settings.confidence,
+      estimate: reliability.model(task.stream),
+      prior: reliability.prior,
+      classes: task.classes,
+      ...(modelPrior ? { itemPrior: prediction.probabilities } : {}),
+    };
+  }
+
+  /**
+   * A policy version's weighted consensus settings (read once per version), or null when a
+   * majority decides under it (or there is no estimate to weigh answers with).
+   */
+  private async weightedSettings(client: PoolClient, version: number): Promise<WeightedSettings | null> {
+    if (this.opts.policyName === undefined || !this.opts.reliability) return null;
     if (!this.consensusSettings.has(version)) {
-      const { rows } = await client.query<{ confidence: unknown }>({
+      const { rows } = await client.query<{ confidence: unknown; uses_model: unknown }>({
         name: 'hitl-consensus-setting',
-        text: `SELECT spec->'consensusConfidence' AS confidence FROM routing_policies WHERE name = $1 AND version = $2`,
+        text: `SELECT spec->'consensusConfidence' AS confidence, spec->'consensusUsesModel' AS uses_model
+                 FROM routing_policies WHERE name = $1 AND version = $2`,
         values: [this.opts.policyName, version],
       });
       const value = rows[0]?.confidence;
       // Checked again: the spec was validated when stored, but this decides tasks.
-      const setting = typeof value === 'number' && value > 0 && value < 1 ? value : null;
+      const setting =
+        typeof value === 'number' && value > 0 && value < 1
+          ? { confidence: value, usesModel: rows[0]?.uses_model === true }
+          : null;
       if (this.consensusSettings.size > 10_000) this.consensusSettings.clear();
       this.consensusSettings.set(version, setting);
     }

@@ -361,6 +361,31 @@ describe('weightedConsensus', () => {
     ).toEqual({ kind: 'pending', needed: 2 });
   });
 
+  it('takes an item prior in place of the class prior, floored so answers can always win', () => {
+    const none = { classes: [], classPrior: {}, reviewers: [] };
+    const one = [{ reviewerId: 'new1', label: 'ham' }];
+    // The model leans to ham at 0.9, a reviewer at the prior (0.9) says ham: 0.81 / 0.82.
+    const leaning = labelPosterior(one, none, prior, ['ham', 'spam'], { ham: 0.9, spam: 0.1 });
+    expect(leaning.ham).toBeCloseTo(0.81 / 0.82, 6);
+    // A model sure of spam is floored at 0.01 for ham: two reviewers saying ham still win.
+    const two = [...one, { reviewerId: 'new2', label: 'ham' }];
+    const sure = labelPosterior(two, none, prior, ['ham', 'spam'], { ham: 0, spam: 1 });
+    expect(sure.ham).toBeCloseTo((0.01 * 0.81) / (0.01 * 0.81 + 1 * 0.01), 6);
+    expect(
+      weightedConsensus({
+        answers: one,
+        required: 1,
+        needed: 1,
+        maxExtraRounds: 1,
+        confidence: 0.95,
+        estimate: none,
+        prior,
+        classes: ['ham', 'spam'],
+        itemPrior: { ham: 0.9, spam: 0.1 },
+      }),
+    ).toMatchObject({ kind: 'decided', label: 'ham' });
+  });
+
   it('weighs an unexpected label without favouring it', () => {
     const posterior = labelPosterior([{ reviewerId: 'new1', label: 'zzz' }], estimate, prior);
     expect(Object.keys(posterior)).toEqual(['a', 'b', 'c', 'zzz']);

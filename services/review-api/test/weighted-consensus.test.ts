@@ -264,4 +264,46 @@ describe('weighted consensus', () => {
     expect(decision!.data.confidence).toBeGreaterThanOrEqual(0.95);
     expect((await admin('POST', '/v1/tasks/claim', { escalated: true })).status).toBe(204);
   });
+
+  it('takes the model as the prior of a low-confidence task when the policy says so, never of an audit', async () => {
+    const t = await reviewTopics(3);
+    cleanups.push(t.cleanup);
+    const policyName = 'spam';
+    await ensurePolicy(pool, policyName, {
+      ...DEFAULT_POLICY_SPEC,
+      classes: ['ham', 'spam'],
+      auditRate: 0,
+      consensusConfidence: 0.95,
+      consensusUsesModel: true,
+    });
+    const api = await startApi(t, db, { POLICY_NAME: policyName });
+    cleanups.push(() => api.stop());
+    const stream = uniqueName('mail');
+    const id = (name: string) => `${stream}-${name}`;
+    // The model said spam at 0.9 each time.
+    await ingestAll(api, t.reviewRequests, [
+      reviewRequest(id('agrees'), { stream, confidence: 0.9, priority: 3 }),
+      reviewRequest(id('disagrees'), { stream, confidence: 0.9, priority: 2 }),
+      reviewRequest(id('audit'), { stream, confidence: 0.9, priority: 1, reason: 'audit_sample' }),
+    ]);
+    // A reviewer with no record (0.9) who agrees with the model: 0.81 / 0.82, decided alone.
+    const as = client(api.url(), (await person(pool)).key);
+    expect((await as('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id('agrees') });
+    expect((await as('POST', `/v1/tasks/${id('agrees')}/answers`, { label: 'spam' })).body).toMatchObject({
+      status: 'decided',
+      finalLabel: 'spam',
+    });
+    // Against the model, the same answer is a coin toss: another reviewer is asked.
+    expect((await as('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id('disagrees') });
+    expect((await as('POST', `/v1/tasks/${id('disagrees')}/answers`, { label: 'ham' })).body).toMatchObject({
+      status: 'open',
+      needed: 2,
+    });
+    // An audit sample judges the model, so the model has no say in its label: 0.9 is not enough.
+    expect((await as('POST', '/v1/tasks/claim', {})).body).toMatchObject({ eventId: id('audit') });
+    expect((await as('POST', `/v1/tasks/${id('audit')}/answers`, { label: 'spam' })).body).toMatchObject({
+      status: 'open',
+      needed: 2,
+    });
+  });
 });
