@@ -49,10 +49,13 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
 
   const certified = new CertifiedThresholdCache(pool, log);
 
-  // One policy version per batch: every output of a batch names the same version. An event id
-  // already routed from another record (a producer sent it twice) is dropped and counted: one
-  // event, one decision. Its first record is recorded before the batch's transaction commits; if
-  // that transaction aborts, the batch comes again from the same places and is routed again.
+  // Each prediction is routed by the policy of its stream as the stream registry says, and one of
+  // an unregistered stream (every one while the registry is empty) by POLICY_NAME, as before
+  // streams (see policy-holder.ts). A batch is routed under one view of the registry and the
+  // policies: all its outputs of one stream name the same policy version. An event id already
+  // routed from another record (a producer sent it twice) is dropped and counted: one event, one
+  // decision. Its first record is recorded before the batch's transaction commits; if that
+  // transaction aborts, the batch comes again from the same places and is routed again.
   async function routeBatch(batch: ConsumedRecord<Prediction>[]): Promise<Output[]> {
     const repeats = await repeatedRecords(
       pool,
@@ -68,20 +71,25 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
       log.info({ repeats: repeats.size }, 'dropped predictions of event ids already routed');
     }
     const records = batch.filter((_, i) => !repeats.has(i));
-    const current = policy.current;
+    const routing = policy.routing;
+    const policies = records.map(({ value }) => routing.policyOf(value.data.stream));
     const at = new Date().toISOString();
-    if (current.targetAccuracy !== null) {
-      await certified.load(records.flatMap(({ value }) => (value.data.model ? [value.data.model] : [])));
-    }
-    const certifiedFor = (model: ModelRef) => certified.thresholds(model, current);
-    return records.map(({ value }) => {
-      const routed = route(value.data, current, at, certifiedFor);
+    const targeted = records.flatMap(({ value }, i) =>
+      policies[i]!.targetAccuracy !== null && value.data.model ? [value.data.model] : [],
+    );
+    if (targeted.length > 0) await certified.load(targeted);
+    return records.map(({ value }, i) => {
+      const current = policies[i]!;
+      const routed = route(value.data, current, at, (model: ModelRef) =>
+        certified.thresholds(model, current),
+      );
       const label = value.data.label ?? 'none';
+      const stream = routing.labelOf(value.data.stream);
       if (routed.kind === 'decision') {
-        metrics.routed.inc({ outcome: 'decision', reason: 'confident', class: label });
+        metrics.routed.inc({ outcome: 'decision', reason: 'confident', class: label, stream });
         return output(decisions, routed.record);
       }
-      metrics.routed.inc({ outcome: 'review', reason: routed.reason, class: label });
+      metrics.routed.inc({ outcome: 'review', reason: routed.reason, class: label, stream });
       return output(reviewRequests, routed.record);
     });
   }
@@ -107,7 +115,14 @@ export function createRouterService(config: RouterConfig, deps: RouterDeps): Rou
       await policy.start(config.policyPollMs);
       await consumer.start();
       started = true;
-      log.info({ policyVersion: policy.current.version }, 'router started');
+      log.info(
+        {
+          policyVersion: policy.current.version,
+          streamsRevision: policy.routing.revision,
+          streams: policy.routing.streams.size,
+        },
+        'router started',
+      );
     },
     ready: () => started && policy.loaded && consumer.ready,
     stop() {

@@ -13,7 +13,11 @@ export const routerConfigSpec = {
   /** KAFKA_SSL*, KAFKA_SASL_*: how to reach a secured listener (see @hitl/kafka security.ts). */
   ...kafkaSecurityConfigSpec,
   databaseUrl: url('DATABASE_URL', { protocols: ['postgres:', 'postgresql:'], secret: true }),
-  /** The routing policy in force: by convention the id of the model whose predictions it routes. */
+  /**
+   * The routing policy of predictions whose stream the stream registry does not have (all of them
+   * while it is empty): by convention the id of the model whose predictions it routes. A
+   * registered stream's predictions are routed by the policy the registry names for it.
+   */
   policyName: str('POLICY_NAME', { default: 'default' }),
   groupId: str('GROUP_ID', { default: 'hitl-router' }),
   /** Stable and unique per replica: the transactional id is derived from it. */
@@ -21,7 +25,10 @@ export const routerConfigSpec = {
   batchSize: int('BATCH_SIZE', { default: 500, min: 1, max: 10_000 }),
   /** Partitions handled at once, committed together in one transaction. */
   concurrentPartitions: int('CONCURRENT_PARTITIONS', { default: 6, min: 1, max: 64 }),
-  /** How often the current policy version is read; a change applies from the next batch. */
+  /**
+   * How often the stream registry's revision and the current version of each policy in use are
+   * read; a change applies from the next batch.
+   */
   policyPollMs: int('POLICY_POLL_MS', { default: 2_000, min: 50 }),
   httpPort: int('HTTP_PORT', { default: 8082, min: 0, max: 65_535 }),
   logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),

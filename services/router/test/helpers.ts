@@ -61,12 +61,15 @@ export function routerConfig(...args: Parameters<typeof routerEnv>): RouterConfi
   return loadRouterConfig(routerEnv(...args));
 }
 
-/** A ham/spam prediction of the given confidence (label spam when confidence ≥ 0.5), or with no model. */
-export function prediction(eventId: string, confidence: number | null): Prediction {
+/**
+ * A ham/spam prediction of the given confidence (label spam when confidence ≥ 0.5), or with no
+ * model, of stream `test` (which no test registers) or of the one given.
+ */
+export function prediction(eventId: string, confidence: number | null, stream = 'test'): Prediction {
   const at = new Date().toISOString();
   const base = {
     eventId,
-    stream: 'test',
+    stream,
     occurredAt: at,
     input: { text: `text of ${eventId}` },
     scoredAt: at,

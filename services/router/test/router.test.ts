@@ -142,7 +142,8 @@ describe('router', () => {
     expect(out.decisions().length).toBeGreaterThan(0);
     expect([...out.decisions(), ...out.reviews()].every((o) => o.data.policyVersion === 1)).toBe(true);
     const metrics = await registry.getSingleMetricAsString('hitl_router_routed_total');
-    expect(metrics).toContain('outcome="review",reason="no_model",class="none"} 100');
+    // No stream is registered: all are counted as unregistered (routed by POLICY_NAME).
+    expect(metrics).toContain('outcome="review",reason="no_model",class="none",stream="unregistered"} 100');
     expect(await registry.getSingleMetricAsString('hitl_router_policy_version')).toMatch(/ 1$/m);
   });
 
