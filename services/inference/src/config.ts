@@ -33,6 +33,17 @@ export const inferenceConfigSpec = {
   intraOpThreads: int('INTRA_OP_THREADS', { default: 1, min: 1, max: 64 }),
   /** How often the registry is checked for a new promoted version besides hitl.models.v1 (0: never). */
   modelPollMs: int('MODEL_POLL_MS', { default: 10_000, min: 0 }),
+  /**
+   * How often the stream registry's revision is checked (0: only at start and when an event names
+   * a stream the service does not know). A change loads the models of added streams and unloads
+   * those no stream uses.
+   */
+  streamsPollMs: int('STREAMS_POLL_MS', { default: 1_000, min: 0 }),
+  /**
+   * Most values of the `model` and of the `stream` label of the service's metrics: the first ones
+   * seen keep their series, later ones are counted under `other`.
+   */
+  metricLabelLimit: int('METRIC_LABEL_LIMIT', { default: 50, min: 1, max: 10_000 }),
   httpPort: int('HTTP_PORT', { default: 8081, min: 0, max: 65_535 }),
   logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, { default: 'info' }),
   eventsTopic: str('EVENTS_TOPIC', { default: topics.events.name }),

@@ -15,6 +15,8 @@ import type { ModelShape } from './scoring';
 
 export interface ServedModel extends ModelShape {
   classifier: OnnxClassifier;
+  /** Size of its ONNX file. */
+  bytes: number;
 }
 
 export interface Lease {
@@ -35,6 +37,8 @@ export interface ModelSlotOptions {
   logger: Logger;
   registry: Registry;
   loadOptions?: LoadOptions;
+  /** The `model` label of its metrics (default modelId; the service bounds their number). */
+  metricLabel?: string;
 }
 
 export class ModelSlot {
@@ -44,12 +48,19 @@ export class ModelSlot {
   private closed = false;
   private readonly metrics: InferenceMetrics;
   private readonly log: Logger;
+  private readonly label: string;
   /** True after the first successful look at the registry. */
   initialized = false;
 
   constructor(private readonly options: ModelSlotOptions) {
     this.metrics = inferenceMetrics(options.registry);
     this.log = options.logger.child({ component: 'model-slot', modelId: options.modelId });
+    this.label = options.metricLabel ?? options.modelId;
+  }
+
+  /** The model id it serves. */
+  get modelId(): string {
+    return this.options.modelId;
   }
 
   /** The model scoring a batch should use; release() when the batch is scored. */
@@ -99,8 +110,9 @@ export class ModelSlot {
   }
 
   private async refreshOnce(): Promise<void> {
-    const { db, modelId } = this.options;
-    const promoted = await getPromotedVersion(db, modelId);
+    const { db } = this.options;
+    const label = this.label;
+    const promoted = await getPromotedVersion(db, this.options.modelId);
     this.initialized = true;
     if (this.closed) return;
     const served = this.version;
@@ -117,7 +129,7 @@ export class ModelSlot {
     try {
       model = await this.load(promoted);
     } catch (error) {
-      this.metrics.modelLoadFailures.inc({ model: modelId });
+      this.metrics.modelLoadFailures.inc({ model: label });
       this.log.error(
         { err: error, version: promoted.version, served },
         'promoted version failed to load; still serving the previous one',
@@ -130,8 +142,9 @@ export class ModelSlot {
     }
     const previous = this.current;
     this.current = { model, leases: 0, retired: false };
-    this.metrics.modelVersion.set({ model: modelId }, promoted.version);
-    this.metrics.modelSwaps.inc({ model: modelId });
+    this.metrics.modelVersion.set({ model: label }, promoted.version);
+    this.metrics.modelBytes.set({ model: label }, model.bytes);
+    this.metrics.modelSwaps.inc({ model: label });
     this.log.info(
       {
         version: promoted.version,
@@ -165,6 +178,7 @@ export class ModelSlot {
       inputKind: classifier.description.inputKind,
       featureWidth: classifier.description.featureWidth,
       classifier,
+      bytes: version.onnxBytes,
     };
   }
 
@@ -175,13 +189,18 @@ export class ModelSlot {
     });
   }
 
-  /** Stops refreshing and closes the served session once its leases are returned. */
+  /**
+   * Stops refreshing and closes the served session once its leases are returned (a model no
+   * stream uses any more is unloaded so); its version and size leave the metrics.
+   */
   async close(): Promise<void> {
     this.closed = true;
     await this.refreshing?.catch(() => undefined);
     const entry = this.current;
     this.current = null;
     if (entry) {
+      this.metrics.modelVersion.remove({ model: this.label });
+      this.metrics.modelBytes.remove({ model: this.label });
       entry.retired = true;
       this.closeIfIdle(entry);
     }

@@ -15,6 +15,32 @@ export const InputErrorCode = {
 } as const;
 export type InputErrorCode = (typeof InputErrorCode)[keyof typeof InputErrorCode];
 
+/** Stable code of an event whose stream is not in the registry (it goes to the DLQ). */
+export const StreamErrorCode = {
+  /** The registry has streams, and not the event's. */
+  unknown: 'HITL_ERR_STREAM_UNKNOWN',
+} as const;
+export type StreamErrorCode = (typeof StreamErrorCode)[keyof typeof StreamErrorCode];
+
+/** Which model serves each stream, as of one registry revision. */
+export interface StreamRoutes {
+  /** The stream registry revision they were read at (-1: not read yet). */
+  readonly revision: number;
+  /** Stream id to model id. Empty: no stream is registered. */
+  readonly streams: ReadonlyMap<string, string>;
+}
+
+/**
+ * The model id that scores an event of `stream`: with no stream registered, the default model
+ * (MODEL_ID) scores every event, as before streams existed; with streams registered, the model of
+ * the event's stream, and null (the event is dead-lettered) for a stream the registry lacks. So an
+ * event is never scored by another stream's model.
+ */
+export function modelForStream(stream: string, routes: StreamRoutes, defaultModelId: string): string | null {
+  if (routes.streams.size === 0) return defaultModelId;
+  return routes.streams.get(stream) ?? null;
+}
+
 export interface InputMisfit {
   code: InputErrorCode;
   reason: string;
