@@ -107,6 +107,9 @@ export const Reviewer = Type.Object(
     id: Type.String(),
     name: Type.String(),
     role: Role,
+    groups: Type.Array(Type.String(), {
+      description: 'The groups it belongs to: a stream open to a group is open to its members.',
+    }),
     createdAt: Type.String({ format: 'date-time' }),
     disabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   },
@@ -118,6 +121,9 @@ export const CreateReviewerBody = Type.Object(
     id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     role: Role,
+    groups: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }), { maxItems: 100, uniqueItems: true }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -27,7 +27,8 @@ export const USAGE = `usage: hitl <command> [options]
                   [--consensus-uses-model true|false]
                   [--actor <name>] [--reason <text>]
   hitl policy history --name <policy>
-  hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin]
+  hitl reviewers add --id <id> [--name <name>] [--role reviewer|admin] [--groups g1,g2]
+  hitl reviewers groups --id <id> --groups g1,g2   (replaces them; '' for none)
   hitl reviewers list
   hitl reviewers disable|enable --id <id>
   hitl gold import --file <items.jsonl> [--stream <name>] [--policy <name>] [--actor <name>]
@@ -163,7 +164,14 @@ export type HitlCommand =
   | { name: 'policy show'; policyName: string; version?: number }
   | ({ name: 'policy set'; policyName: string; file?: string; changes: PolicyChanges } & Lifecycle)
   | { name: 'policy history'; policyName: string }
-  | { name: 'reviewers add'; reviewerId: string; displayName?: string; role: 'reviewer' | 'admin' }
+  | {
+      name: 'reviewers add';
+      reviewerId: string;
+      displayName?: string;
+      role: 'reviewer' | 'admin';
+      groups?: string[];
+    }
+  | { name: 'reviewers groups'; reviewerId: string; groups: string[] }
   | { name: 'reviewers list' }
   | { name: 'gold import'; file: string; stream?: string; policyName?: string; actor?: string }
   | { name: 'gold list'; limit?: number }
@@ -266,7 +274,8 @@ const OPTIONS = {
     ...lifecycleOptions,
   },
   'policy history': { name: text },
-  'reviewers add': { id: text, name: text, role: text },
+  'reviewers add': { id: text, name: text, role: text, groups: text },
+  'reviewers groups': { id: text, groups: text },
   'reviewers list': {},
   'gold import': { file: text, stream: text, policy: text, actor: text },
   'gold list': { limit: text },
@@ -713,7 +722,19 @@ export function parseHitlArgs(argv: readonly string[]): HitlCommand {
         throw new UsageError(`--role must be reviewer or admin, got ${JSON.stringify(role)}`);
       }
       const displayName = optional(values, 'name');
-      return { name, reviewerId: required(values, 'id'), role, ...(displayName ? { displayName } : {}) };
+      const groups = labelList(values, 'groups');
+      return {
+        name,
+        reviewerId: required(values, 'id'),
+        role,
+        ...(displayName ? { displayName } : {}),
+        ...(groups ? { groups } : {}),
+      };
+    }
+    case 'reviewers groups': {
+      const groups = labelList(values, 'groups');
+      if (groups === undefined) throw new UsageError('--groups is required (an empty list for none)');
+      return { name, reviewerId: required(values, 'id'), groups };
     }
     case 'reviewers list':
     case 'keys generate':

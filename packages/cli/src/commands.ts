@@ -32,6 +32,7 @@ import {
   revokeApiKey,
   rollbackModel,
   setReviewerDisabled,
+  setReviewerGroups,
   updatePolicy,
   updateStream,
   withTransaction,
@@ -369,8 +370,12 @@ async function execute(
           id: cmd.reviewerId,
           name: cmd.displayName ?? cmd.reviewerId,
           role: cmd.role,
+          groups: cmd.groups ?? [],
         }),
       );
+      return;
+    case 'reviewers groups':
+      ctx.print(await setReviewerGroups(ctx.pool, cmd.reviewerId, cmd.groups));
       return;
     case 'reviewers list': {
       // With each reviewer, the newest reliability estimate per stream (none before any).

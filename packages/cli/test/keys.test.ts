@@ -37,6 +37,28 @@ describe('hitl models train and trainings', () => {
 });
 
 describe('hitl reviewers and keys', () => {
+  it('puts a reviewer in groups, and refuses bad group names', async () => {
+    const id = uniqueName('rev');
+    const added = await runCli(['reviewers', 'add', '--id', id, '--groups', 'billing, mail'], env);
+    expect(added).toMatchObject({ code: 0, lines: [{ id, groups: ['billing', 'mail'] }] });
+    const moved = await runCli(['reviewers', 'groups', '--id', id, '--groups', 'support'], env);
+    expect(moved.lines[0]).toMatchObject({ id, groups: ['support'] });
+    expect((await runCli(['reviewers', 'groups', '--id', id, '--groups', ''], env)).lines[0]).toMatchObject({
+      groups: [],
+    });
+    const bad = await runCli(['reviewers', 'groups', '--id', id, '--groups', 'no spaces please'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('HITL_ERR_REVIEWER_INVALID');
+    const many = Array.from({ length: 101 }, (_, i) => `g${i}`).join(',');
+    expect((await runCli(['reviewers', 'groups', '--id', id, '--groups', many], env)).stderr).toContain(
+      'at most 100 groups',
+    );
+    expect(
+      (await runCli(['reviewers', 'groups', '--id', 'nobody-at-all', '--groups', 'x'], env)).stderr,
+    ).toContain('HITL_ERR_REVIEWER_NOT_FOUND');
+    expect((await runCli(['reviewers', 'groups', '--id', id], env)).code).toBe(64);
+  });
+
   it('makes a key that expires, and disables and enables a reviewer', async () => {
     const id = uniqueName('rev');
     expect((await runCli(['reviewers', 'add', '--id', id], env)).code).toBe(0);

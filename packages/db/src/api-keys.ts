@@ -11,9 +11,14 @@ export interface Reviewer {
   id: string;
   name: string;
   role: Role;
+  /** The groups it belongs to: a stream open to a group is open to its members. */
+  groups: string[];
   createdAt: Date;
   disabledAt: Date | null;
 }
+
+/** At most this many groups a reviewer; each named as a reviewer id is. */
+export const MAX_REVIEWER_GROUPS = 100;
 
 export interface ApiKeyInfo {
   id: string;
@@ -36,6 +41,7 @@ interface ReviewerRow {
   id: string;
   name: string;
   role: Role;
+  groups: string[];
   created_at: Date;
   disabled_at: Date | null;
 }
@@ -44,6 +50,7 @@ const toReviewer = (r: ReviewerRow): Reviewer => ({
   id: r.id,
   name: r.name,
   role: r.role,
+  groups: r.groups,
   createdAt: r.created_at,
   disabledAt: r.disabled_at,
 });
@@ -74,7 +81,7 @@ const hash = (secret: string) => createHash('sha256').update(secret).digest();
 
 export async function createReviewer(
   db: Db,
-  input: { id: string; name: string; role: Role },
+  input: { id: string; name: string; role: Role; groups?: readonly string[] },
 ): Promise<Reviewer> {
   if (!REVIEWER_ID_PATTERN.test(input.id)) {
     throw new DbError(
@@ -85,12 +92,42 @@ export async function createReviewer(
   if (!ROLES.includes(input.role)) {
     throw new DbError(DbErrorCode.reviewerInvalid, `role must be reviewer or admin, got "${input.role}"`);
   }
+  const groups = checkedGroups(input.groups ?? []);
   const { rows } = await db.query<ReviewerRow>(
-    `INSERT INTO reviewers (id, name, role) VALUES ($1, $2, $3)
+    `INSERT INTO reviewers (id, name, role, groups) VALUES ($1, $2, $3, $4)
      ON CONFLICT (id) DO NOTHING RETURNING *`,
-    [input.id, input.name || input.id, input.role],
+    [input.id, input.name || input.id, input.role, groups],
   );
   if (!rows[0]) throw new DbError(DbErrorCode.reviewerExists, `reviewer ${input.id} already exists`);
+  return toReviewer(rows[0]);
+}
+
+/** Distinct group names, each a valid name, at most MAX_REVIEWER_GROUPS; throws reviewerInvalid. */
+function checkedGroups(groups: readonly string[]): string[] {
+  const distinct = [...new Set(groups)];
+  if (distinct.length > MAX_REVIEWER_GROUPS) {
+    throw new DbError(
+      DbErrorCode.reviewerInvalid,
+      `a reviewer belongs to at most ${MAX_REVIEWER_GROUPS} groups, got ${distinct.length}`,
+    );
+  }
+  const bad = distinct.find((g) => typeof g !== 'string' || !REVIEWER_ID_PATTERN.test(g));
+  if (bad !== undefined) {
+    throw new DbError(
+      DbErrorCode.reviewerInvalid,
+      `group "${String(bad)}" must be 1 to 100 letters, digits, '.', '_' or '-'`,
+    );
+  }
+  return distinct;
+}
+
+/** Replaces the groups a reviewer belongs to; the reviewer as it is now. */
+export async function setReviewerGroups(db: Db, id: string, groups: readonly string[]): Promise<Reviewer> {
+  const { rows } = await db.query<ReviewerRow>('UPDATE reviewers SET groups = $2 WHERE id = $1 RETURNING *', [
+    id,
+    checkedGroups(groups),
+  ]);
+  if (!rows[0]) throw new DbError(DbErrorCode.reviewerNotFound, `no reviewer ${id}`);
   return toReviewer(rows[0]);
 }
 

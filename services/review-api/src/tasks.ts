@@ -81,6 +81,17 @@ interface WaitingTask {
   requested_key: string;
 }
 
+/**
+ * Whether the reviewer $1 (an admin when $3) may see tasks of the stream `column` names: admins see
+ * every stream; a stream in the registry is open to everyone if it says so, else to the reviewers it
+ * names and the members of the groups it names; a stream the registry does not have (every stream
+ * while it is empty) is open to everyone, as before streams were registered.
+ */
+const STREAM_OPEN = (column: string) => `($3 OR NOT EXISTS (
+              SELECT 1 FROM streams s
+               WHERE s.id = ${column} AND NOT s.all_reviewers AND NOT ($1 = ANY (s.reviewers))
+                 AND NOT (s.reviewer_groups && (SELECT r.groups FROM reviewers r WHERE r.id = $1))))`;
+
 /** The families a reviewer was last given, newest first, that a claim avoids within the window. */
 export const RECENT_FAMILIES = 3;
 
@@ -350,8 +361,9 @@ export class TaskStore {
       text: `SELECT g.id, g.stream, g.input, g.attributes, g.classes FROM gold_items g
               WHERE g.active AND ($2::text IS NULL OR g.stream = $2)
                 AND NOT EXISTS (SELECT 1 FROM review_tasks t WHERE t.gold_reviewer = $1 AND t.gold_item_id = g.id)
+                AND ${STREAM_OPEN('g.stream')}
               ORDER BY random() LIMIT 1`,
-      values: [who.reviewerId, filters.stream ?? null],
+      values: [who.reviewerId, filters.stream ?? null, who.role === 'admin'],
     });
     const item = picked[0];
     if (!item) return null;
@@ -440,6 +452,7 @@ export class TaskStore {
             AND (q.lease_owner IS NULL OR q.lease_expires_at <= now())
             AND NOT EXISTS (SELECT 1 FROM review_answers a WHERE a.event_id = q.event_id AND a.reviewer_id = $1)
             AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.event_id = q.event_id AND s.reviewer_id = $1)
+            AND ${STREAM_OPEN('q.stream')}
             AND (q.group_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM review_tasks g
                    WHERE g.group_key = q.group_key AND g.status <> 'decided'

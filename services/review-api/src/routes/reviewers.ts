@@ -47,8 +47,9 @@ export function reviewerAdminRoutes(app: Api, { pool, authenticator }: RouteDeps
       },
     },
     async (request, reply) => {
-      const { id, name, role } = request.body;
-      return reply.status(201).send(reviewerView(await createReviewer(pool, { id, name: name ?? id, role })));
+      const { id, name, role, groups } = request.body;
+      const made = await createReviewer(pool, { id, name: name ?? id, role, groups: groups ?? [] });
+      return reply.status(201).send(reviewerView(made));
     },
   );
 
