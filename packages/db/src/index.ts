@@ -32,7 +32,12 @@ export {
   type RecordedRedrive,
   type RedriveOutcome,
 } from './dlq-redrives';
-export { reviewQueueGroups, type ReviewQueueGroup } from './review-queue';
+export {
+  reviewQueueGroups,
+  reviewQueueStreams,
+  type ReviewQueueGroup,
+  type ReviewQueueStream,
+} from './review-queue';
 export { repeatedRecords, type RoutedRecord } from './routed-events';
 export {
   listTrainingRequests,

@@ -33,3 +33,33 @@ export async function reviewQueueGroups(pool: Pool): Promise<ReviewQueueGroup[]>
     oldestAgeSeconds: r.oldest,
   }));
 }
+
+/** Undecided review tasks of one stream in one status. */
+export interface ReviewQueueStream {
+  stream: string;
+  status: 'open' | 'escalated';
+  tasks: number;
+  /** Seconds since the oldest of these tasks was requested. */
+  oldestAgeSeconds: number;
+}
+
+/** The review queue by stream and status, most tasks first (one grouped read, as above). */
+export async function reviewQueueStreams(pool: Pool): Promise<ReviewQueueStream[]> {
+  const { rows } = await pool.query<{
+    stream: string;
+    status: ReviewQueueStream['status'];
+    tasks: number;
+    oldest: number;
+  }>(
+    `SELECT stream, status, count(*)::int AS tasks,
+            greatest(extract(epoch FROM now() - min(requested_at)), 0)::float8 AS oldest
+       FROM review_tasks WHERE status <> 'decided' AND status <> 'gold' GROUP BY stream, status
+      ORDER BY tasks DESC, stream, status`,
+  );
+  return rows.map((r) => ({
+    stream: r.stream,
+    status: r.status,
+    tasks: r.tasks,
+    oldestAgeSeconds: r.oldest,
+  }));
+}

@@ -3,7 +3,14 @@
 // decisions for GET /v1/admin/learning, and re-scoring of waiting tasks after a promotion
 // (rescore.ts). Built by main.ts, tests and benchmarks.
 import { topics, type ReviewRequest } from '@hitl/contracts';
-import { createPool, ensureAdminKey, getCurrentPolicy, reviewQueueGroups, type StoredPolicy } from '@hitl/db';
+import {
+  createPool,
+  ensureAdminKey,
+  getCurrentPolicy,
+  reviewQueueGroups,
+  reviewQueueStreams,
+  type StoredPolicy,
+} from '@hitl/db';
 import { ValidatingConsumer, createKafka, type ConsumedRecord } from '@hitl/kafka';
 import { OutboxRelay } from '@hitl/outbox';
 import type { Kafka } from 'kafkajs';
@@ -69,7 +76,11 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     transactionalId: config.outboxRelayId,
     markerGroupId: config.outboxRelayId,
   });
-  const metrics = reviewApiMetrics(registry, { sampleQueue: () => reviewQueueGroups(pool), logger: log });
+  const metrics = reviewApiMetrics(registry, {
+    sampleQueue: () => reviewQueueGroups(pool),
+    sampleStreams: () => reviewQueueStreams(pool),
+    logger: log,
+  });
   // The routing policy in force, read at most every 5 s: the classes of tasks without a model,
   // and the share of gold tasks.
   let policyRead: { policy: Promise<StoredPolicy | null>; until: number } | null = null;

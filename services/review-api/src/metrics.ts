@@ -1,11 +1,13 @@
 import { ReviewReason } from '@hitl/contracts';
-import type { ReviewQueueGroup } from '@hitl/db';
+import type { ReviewQueueGroup, ReviewQueueStream } from '@hitl/db';
 import type { LoadedReliability } from './reviewer-reliability';
 import { getOrCreateMetric } from '@hitl/kafka';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 const QUEUE_STATUSES = ['open', 'escalated'] as const;
+/** A bound on the streams of the per-stream queue gauges: the busiest; the rest together as `other`. */
+export const MAX_QUEUE_STREAMS = 50;
 /** A bound on the reviewer series of the reliability gauges. */
 export const MAX_RELIABILITY_SERIES = 1_000;
 const REVIEW_REASONS = ReviewReason.anyOf.map((literal) => literal.const);
@@ -15,6 +17,8 @@ const QUEUE_READ_TIMEOUT_MS = 2_000;
 export interface ReviewApiMetricsOptions {
   /** Reads the queue for the queue gauges at each scrape (replicas all report the same queue). */
   sampleQueue: () => Promise<ReviewQueueGroup[]>;
+  /** Reads the queue by stream, for the per-stream gauges, at the same scrape. */
+  sampleStreams: () => Promise<ReviewQueueStream[]>;
   logger: Logger;
 }
 
@@ -29,7 +33,7 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
   let reading: Promise<void> | undefined;
   const read = async () => {
     try {
-      const samples = await opts.sampleQueue();
+      const [samples, streams] = await Promise.all([opts.sampleQueue(), opts.sampleStreams()]);
       // Every status and reason has a series, 0 when empty, so an alert sees an empty queue
       // rather than no data.
       for (const status of QUEUE_STATUSES) {
@@ -41,6 +45,13 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
       for (const s of samples) {
         queueDepth.set({ status: s.status, reason: s.reason }, s.tasks);
         queueOldestAge.set({ status: s.status, reason: s.reason }, s.oldestAgeSeconds);
+      }
+      // A stream with no undecided task has no series; past the bound, the rest add up as other.
+      streamDepth.reset();
+      streamOldestAge.reset();
+      for (const s of boundedStreams(streams)) {
+        streamDepth.set({ stream: s.stream, status: s.status }, s.tasks);
+        streamOldestAge.set({ stream: s.stream, status: s.status }, s.oldestAgeSeconds);
       }
     } catch (error) {
       opts.logger.warn({ err: error }, 'review queue metrics not refreshed');
@@ -74,6 +85,30 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
         name: 'hitl_review_queue_oldest_age_seconds',
         help: 'Age of the oldest undecided review task since it was requested (0 when none), by status and review reason; read from Postgres at each scrape.',
         labelNames: ['status', 'reason'] as const,
+        registers,
+        collect: refresh,
+      }),
+  );
+  const streamDepth: Gauge<'stream' | 'status'> = getOrCreateMetric(
+    registry,
+    'hitl_review_queue_stream_depth',
+    () =>
+      new Gauge({
+        name: 'hitl_review_queue_stream_depth',
+        help: `Review tasks not yet decided, by stream and status; read from Postgres at each scrape. The ${MAX_QUEUE_STREAMS} streams with the most such tasks each have their own series, the rest add up under stream="other"; a stream with none has no series.`,
+        labelNames: ['stream', 'status'] as const,
+        registers,
+        collect: refresh,
+      }),
+  );
+  const streamOldestAge: Gauge<'stream' | 'status'> = getOrCreateMetric(
+    registry,
+    'hitl_review_queue_stream_oldest_age_seconds',
+    () =>
+      new Gauge({
+        name: 'hitl_review_queue_stream_oldest_age_seconds',
+        help: `Age of the oldest undecided review task of each stream, by status (the streams as in hitl_review_queue_stream_depth; other: the oldest of the rest); read from Postgres at each scrape.`,
+        labelNames: ['stream', 'status'] as const,
         registers,
         collect: refresh,
       }),
@@ -180,3 +215,31 @@ export function reviewApiMetrics(registry: Registry, opts: ReviewApiMetricsOptio
 }
 
 export type ReviewApiMetrics = ReturnType<typeof reviewApiMetrics>;
+
+/**
+ * The per-stream queue rows within MAX_QUEUE_STREAMS streams: those with the most undecided tasks
+ * (ties by name) keep their own, the rest are added up under `other` (tasks summed, the oldest age).
+ */
+export function boundedStreams(
+  rows: readonly ReviewQueueStream[],
+  max = MAX_QUEUE_STREAMS,
+): ReviewQueueStream[] {
+  const totals = new Map<string, number>();
+  for (const r of rows) totals.set(r.stream, (totals.get(r.stream) ?? 0) + r.tasks);
+  const kept = new Set(
+    [...totals]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .slice(0, max)
+      .map(([stream]) => stream),
+  );
+  const out = rows.filter((r) => kept.has(r.stream));
+  const rest = new Map<ReviewQueueStream['status'], ReviewQueueStream>();
+  for (const r of rows) {
+    if (kept.has(r.stream)) continue;
+    const o = rest.get(r.status) ?? { stream: 'other', status: r.status, tasks: 0, oldestAgeSeconds: 0 };
+    o.tasks += r.tasks;
+    o.oldestAgeSeconds = Math.max(o.oldestAgeSeconds, r.oldestAgeSeconds);
+    rest.set(r.status, o);
+  }
+  return [...out, ...rest.values()];
+}

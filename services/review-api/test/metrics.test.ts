@@ -3,6 +3,7 @@ import { uniqueName, waitFor, type TestDatabase } from '@hitl/testkit';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 import { createReviewApi, loadReviewApiConfig } from '../src';
+import { boundedStreams } from '../src/metrics';
 import {
   client,
   logger,
@@ -81,6 +82,13 @@ describe('review API metrics', () => {
       'status=escalated,reason=class_rule': 0,
       'status=escalated,reason=audit_sample': 0,
     });
+    // By stream: every request here is of the stream "email".
+    expect(Object.fromEntries(await series(registry, 'hitl_review_queue_stream_depth'))).toEqual({
+      'stream=email,status=open': 4,
+    });
+    expect(
+      (await series(registry, 'hitl_review_queue_stream_oldest_age_seconds')).get('stream=email,status=open'),
+    ).toBeGreaterThan(0);
     // The requests were stamped before they were sent, so the oldest has some age already.
     const age = await series(registry, 'hitl_review_queue_oldest_age_seconds');
     expect(age.get('status=open,reason=audit_sample')).toBeGreaterThan(0);
@@ -106,6 +114,9 @@ describe('review API metrics', () => {
     const after = await series(registry, 'hitl_review_queue_depth');
     expect(after.get('status=open,reason=audit_sample')).toBe(0);
     expect(after.get('status=open,reason=low_confidence')).toBe(1);
+    expect(Object.fromEntries(await series(registry, 'hitl_review_queue_stream_depth'))).toEqual({
+      'stream=email,status=open': 2,
+    });
     expect(
       (await series(registry, 'hitl_review_queue_oldest_age_seconds')).get('status=open,reason=audit_sample'),
     ).toBe(0);
@@ -113,5 +124,35 @@ describe('review API metrics', () => {
     expect(await registry.metrics()).toContain(
       'hitl_review_queue_depth{status="open",reason="low_confidence"} 1',
     );
+  });
+});
+
+describe('boundedStreams', () => {
+  it('keeps the busiest streams and adds up the rest as other', () => {
+    const row = (stream: string, status: 'open' | 'escalated', tasks: number, oldestAgeSeconds = tasks) => ({
+      stream,
+      status,
+      tasks,
+      oldestAgeSeconds,
+    });
+    const rows = [
+      row('a', 'open', 5),
+      row('b', 'open', 3),
+      row('b', 'escalated', 3, 90),
+      row('c', 'open', 1, 50),
+    ];
+    expect(boundedStreams(rows, 2)).toEqual([
+      row('a', 'open', 5),
+      row('b', 'open', 3),
+      row('b', 'escalated', 3, 90),
+      row('other', 'open', 1, 50),
+    ]);
+    // b has 6 in all, a 5: b stays, a and c add up.
+    expect(boundedStreams(rows, 1)).toEqual([
+      row('b', 'open', 3),
+      row('b', 'escalated', 3, 90),
+      row('other', 'open', 6, 50),
+    ]);
+    expect(boundedStreams([], 1)).toEqual([]);
   });
 });

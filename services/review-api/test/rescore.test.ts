@@ -189,7 +189,11 @@ describe('re-scoring on promotion', () => {
       pool,
       logger,
       registry: new Registry(),
-      metrics: reviewApiMetrics(new Registry(), { sampleQueue: async () => [], logger }),
+      metrics: reviewApiMetrics(new Registry(), {
+        sampleQueue: async () => [],
+        sampleStreams: async () => [],
+        logger,
+      }),
       groupId: uniqueName('unused'),
       policyName: MODEL,
       maxTasks: 100,
