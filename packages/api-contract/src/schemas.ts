@@ -361,6 +361,9 @@ export const Stats = Type.Object({
     leased: Type.Integer(),
     byReason: Count,
     byClass: Count,
+    byStream: Type.Record(Type.String(), Type.Integer(), {
+      description: 'Undecided tasks per stream: the 1,000 streams with the most.',
+    }),
     oldestWaitingSeconds: Type.Union([Type.Number(), Type.Null()]),
   }),
   decisions: Type.Object({

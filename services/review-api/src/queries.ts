@@ -83,6 +83,8 @@ export interface ReviewStats {
     leased: number;
     byReason: Record<string, number>;
     byClass: Record<string, number>;
+    /** Undecided tasks per stream (the 1,000 streams with the most). */
+    byStream: Record<string, number>;
     oldestWaitingSeconds: number | null;
   };
   decisions: { lastHour: number; last24Hours: number; perHour: { hour: string; count: number }[] };
@@ -130,7 +132,7 @@ export interface StatsScope {
 export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<ReviewStats> {
   const window = scope.window ?? 10_000;
   const me = scope.reviewerId ?? null;
-  const [queue, byReason, byClass, hours, answers, multi, gold, reliability] = await Promise.all([
+  const [queue, byReason, byClass, byStream, hours, answers, multi, gold, reliability] = await Promise.all([
     pool.query<{ open: string; escalated: string; leased: string; oldest: number | null }>(
       `SELECT count(*) FILTER (WHERE status = 'open') AS open,
               count(*) FILTER (WHERE status = 'escalated') AS escalated,
@@ -145,6 +147,10 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
     pool.query<{ key: string; n: string }>(
       `SELECT coalesce(predicted_label, '(no model)') AS key, count(*) AS n FROM review_tasks
         WHERE status <> 'decided' AND status <> 'gold' GROUP BY 1`,
+    ),
+    pool.query<{ key: string; n: string }>(
+      `SELECT stream AS key, count(*) AS n FROM review_tasks
+        WHERE status <> 'decided' AND status <> 'gold' GROUP BY stream ORDER BY n DESC, stream LIMIT 1000`,
     ),
     pool.query<{ hour: Date; n: string }>(
       `SELECT date_trunc('hour', decided_at) AS hour, count(*) AS n FROM review_tasks
@@ -197,6 +203,7 @@ export async function reviewStats(pool: Pool, scope: StatsScope = {}): Promise<R
       leased: Number(q.leased),
       byReason: Object.fromEntries(byReason.rows.map((r) => [r.key, Number(r.n)])),
       byClass: Object.fromEntries(byClass.rows.map((r) => [r.key, Number(r.n)])),
+      byStream: Object.fromEntries(byStream.rows.map((r) => [r.key, Number(r.n)])),
       oldestWaitingSeconds: q.oldest,
     },
     decisions: {

@@ -737,6 +737,7 @@ describe('queries', () => {
     const stats = (await client(api.url(), (await person(pool, 'admin')).key)('GET', '/v1/stats'))
       .body as unknown as ReviewStats;
     expect(stats.queue.byReason.audit_sample).toBeGreaterThanOrEqual(1);
+    expect(stats.queue.byStream[stream]).toBe(1);
     expect(stats.queue.oldestWaitingSeconds).toBeGreaterThanOrEqual(0);
     expect(stats.decisions.lastHour).toBeGreaterThanOrEqual(3);
     const mine = stats.reviewers.find((r) => r.reviewerId === b.id)!;

@@ -58,6 +58,7 @@ function QueueFigures({ stats }: { stats: ReviewStats }) {
         <div class="side-by-side">
           <CountTable id="queue-by-reason" caption="By reason" heading="Reason" counts={queue.byReason} />
           <CountTable id="queue-by-class" caption="By class" heading="Class" counts={queue.byClass} />
+          <CountTable id="queue-by-stream" caption="By stream" heading="Stream" counts={queue.byStream} />
         </div>
       </section>
       <section aria-labelledby="per-hour-heading">
