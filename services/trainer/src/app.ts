@@ -12,9 +12,16 @@ import type { Registry } from 'prom-client';
 import type { TrainerConfig } from './config';
 import { trackCertification } from './certification';
 import { exampleOf } from './examples';
-import { lastPromotionAt, trainerMetrics } from './metrics';
+import {
+  ModelLabels,
+  OTHER_MODEL_LABEL,
+  UNREGISTERED_MODEL_LABEL,
+  lastPromotionAt,
+  trainerMetrics,
+} from './metrics';
 import { TrainingScheduler, type CheckResult } from './scheduler';
 import { countLabelledExamples, storeExamples } from './store';
+import { TrainerStreams } from './streams';
 import { trainInWorker } from './train-in-worker';
 import { trainExportVerify } from './training';
 import { runTrainingRound } from './training-round';
@@ -32,8 +39,15 @@ export interface TrainerService {
   start(): Promise<void>;
   /** Ready: the corrections consumer runs and the scheduler checks. */
   ready(): boolean;
-  /** Looks now whether a training is due, and runs it if so (what the scheduler does every interval). */
-  checkNow(): Promise<CheckResult>;
+  /**
+   * Looks now whether a training of the model (default MODEL_ID) is due, and runs it if so (what
+   * the scheduler does for each model every interval).
+   */
+  checkNow(modelId?: string): Promise<CheckResult>;
+  /** One scheduler tick now: reads the stream registry, then checks every model it trains. */
+  checkAll(): Promise<Map<string, CheckResult>>;
+  /** The models trained now (MODEL_ID alone while no stream is registered). */
+  models(): string[];
   /** Stops intake and checks (aborting a round in progress), then the relay; closes the pool. */
   stop(): Promise<void>;
 }
@@ -61,10 +75,27 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
     markerGroupId: config.outboxRelayId,
   });
 
-  const certificationGauges = trackCertification(pool, config.modelId, metrics);
+  // The models trained follow the stream registry (streams.ts has the rule).
+  const streams = new TrainerStreams(pool, config.modelId);
+  const modelLabels = new ModelLabels();
+  const certificationGauges = new Map<string, ReturnType<typeof trackCertification>>();
+  const gaugesOf = (modelId: string) => {
+    let gauges = certificationGauges.get(modelId);
+    if (!gauges) {
+      const label = modelLabels.label(modelId);
+      // Past the bound, versions and classes of different models would share one series: none.
+      gauges =
+        label === OTHER_MODEL_LABEL
+          ? { update: () => Promise.resolve(null) }
+          : trackCertification(pool, modelId, metrics, undefined, label);
+      certificationGauges.set(modelId, gauges);
+    }
+    return gauges;
+  };
   const scheduler = new TrainingScheduler({
     pool,
-    modelId: config.modelId,
+    models: () => streams.models(),
+    beforeTick: () => streams.sync(),
     schedule: {
       retrainEvery: config.retrainEvery,
       minLabelsPerClass: config.minLabelsPerClass,
@@ -74,21 +105,22 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
     },
     checkIntervalMs: config.checkIntervalMs,
     logger: log,
-    onCheck: async () => {
+    onCheck: async (modelId) => {
+      const model = modelLabels.label(modelId);
       const [counts, promotedAt] = await Promise.all([
-        countLabelledExamples(pool, config.modelId),
-        lastPromotionAt(pool, config.modelId),
+        countLabelledExamples(pool, modelId),
+        lastPromotionAt(pool, modelId),
       ]);
-      metrics.stored.set({ model: config.modelId, split: 'train' }, counts.train);
-      metrics.stored.set({ model: config.modelId, split: 'eval' }, counts.eval);
-      if (promotedAt) metrics.lastPromotion.set({ model: config.modelId }, promotedAt.getTime() / 1000);
-      await certificationGauges.update();
+      metrics.stored.set({ model, split: 'train' }, counts.train);
+      metrics.stored.set({ model, split: 'eval' }, counts.eval);
+      if (promotedAt) metrics.lastPromotion.set({ model }, promotedAt.getTime() / 1000);
+      await gaugesOf(modelId).update();
     },
-    runRound: (due, start, signal) =>
+    runRound: (modelId, due, start, signal) =>
       runTrainingRound(
         {
           pool,
-          modelId: config.modelId,
+          modelId,
           instanceId: config.instanceId,
           modelsTopic: config.modelsTopic,
           gate: { alpha: config.gateAlpha, minEvalExamples: config.minEvalExamples },
@@ -100,8 +132,11 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
           train: (input, abort) =>
             config.trainingWorker ? trainInWorker(input, abort) : trainExportVerify(input),
           loadClassifier: (onnx) => loadOnnxClassifier(onnx, {}, { worker: config.trainingWorker }),
-          logger: log,
+          logger: log.child({ modelId }),
           metrics,
+          metricLabel: modelLabels.label(modelId),
+          streamShape: streams.shapeOf(modelId),
+          policyName: streams.policyOf(modelId),
           onOutbox: () => relay.wakeUp(),
         },
         due,
@@ -109,6 +144,16 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
         signal,
       ),
   });
+
+  /** The corrections of a batch by the model whose labels they are (null: an unregistered stream). */
+  const byModel = (records: ConsumedRecord<Correction>[]) => {
+    const groups = new Map<string | null, ConsumedRecord<Correction>[]>();
+    for (const record of records) {
+      const modelId = streams.modelFor(record.value.data.stream);
+      groups.set(modelId, [...(groups.get(modelId) ?? []), record]);
+    }
+    return groups;
+  };
 
   const consumer = new ValidatingConsumer({
     kafka,
@@ -119,10 +164,30 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
     registry,
     // Storing an example is idempotent (one per model and event id), so at-least-once is enough.
     handleBatch: async (records: ConsumedRecord<Correction>[]) => {
-      const examples = records.map((r) => exampleOf(r.value.data, config.evalShare));
-      const stored = await storeExamples(pool, config.modelId, examples);
-      for (const result of ['inserted', 'replaced', 'late', 'duplicate'] as const) {
-        if (stored[result] > 0) metrics.examples.inc({ model: config.modelId, result }, stored[result]);
+      let groups = byModel(records);
+      if (groups.has(null)) {
+        // A stream added since the registry was last read: read it again before skipping any.
+        await streams.sync();
+        groups = byModel(records);
+      }
+      for (const [modelId, group] of groups) {
+        if (modelId === null) {
+          metrics.examples.inc({ model: UNREGISTERED_MODEL_LABEL, result: 'unregistered' }, group.length);
+          log.warn(
+            {
+              streams: [...new Set(group.map((r) => r.value.data.stream))].slice(0, 10),
+              count: group.length,
+            },
+            'skipped corrections of streams the registry does not have',
+          );
+          continue;
+        }
+        const examples = group.map((r) => exampleOf(r.value.data, config.evalShare));
+        const stored = await storeExamples(pool, modelId, examples);
+        const model = modelLabels.label(modelId);
+        for (const result of ['inserted', 'replaced', 'late', 'duplicate'] as const) {
+          if (stored[result] > 0) metrics.examples.inc({ model, result }, stored[result]);
+        }
       }
     },
   });
@@ -131,6 +196,7 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
   let stopping: Promise<void> | undefined;
   return {
     async start() {
+      await streams.sync();
       await relay.start();
       await consumer.start();
       scheduler.start();
@@ -145,7 +211,9 @@ export function createTrainerService(config: TrainerConfig, deps: TrainerDeps): 
       );
     },
     ready: () => started && consumer.ready,
-    checkNow: () => scheduler.check(),
+    checkNow: (modelId = config.modelId) => scheduler.check(modelId),
+    checkAll: () => scheduler.tick(),
+    models: () => streams.models(),
     stop() {
       // Idempotent: a shutdown step and a test's cleanup may both call it.
       stopping ??= (async () => {

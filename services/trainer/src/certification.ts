@@ -102,33 +102,37 @@ export async function checkCertification(db: Queryable, modelId: string): Promis
 export const CERTIFICATION_CHECK_MS = 10_000;
 
 /**
- * Keeps the certification gauges current, reading at most every `everyMs` (the schedule's checks
- * come every half second; the audit labels arrive far slower).
+ * Keeps the certification gauges of one model current, reading at most every `everyMs` (the
+ * schedule's checks come every half second; the audit labels arrive far slower). `label` is the
+ * model's `model` label (its id, or `other` past the bound on series).
  */
 export function trackCertification(
   db: Queryable,
   modelId: string,
   metrics: Pick<TrainerMetrics, 'certifiedLowerBound' | 'targetAccuracy'>,
   everyMs = CERTIFICATION_CHECK_MS,
+  label = modelId,
 ): { update(): Promise<CertificationCheck | null> } {
   let last = -Infinity;
   let latest: CertificationCheck | null = null;
+  // The series this tracker set, removed at the next read: other models' series stay.
+  let series: { model: string; version: string; class: string }[] = [];
   return {
     async update() {
       if (performance.now() - last < everyMs) return latest;
       last = performance.now();
       latest = await checkCertification(db, modelId);
       // A promotion or a class that lost its threshold must not leave its old series behind.
-      metrics.certifiedLowerBound.reset();
-      metrics.targetAccuracy.reset();
+      for (const labels of series) metrics.certifiedLowerBound.remove(labels);
+      series = [];
+      metrics.targetAccuracy.remove({ model: label });
       if (latest === null) return latest;
-      metrics.targetAccuracy.set({ model: modelId }, latest.targetAccuracy);
-      for (const [label, check] of Object.entries(latest.perClass)) {
+      metrics.targetAccuracy.set({ model: label }, latest.targetAccuracy);
+      for (const [cls, check] of Object.entries(latest.perClass)) {
         if (check.lowerBound === null) continue;
-        metrics.certifiedLowerBound.set(
-          { model: modelId, version: String(latest.version), class: label },
-          check.lowerBound,
-        );
+        const labels = { model: label, version: String(latest.version), class: cls };
+        metrics.certifiedLowerBound.set(labels, check.lowerBound);
+        series.push(labels);
       }
       return latest;
     },

@@ -5,7 +5,15 @@ export * from './dataset';
 export { TrainerError, TrainerErrorCode } from './errors';
 export * from './examples';
 export * from './gate';
-export { lastPromotionAt, trainerMetrics, type TrainerMetrics } from './metrics';
+export {
+  MODEL_LABEL_LIMIT,
+  ModelLabels,
+  OTHER_MODEL_LABEL,
+  UNREGISTERED_MODEL_LABEL,
+  lastPromotionAt,
+  trainerMetrics,
+  type TrainerMetrics,
+} from './metrics';
 export * from './schedule';
 export { TrainingScheduler, type CheckResult, type TrainingSchedulerOptions } from './scheduler';
 export {
@@ -18,6 +26,7 @@ export {
   type TrainingDue,
   type TrainingOutcome,
 } from './store';
+export { TrainerStreams } from './streams';
 export { trainInWorker } from './train-in-worker';
 export * from './training';
 export { runTrainingRound, type RoundResult, type TrainingRoundOptions } from './training-round';

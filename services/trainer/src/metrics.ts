@@ -2,6 +2,30 @@ import { getOrCreateMetric } from '@hitl/kafka';
 import type { Pool } from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+/** The `model` label of every model id past the bound (see ModelLabels). */
+export const OTHER_MODEL_LABEL = 'other';
+/** The `model` label of corrections of a stream the registry lacks (counted, not stored). */
+export const UNREGISTERED_MODEL_LABEL = 'unregistered';
+/** How many model ids keep a `model` label of their own (as inference's METRIC_LABEL_LIMIT). */
+export const MODEL_LABEL_LIMIT = 50;
+
+/**
+ * Keeps the `model` label's number of values bounded: the first `limit` model ids keep their own
+ * series for the life of the process, and every later one is counted under `other` (gauges of
+ * models under `other` hold whichever of them was set last).
+ */
+export class ModelLabels {
+  private readonly seen = new Set<string>();
+  constructor(readonly limit = MODEL_LABEL_LIMIT) {}
+
+  label(modelId: string): string {
+    if (this.seen.has(modelId)) return modelId;
+    if (this.seen.size >= this.limit) return OTHER_MODEL_LABEL;
+    this.seen.add(modelId);
+    return modelId;
+  }
+}
+
 /** The trainer's own metrics (the corrections consumer's and the outbox relay's come from their packages). */
 export function trainerMetrics(registry: Registry) {
   const registers = [registry];
@@ -12,7 +36,7 @@ export function trainerMetrics(registry: Registry) {
       () =>
         new Counter({
           name: 'hitl_trainer_examples_total',
-          help: 'Corrections stored as labelled examples, by result: inserted, replaced (a later label), late (an earlier one, kept in the history) or duplicate (a redelivery).',
+          help: 'Corrections stored as labelled examples, by model and result: inserted, replaced (a later label), late (an earlier one, kept in the history) or duplicate (a redelivery); unregistered (model="unregistered"): skipped, of a stream the registry lacks while it has streams. The first 50 models have their own label, later ones share "other".',
           labelNames: ['model', 'result'] as const,
           registers,
         }),

@@ -28,6 +28,7 @@ import {
   crossFitFolds,
   labelDistribution,
   pickRows,
+  type ChampionShape,
   type ModelInputs,
   type TrainingSet,
 } from './dataset';
@@ -78,6 +79,15 @@ export interface TrainingRoundOptions {
   /** Opens the champion's ONNX bytes to score the evaluation split. */
   loadClassifier: (onnx: Uint8Array) => Promise<OnnxClassifier>;
   logger: Logger;
+  /**
+   * The classes and input of the model's stream (streams.ts): a model without a promoted version
+   * takes this input, and its classes in this order (those its labels have; other labels after).
+   */
+  streamShape?: ChampionShape | null;
+  /** The routing policy whose target accuracy certifies the version (default: the model's id). */
+  policyName?: string;
+  /** The model's `model` label in the metrics (default its id; `other` past the bound). */
+  metricLabel?: string;
   metrics: TrainerMetrics;
   /** Called after the round's outbox records committed (to wake the relay). */
   onOutbox?: () => void;
@@ -263,6 +273,7 @@ export async function runTrainingRound(
   signal: AbortSignal,
 ): Promise<RoundResult> {
   const { pool, modelId, metrics } = opts;
+  const label = opts.metricLabel ?? modelId;
   const started = performance.now();
   const { trigger } = start;
   const actor = `trainer:${opts.instanceId}`;
@@ -270,7 +281,11 @@ export async function runTrainingRound(
 
   const { examples, labelsThrough } = await loadTrainingExamples(pool, modelId);
   const champion = await getPromotedVersion(pool, modelId);
-  const set = buildTrainingSet(examples, champion);
+  const seen = new Set(examples.map((e) => e.label));
+  const streamShape = opts.streamShape
+    ? { ...opts.streamShape, classes: opts.streamShape.classes.filter((c) => seen.has(c)) }
+    : null;
+  const set = buildTrainingSet(examples, champion ?? streamShape);
   const runId = await startRun(pool, {
     modelId,
     start,
@@ -290,8 +305,8 @@ export async function runTrainingRound(
     'training run started',
   );
   const finish = (result: RoundResult): RoundResult => {
-    metrics.trainings.inc({ model: modelId, outcome: result.outcome });
-    metrics.lastTrainingSeconds.set({ model: modelId }, (performance.now() - started) / 1000);
+    metrics.trainings.inc({ model: label, outcome: result.outcome });
+    metrics.lastTrainingSeconds.set({ model: label }, (performance.now() - started) / 1000);
     log.info({ ...result, seconds: (performance.now() - started) / 1000 }, 'training run finished');
     return result;
   };
@@ -309,7 +324,7 @@ export async function runTrainingRound(
 
     const halves = calibrationHalves(set.eval);
     const calibrationRows = pickRows(set.eval, halves.calibration);
-    const policy = await getCurrentPolicy(pool, modelId);
+    const policy = await getCurrentPolicy(pool, opts.policyName ?? modelId);
     const target =
       policy?.targetAccuracy == null
         ? null
@@ -475,7 +490,7 @@ export async function runTrainingRound(
     const championF1 = decision.promote
       ? macroF1(candidate)
       : championScored && macroF1(championScored.evaluation);
-    if (championF1 !== null) metrics.championMacroF1.set({ model: modelId }, championF1);
+    if (championF1 !== null) metrics.championMacroF1.set({ model: label }, championF1);
     return finish({ runId, outcome, version: registered.version, reason: decision.reason });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -485,8 +500,8 @@ export async function runTrainingRound(
     await failRun(pool, runId, reason, status).catch((e: unknown) =>
       log.warn({ err: e }, `could not mark the run ${status}`),
     );
-    metrics.trainings.inc({ model: modelId, outcome: status });
-    metrics.lastTrainingSeconds.set({ model: modelId }, (performance.now() - started) / 1000);
+    metrics.trainings.inc({ model: label, outcome: status });
+    metrics.lastTrainingSeconds.set({ model: label }, (performance.now() - started) / 1000);
     throw error;
   }
 }

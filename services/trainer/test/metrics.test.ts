@@ -3,7 +3,7 @@ import { listModelVersions, promoteModelVersion, registerModelVersion, rollbackM
 import { uniqueName, type TestDatabase } from '@hitl/testkit';
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
-import { createTrainerService } from '../src';
+import { ModelLabels, OTHER_MODEL_LABEL, createTrainerService } from '../src';
 import { logger, serviceTopics, testDatabase, testKafka, trainerConfig } from './helpers';
 
 let db: TestDatabase;
@@ -73,5 +73,19 @@ describe('trainer metrics', () => {
     const again = await promotedAtSeconds(modelId, v1.version);
     expect(again).toBeGreaterThan(second);
     expect(await lastPromotionGauge(registry, modelId)).toBe(again);
+  });
+});
+
+describe('model labels', () => {
+  it('keeps the first 50 model ids as labels and counts later ones under other', () => {
+    const labels = new ModelLabels();
+    const ids = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    expect(ids.map((id) => labels.label(id))).toEqual([
+      ...ids.slice(0, 50),
+      ...Array.from({ length: 10 }, () => OTHER_MODEL_LABEL),
+    ]);
+    // A model seen first keeps its label for the life of the process.
+    expect(labels.label('m3')).toBe('m3');
+    expect(labels.label('m55')).toBe(OTHER_MODEL_LABEL);
   });
 });
