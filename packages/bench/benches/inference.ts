@@ -25,7 +25,7 @@ import { topics, type Prediction } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
 import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
 import { evaluate, loadOnnxClassifier } from '@hitl/model';
-import { ProcessGroup, TopicReader, kafkaBrokers, uniqueName } from '@hitl/testkit';
+import { TopicReader, kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     models: uniqueName('bench-models'),
     deadLetters: uniqueName('bench-dlq'),
   };
-  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes, usage }) => {
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
     const { modelId, onnx, classes, model, heldOut, trainSeconds } = await trainServedModel(pool, emails);
@@ -114,20 +114,20 @@ async function main(): Promise<void> {
 
     progress('pass-through draining the events');
     const passGroup = uniqueName('bench-pass');
-    const passThrough = await processes.start(passThroughScript, {
-      cwd: root,
-      env: env(passGroup, names.passThrough),
-    });
+    const passThrough = usage.watch(
+      'passThrough',
+      await processes.start(passThroughScript, { cwd: root, env: env(passGroup, names.passThrough) }),
+    );
     const passThroughEventsPerSec = await drainRate(admin, passGroup, names.events, EVENTS);
-    await ProcessGroup.stop(passThrough);
+    await usage.stopProcess(passThrough);
     progress(`pass-through: ${round(passThroughEventsPerSec)} events/s`);
 
     progress('inference service draining the events');
     const serviceGroup = uniqueName('bench-inference');
-    const service = await processes.start(serviceMain, {
-      cwd: root,
-      env: env(serviceGroup, names.predictions),
-    });
+    const service = usage.watch(
+      'inference',
+      await processes.start(serviceMain, { cwd: root, env: env(serviceGroup, names.predictions) }),
+    );
     const serviceEventsPerSec = await drainRate(admin, serviceGroup, names.events, EVENTS);
     progress(`service: ${round(serviceEventsPerSec)} events/s`);
 
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       latencies.push(r.timestamp - appendedAt.get(id)!);
     }
     await predictions.stop();
-    await ProcessGroup.stop(service);
+    await usage.stopProcess(service);
     latencies.sort((a, b) => a - b);
 
     const figures = {
@@ -182,6 +182,8 @@ async function main(): Promise<void> {
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       maxMs: latencies[latencies.length - 1] ?? NaN,
+      // Peak RSS (VmHWM) of each process the bench started, in MB; goal inference <= 300.
+      peakRssMb: usage.peakRssMb(),
     };
     printFigures(
       [
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
         `pass-through (no scoring):   ${figures.passThroughEventsPerSec} events/s`,
         `inference service:           ${figures.serviceEventsPerSec} events/s (ratio ${figures.ratio}, goal >= 0.7)`,
         `latency at ${RATE} events/s:     p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms (goal p99 <= 25 ms), max ${figures.maxMs} ms`,
+        `peak RSS: inference ${figures.peakRssMb.inference} MB (goal <= 300 MB), pass-through ${figures.peakRssMb.passThrough} MB`,
       ],
       figures,
     );

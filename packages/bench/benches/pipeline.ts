@@ -14,27 +14,31 @@
 // 3. Latency: for every event decided by the model after a 2 s warm-up, the time from the event's
 //    append to its decision's append (the topics use LogAppendTime).
 import {
-  committedOffsets,
+  createPipelineTopics,
   drainRate,
   emailEvent,
-  offerAtRate,
+  offerLoad,
   passThroughScript,
   percentile,
+  pipelineSettings,
+  pipelineTopicNames,
+  preloadEvents,
   printFigures,
   progress as progressOf,
   round,
   runBench,
+  service,
+  serviceEnv,
+  startService,
   trainServedModel,
   withBenchInfra,
 } from '../src';
-import { topics, type Decision, type InputEvent } from '@hitl/contracts';
+import type { Decision } from '@hitl/contracts';
 import { spamAssassin } from '@hitl/datasets';
 import { createPolicyVersion } from '@hitl/db';
-import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
+import { TypedProducer } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
-import { ProcessGroup, TopicReader, freePort, kafkaBrokers, uniqueName } from '@hitl/testkit';
-import type { Admin } from 'kafkajs';
-import { dirname, join } from 'node:path';
+import { TopicReader, jsonValue, uniqueName } from '@hitl/testkit';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const RATE = 1_000;
@@ -42,157 +46,64 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const WARMUP_SECONDS = 2;
 const progress = progressOf('pipeline');
 
-/** A service's entry point and package directory, wherever the workspace is. */
-function service(pkg: string): { main: string; root: string } {
-  const main = join(dirname(require.resolve(pkg)), 'main.ts');
-  return { main, root: dirname(dirname(main)) };
-}
-
-interface OfferLoad {
-  admin: Admin;
-  producer: TypedProducer;
-  event: (id: string, i: number) => InputEvent;
-  /** Event ids are `<prefix>-<n>`. */
-  prefix: string;
-  eventsTopic: string;
-  /** Reading the topic the decisions land on since before the load began. */
-  decisions: TopicReader;
-  /** The last stage's group and input topic: the load is through once it has committed routedBefore + offered. */
-  routerGroup: string;
-  routedTopic: string;
-  routedBefore: number;
-}
-
-/**
- * Offers RATE events/s for LATENCY_SECONDS and returns, for each event decided by the model after
- * the warm-up, the time from its append to its decision's append (both LogAppendTime).
- */
-async function offerLoad(o: OfferLoad) {
-  const { appendedAt, offered, offeredSeconds } = await offerAtRate({
-    producer: o.producer.producer,
-    topic: o.eventsTopic,
-    partitions: topics.events.partitions,
-    rate: RATE,
-    seconds: LATENCY_SECONDS,
-    event: (n) => {
-      const value = o.event(`${o.prefix}-${n}`, n);
-      return { id: value.data.eventId, json: JSON.stringify(value) };
-    },
-  });
-  const deadline = Date.now() + 120_000;
-  while ((await committedOffsets(o.admin, o.routerGroup, o.routedTopic)) < o.routedBefore + offered) {
-    if (Date.now() > deadline)
-      throw new Error(`${o.routerGroup} did not take every offered event within 2 minutes`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const latencies: number[] = [];
-  let decided = 0;
-  for (const r of o.decisions.records) {
-    const d = JSON.parse(r.value!.toString()) as Decision;
-    const id = d.data.eventId;
-    if (!id.startsWith(`${o.prefix}-`) || d.data.decidedBy !== 'model') continue;
-    decided++;
-    if (Number(id.slice(o.prefix.length + 1)) < WARMUP_SECONDS * RATE) continue;
-    latencies.push(r.timestamp - appendedAt.get(id)!);
-  }
-  latencies.sort((a, b) => a - b);
-  return { offered, offeredSeconds, decided, latencies };
-}
+/** Model decisions are timed; review requests wait for people. */
+const modelDecided = (r: TopicReader['records'][number]) => jsonValue<Decision>(r).data.decidedBy === 'model';
 
 async function main(): Promise<void> {
   const names = {
-    events: uniqueName('bench-events'),
-    predictions: uniqueName('bench-predictions'),
-    decisions: uniqueName('bench-decisions'),
-    reviewRequests: uniqueName('bench-review-requests'),
-    corrections: uniqueName('bench-corrections'),
+    ...pipelineTopicNames(),
     passPredictions: uniqueName('bench-pass-predictions'),
     passDecisions: uniqueName('bench-pass-decisions'),
     warmPredictions: uniqueName('bench-warm-predictions'),
     warmDecisions: uniqueName('bench-warm-decisions'),
-    models: uniqueName('bench-models'),
-    deadLetters: uniqueName('bench-dlq'),
   };
-  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes, usage }) => {
     progress('training the served model on 80% of the SpamAssassin corpus');
     const emails = spamAssassin({ maxChars: 5_000 });
     const { modelId, classes } = await trainServedModel(pool, emails);
     await createPolicyVersion(pool, modelId, { ...DEFAULT_POLICY_SPEC, classes });
-
-    const appendTime = [{ name: 'message.timestamp.type', value: 'LogAppendTime' }];
-    const partitioned = [
-      names.events,
-      names.predictions,
-      names.decisions,
-      names.reviewRequests,
-      names.corrections,
+    await createPipelineTopics(admin, names, [
       names.passPredictions,
       names.passDecisions,
       names.warmPredictions,
       names.warmDecisions,
-    ];
-    await createTopicsWithLeaders(admin, [
-      ...partitioned.map((topic) => ({
-        topic,
-        numPartitions: topics.events.partitions,
-        configEntries: appendTime,
-      })),
-      { topic: names.models, numPartitions: 1 },
-      { topic: names.deadLetters, numPartitions: 1 },
     ]);
 
     progress(`preloading ${EVENTS} events`);
     const producer = new TypedProducer({ kafka });
     await producer.connect();
     const event = (id: string, i: number) => emailEvent(id, emails[i % emails.length]!.text);
-    for (let i = 0; i < EVENTS; i += 1_000) {
-      const chunk = Array.from({ length: Math.min(1_000, EVENTS - i) }, (_, j) =>
-        event(`pre-${i + j}`, i + j),
-      );
-      await producer.send(
-        { ...topics.events, name: names.events },
-        chunk.map((value) => ({ value })),
-      );
-    }
+    await preloadEvents(producer, names.events, EVENTS, event);
 
-    const common = {
-      KAFKA_BROKERS: kafkaBrokers().join(','),
-      DATABASE_URL: db.url,
-      MODEL_ID: modelId,
-      POLICY_NAME: modelId,
-      DLQ_TOPIC: names.deadLetters,
-      MODELS_TOPIC: names.models,
-      OUTBOX_RELAY_ID: uniqueName('bench-relay'),
-      INSTANCE_ID: 'bench-0',
-      HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-    };
-
+    const settings = pipelineSettings({ processes, usage, db }, names, modelId);
     const inference = service('@hitl/inference');
-    const router = service('@hitl/router');
+    const passEnv = serviceEnv(settings, 'bench-0');
     const startPassThrough = (groups: { predict: string; decide: string }, mid: string, out: string) =>
       Promise.all([
-        processes.start(passThroughScript, {
-          cwd: inference.root,
-          env: {
-            ...common,
-            PASS_THROUGH_STAGE: 'predict',
-            GROUP_ID: groups.predict,
-            EVENTS_TOPIC: names.events,
-            PREDICTIONS_TOPIC: mid,
-          },
-        }),
-        processes.start(passThroughScript, {
-          cwd: inference.root,
-          env: {
-            ...common,
-            PASS_THROUGH_STAGE: 'decide',
-            GROUP_ID: groups.decide,
-            PREDICTIONS_TOPIC: mid,
-            DECISIONS_TOPIC: out,
-          },
-        }),
+        processes
+          .start(passThroughScript, {
+            cwd: inference.root,
+            env: {
+              ...passEnv,
+              PASS_THROUGH_STAGE: 'predict',
+              GROUP_ID: groups.predict,
+              EVENTS_TOPIC: names.events,
+              PREDICTIONS_TOPIC: mid,
+            },
+          })
+          .then((child) => usage.watch('passThroughPredict', child)),
+        processes
+          .start(passThroughScript, {
+            cwd: inference.root,
+            env: {
+              ...passEnv,
+              PASS_THROUGH_STAGE: 'decide',
+              GROUP_ID: groups.decide,
+              PREDICTIONS_TOPIC: mid,
+              DECISIONS_TOPIC: out,
+            },
+          })
+          .then((child) => usage.watch('passThroughDecide', child)),
       ]);
     // A broker just started runs its first requests interpreted: the same work once, not timed,
     // so that the pass-through (measured first) and the services meet the same warm broker.
@@ -200,7 +111,7 @@ async function main(): Promise<void> {
     const warmGroups = { predict: uniqueName('bench-warm-predict'), decide: uniqueName('bench-warm-decide') };
     const warmStages = await startPassThrough(warmGroups, names.warmPredictions, names.warmDecisions);
     await drainRate(admin, warmGroups.decide, names.warmPredictions, EVENTS);
-    for (const stage of warmStages) await ProcessGroup.stop(stage);
+    for (const stage of warmStages) await usage.stopProcess(stage);
 
     progress('two-stage pass-through draining the events');
     const passGroups = { predict: uniqueName('bench-pass-predict'), decide: uniqueName('bench-pass-decide') };
@@ -215,60 +126,31 @@ async function main(): Promise<void> {
       event,
       prefix: 'pass',
       eventsTopic: names.events,
-      decisions: passDecisions,
-      routerGroup: passGroups.decide,
-      routedTopic: names.passPredictions,
-      routedBefore: EVENTS,
+      rate: RATE,
+      seconds: LATENCY_SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      outputs: [passDecisions],
+      timed: modelDecided,
+      lastGroup: passGroups.decide,
+      lastTopic: names.passPredictions,
+      lastBefore: EVENTS,
     });
     await passDecisions.stop();
-    for (const stage of passStages) await ProcessGroup.stop(stage);
+    for (const stage of passStages) await usage.stopProcess(stage);
 
     progress('the four services draining the events');
-    const groups = { inference: uniqueName('bench-inference'), router: uniqueName('bench-router') };
-    const reviewApi = service('@hitl/review-api');
-    const trainer = service('@hitl/trainer');
-    await Promise.all([
-      processes.start(inference.main, {
-        cwd: inference.root,
-        env: {
-          ...common,
-          GROUP_ID: groups.inference,
-          EVENTS_TOPIC: names.events,
-          PREDICTIONS_TOPIC: names.predictions,
-          RESCORING: 'false',
-        },
-      }),
-      processes.start(router.main, {
-        cwd: router.root,
-        env: {
-          ...common,
-          GROUP_ID: groups.router,
-          PREDICTIONS_TOPIC: names.predictions,
-          DECISIONS_TOPIC: names.decisions,
-          REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-        },
-      }),
-      processes.start(reviewApi.main, {
-        cwd: reviewApi.root,
-        env: {
-          ...common,
-          API_PORT: String(await freePort()),
-          GROUP_ID: uniqueName('bench-review-api'),
-          REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-          DECISIONS_TOPIC: names.decisions,
-          CORRECTIONS_TOPIC: names.corrections,
-          RESCORE_ON_PROMOTION: 'false',
-        },
-      }),
-      processes.start(trainer.main, {
-        cwd: trainer.root,
-        env: { ...common, GROUP_ID: uniqueName('bench-trainer'), CORRECTIONS_TOPIC: names.corrections },
-      }),
+    const started = await Promise.all([
+      startService('inference', settings),
+      startService('router', settings),
+      startService('reviewApi', settings),
+      startService('trainer', settings),
     ]);
+    progress(`service pids (inference, router, review API, trainer): ${started.map((c) => c.pid).join(' ')}`);
+    const cpuBefore = usage.cpuSeconds();
     const decisions = await TopicReader.start(names.decisions);
     const pipelineEventsPerSec = await drainRate(
       admin,
-      groups.router,
+      settings.groups.router,
       names.predictions,
       EVENTS + passLatency.offered,
     );
@@ -281,13 +163,26 @@ async function main(): Promise<void> {
       event,
       prefix: 'lat',
       eventsTopic: names.events,
-      decisions,
-      routerGroup: groups.router,
-      routedTopic: names.predictions,
-      routedBefore: EVENTS + passLatency.offered,
+      rate: RATE,
+      seconds: LATENCY_SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      outputs: [decisions],
+      timed: modelDecided,
+      lastGroup: settings.groups.router,
+      lastTopic: names.predictions,
+      lastBefore: EVENTS + passLatency.offered,
     });
     await decisions.stop();
     await producer.disconnect();
+    const cpuAfter = usage.cpuSeconds();
+    // CPU time of each service from its start's end to the load's end, per event it took.
+    const through = EVENTS + passLatency.offered + pipeline.offered;
+    const cpuMicrosPerEvent = Object.fromEntries(
+      ['inference', 'router', 'reviewApi', 'trainer'].map((name) => [
+        name,
+        round(((cpuAfter[name]! - cpuBefore[name]!) * 1e6) / through),
+      ]),
+    );
 
     const figures = {
       bench: 'pipeline',
@@ -297,20 +192,31 @@ async function main(): Promise<void> {
       ratio: round(pipelineEventsPerSec / passThroughEventsPerSec, 3),
       offeredRate: RATE,
       offeredSeconds: round(pipeline.offeredSeconds, 2),
-      modelDecidedShare: round(pipeline.decided / pipeline.offered, 3),
+      modelDecidedShare: round(pipeline.outputs / pipeline.offered, 3),
       latencySamples: pipeline.latencies.length,
       p50Ms: percentile(pipeline.latencies, 50),
       p99Ms: percentile(pipeline.latencies, 99),
       maxMs: pipeline.latencies.at(-1) ?? NaN,
       passThroughP50Ms: percentile(passLatency.latencies, 50),
       passThroughP99Ms: percentile(passLatency.latencies, 99),
+      // Peak RSS (VmHWM) of each process the bench started, in MB; goals: inference <= 300, the
+      // other services <= 200.
+      peakRssMb: usage.peakRssMb(),
+      // CPU time (user + system, from /proc) of each service while it drained and took the
+      // offered load, in µs per event.
+      cpuMicrosPerEvent,
     };
+    const rss = figures.peakRssMb;
     printFigures(
       [
         `two-stage pass-through (no scoring, no routing): ${figures.passThroughEventsPerSec} events/s`,
         `inference + router (all four services running): ${figures.pipelineEventsPerSec} events/s (ratio ${figures.ratio}, goal >= 0.6)`,
         `event append -> decision append at ${RATE} events/s, model decisions (${round(figures.modelDecidedShare * 100)}% of events): p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms (goal p99 <= 100 ms), max ${figures.maxMs} ms`,
         `the same through the two-stage pass-through: p50 ${figures.passThroughP50Ms} ms, p99 ${figures.passThroughP99Ms} ms`,
+        `peak RSS: inference ${rss.inference} MB (goal <= 300), router ${rss.router} MB, review API ${rss.reviewApi} MB, trainer ${rss.trainer} MB (goals <= 200)`,
+        `CPU per event: ${Object.entries(cpuMicrosPerEvent)
+          .map(([name, us]) => `${name} ${us} µs`)
+          .join(', ')}`,
       ],
       figures,
     );

@@ -175,6 +175,7 @@ async function main(): Promise<void> {
     const published = await pool.query<{ n: string }>(
       `SELECT count(*) AS n FROM outbox WHERE published_at IS NOT NULL`,
     );
+    const peakRssMb = bench.usage.peakRssMb();
     const lines = Object.entries(results).map(
       ([n, r]) =>
         `N = ${n.padStart(2)}: ${r.decisionsPerSec} decisions/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms per call | constant route ${r.constantRoutePerSec} calls/s, p50 ${r.constantP50Ms} ms, p99 ${r.constantP99Ms} ms`,
@@ -183,8 +184,10 @@ async function main(): Promise<void> {
       [
         ...lines,
         `goal: >= 1000 decisions/s at N = 32 with p99 <= 50 ms; outbox rows published: ${published.rows[0]!.n}`,
+        `peak RSS: review API ${peakRssMb.reviewApi} MB (goal <= 200 MB)`,
       ],
-      { bench: 'review', seconds: SECONDS, results },
+      // Peak RSS (VmHWM) of the review API's process over all runs, in MB; goal <= 200.
+      { bench: 'review', seconds: SECONDS, results, peakRssMb: { reviewApi: peakRssMb.reviewApi } },
     );
   } finally {
     await bench.close();

@@ -10,7 +10,7 @@ import { spamAssassin } from '@hitl/datasets';
 import { createPolicyVersion } from '@hitl/db';
 import { TypedProducer, createTopicsWithLeaders } from '@hitl/kafka';
 import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
-import { ProcessGroup, kafkaBrokers, uniqueName } from '@hitl/testkit';
+import { kafkaBrokers, uniqueName } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
 import {
   drainRate,
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     reviewRequests: uniqueName('bench-review-requests'),
     deadLetters: uniqueName('bench-dlq'),
   };
-  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes }) => {
+  await withBenchInfra(Object.values(names), async ({ kafka, admin, db, pool, processes, usage }) => {
     const policyName = uniqueName('bench-policy');
     await createPolicyVersion(pool, policyName, { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'] });
     await createTopicsWithLeaders(admin, [
@@ -111,34 +111,40 @@ async function main(): Promise<void> {
 
     progress('pass-through draining the events');
     const passGroup = uniqueName('bench-pass');
-    const passThrough = await processes.start(passThroughScript, {
-      cwd: inferenceRoot,
-      env: {
-        ...common,
-        GROUP_ID: passGroup,
-        EVENTS_TOPIC: names.events,
-        PREDICTIONS_TOPIC: names.passThrough,
-      },
-    });
+    const passThrough = usage.watch(
+      'passThrough',
+      await processes.start(passThroughScript, {
+        cwd: inferenceRoot,
+        env: {
+          ...common,
+          GROUP_ID: passGroup,
+          EVENTS_TOPIC: names.events,
+          PREDICTIONS_TOPIC: names.passThrough,
+        },
+      }),
+    );
     const passThroughEventsPerSec = await drainRate(admin, passGroup, names.events, EVENTS);
-    await ProcessGroup.stop(passThrough);
+    await usage.stopProcess(passThrough);
     progress(`pass-through: ${round(passThroughEventsPerSec)} events/s`);
 
     progress('router draining the predictions');
     const routerGroup = uniqueName('bench-router');
-    const router = await processes.start(routerMain, {
-      cwd: routerRoot,
-      env: {
-        ...common,
-        GROUP_ID: routerGroup,
-        POLICY_NAME: policyName,
-        PREDICTIONS_TOPIC: names.predictions,
-        DECISIONS_TOPIC: names.decisions,
-        REVIEW_REQUESTS_TOPIC: names.reviewRequests,
-      },
-    });
+    const router = usage.watch(
+      'router',
+      await processes.start(routerMain, {
+        cwd: routerRoot,
+        env: {
+          ...common,
+          GROUP_ID: routerGroup,
+          POLICY_NAME: policyName,
+          PREDICTIONS_TOPIC: names.predictions,
+          DECISIONS_TOPIC: names.decisions,
+          REVIEW_REQUESTS_TOPIC: names.reviewRequests,
+        },
+      }),
+    );
     const routerEventsPerSec = await drainRate(admin, routerGroup, names.predictions, EVENTS);
-    await ProcessGroup.stop(router);
+    await usage.stopProcess(router);
     progress(`router: ${round(routerEventsPerSec)} events/s`);
 
     const figures = {
@@ -148,11 +154,14 @@ async function main(): Promise<void> {
       passThroughEventsPerSec: round(passThroughEventsPerSec),
       routerEventsPerSec: round(routerEventsPerSec),
       ratio: round(routerEventsPerSec / passThroughEventsPerSec, 3),
+      // Peak RSS (VmHWM) of each process the bench started, in MB; goal router <= 200.
+      peakRssMb: usage.peakRssMb(),
     };
     printFigures(
       [
         `pass-through (events -> predictions, no scoring): ${figures.passThroughEventsPerSec} events/s`,
         `router (predictions -> decisions | reviews):      ${figures.routerEventsPerSec} events/s (ratio ${figures.ratio})`,
+        `peak RSS: router ${figures.peakRssMb.router} MB (goal <= 200 MB), pass-through ${figures.peakRssMb.passThrough} MB`,
       ],
       figures,
     );

@@ -8,6 +8,7 @@ import { ProcessGroup, createTestDatabase, kafkaBrokers, uniqueName, type TestDa
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { pino } from 'pino';
 import { join } from 'node:path';
+import { UsageMonitor } from './usage';
 
 /**
  * The baseline process: the inference service's consumer-producer loop from @hitl/kafka (same
@@ -36,20 +37,22 @@ export async function committedOffsets(admin: Admin, groupId: string, topic: str
 /**
  * Records/s of a consumer group draining `total` records of a topic: from the first commit seen
  * to the last, sampling the group's committed offsets every 50 ms (in exactly-once mode the
- * offsets commit in the outputs' transaction). Group join time is not counted.
+ * offsets commit in the outputs' transaction). Group join time is not counted. A group that had
+ * committed `from` records before the drain counts from its first commit beyond them.
  */
 export async function drainRate(
   admin: Admin,
   groupId: string,
   topic: string,
   total: number,
+  from = 0,
 ): Promise<number> {
   let first: { at: number; done: number } | undefined;
   const deadline = Date.now() + 600_000;
   for (;;) {
     const done = await committedOffsets(admin, groupId, topic);
     const at = performance.now();
-    if (!first && done > 0) first = { at, done };
+    if (!first && done > from) first = { at, done };
     if (first && done >= total) {
       if (first.done >= total) throw new Error('drained before the first sample; use more events');
       return ((done - first.done) / (at - first.at)) * 1000;
@@ -125,18 +128,22 @@ export interface OfferAtRateOptions {
  */
 export async function offerAtRate(o: OfferAtRateOptions) {
   const appendedAt = new Map<string, number>();
-  const total = o.rate * o.seconds;
+  const total = Math.round(o.rate * o.seconds);
+  // Events per 10 ms tick; at a rate that is not a multiple of 100/s, ticks take turns rounding.
   const perTick = (o.rate * 10) / 1000;
   const started = Date.now();
-  for (let sent = 0; sent < total; sent += perTick) {
-    const due = started + (sent / o.rate) * 1000;
+  for (let tick = 0; Math.round(tick * perTick) < total; tick++) {
+    const from = Math.round(tick * perTick);
+    const to = Math.min(total, Math.round((tick + 1) * perTick));
+    if (to === from) continue;
+    const due = started + tick * 10;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const events = Array.from({ length: perTick }, (_, j) => o.event(sent + j));
+    const events = Array.from({ length: to - from }, (_, j) => o.event(from + j));
     const [result] = await o.producer.send({
       topic: o.topic,
       acks: -1,
-      messages: events.map((e) => ({ key: e.id, value: e.json, partition: (sent / perTick) % o.partitions })),
+      messages: events.map((e) => ({ key: e.id, value: e.json, partition: tick % o.partitions })),
     });
     for (const e of events) appendedAt.set(e.id, Number(result!.logAppendTime));
   }
@@ -149,6 +156,8 @@ export interface BenchInfra {
   db: TestDatabase;
   pool: ReturnType<typeof createPool>;
   processes: ProcessGroup;
+  /** Peak RSS and CPU time of the processes the body watches (each service a child process). */
+  usage: UsageMonitor;
 }
 
 /**
@@ -166,10 +175,12 @@ export async function withBenchInfra(
   const db = await createTestDatabase('hitl_bench');
   const pool = createPool({ connectionString: db.url, max: 2 });
   const processes = new ProcessGroup();
+  const usage = new UsageMonitor();
   try {
     await migrate({ databaseUrl: db.url, logger: pino({ level: 'silent' }) });
-    await body({ kafka, admin, db, pool, processes });
+    await body({ kafka, admin, db, pool, processes, usage });
   } finally {
+    usage.stop();
     await processes.stopAll('SIGTERM').catch(() => undefined);
     await admin.deleteTopics({ topics: [...topicNames] }).catch(() => undefined);
     await admin.disconnect();
@@ -188,4 +199,6 @@ export function emailEvent(eventId: string, text: string): InputEvent {
     data: { eventId, stream: 'email', occurredAt: at, input: { text } },
   };
 }
+export * from './pipeline';
 export * from './review-api';
+export * from './usage';

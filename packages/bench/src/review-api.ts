@@ -12,6 +12,7 @@ import {
 } from '@hitl/testkit';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
+import { UsageMonitor } from './usage';
 
 type Pool = ReturnType<typeof createPool>;
 
@@ -22,6 +23,8 @@ export interface ReviewBench {
   pool: Pool;
   databaseUrl: string;
   processes: ProcessGroup;
+  /** Peak RSS and CPU time of the review API's process, as 'reviewApi'. */
+  usage: UsageMonitor;
   /** Starts the review API and returns its port. */
   startApi(env?: Record<string, string>): Promise<number>;
   /** Stops the processes and drops the topics and the database. */
@@ -32,6 +35,7 @@ export async function reviewBench(): Promise<ReviewBench> {
   const db = await createTestDatabase('hitl_bench');
   const pool = createPool({ connectionString: db.url, max: 8 });
   const processes = new ProcessGroup();
+  const usage = new UsageMonitor();
   const names = {
     reviewRequests: uniqueName('bench-review-requests'),
     decisions: uniqueName('bench-decisions'),
@@ -40,6 +44,7 @@ export async function reviewBench(): Promise<ReviewBench> {
     deadLetters: uniqueName('bench-dlq'),
   };
   const close = async () => {
+    usage.stop();
     await processes.stopAll('SIGTERM').catch(() => undefined);
     await deleteTestTopics(Object.values(names)).catch(() => undefined);
     await pool.end();
@@ -56,10 +61,11 @@ export async function reviewBench(): Promise<ReviewBench> {
     pool,
     databaseUrl: db.url,
     processes,
+    usage,
     close,
     async startApi(env = {}) {
       const port = await freePort();
-      await processes.start(reviewMain, {
+      const api = await processes.start(reviewMain, {
         cwd: reviewRoot,
         env: {
           KAFKA_BROKERS: kafkaBrokers().join(','),
@@ -80,6 +86,7 @@ export async function reviewBench(): Promise<ReviewBench> {
           ...env,
         },
       });
+      usage.watch('reviewApi', api);
       return port;
     },
   };

@@ -77,6 +77,8 @@ export interface OnnxClassifier {
 
 const T = onnx.TensorProto.DataType;
 const utf8 = new TextDecoder();
+/** Rows per onnxruntime run in predictProba (the inference service's default batch size). */
+const MAX_ROWS_PER_RUN = 256;
 
 const HOW_TO_EXPORT =
   "Export scikit-learn models with skl2onnx: convert_sklearn(model, initial_types=..., options={id(model): {'zipmap': False}}, target_opset=17), then set onx.ir_version = 8 before saving.";
@@ -407,14 +409,20 @@ export async function loadOnnxClassifier(
   return {
     description,
     async predictProba(inputs) {
-      if (inputs.length === 0) return [];
-      const { data, dims } = await session.run(feed(inputs));
-      if (dims.length !== 2 || dims[0] !== inputs.length || dims[1] !== C) {
-        throw new Error(
-          `output "${outputName}" has shape [${dims.join(', ')}], expected [${inputs.length}, ${C}]`,
-        );
+      // At most MAX_ROWS_PER_RUN rows a run: a graph's intermediates (a text model's TF-IDF
+      // tensor is rows × vocabulary floats) then stay the size of one run, however many rows.
+      const out: number[][] = [];
+      for (let from = 0; from < inputs.length; from += MAX_ROWS_PER_RUN) {
+        const rows = inputs.slice(from, from + MAX_ROWS_PER_RUN) as typeof inputs;
+        const { data, dims } = await session.run(feed(rows));
+        if (dims.length !== 2 || dims[0] !== rows.length || dims[1] !== C) {
+          throw new Error(
+            `output "${outputName}" has shape [${dims.join(', ')}], expected [${rows.length}, ${C}]`,
+          );
+        }
+        for (let i = 0; i < rows.length; i++) out.push(Array.from(data.subarray(i * C, (i + 1) * C)));
       }
-      return Array.from({ length: inputs.length }, (_, i) => Array.from(data.subarray(i * C, (i + 1) * C)));
+      return out;
     },
     close: () => session.close(),
   };

@@ -15,17 +15,23 @@ export function normalizeText(text: string): string {
   return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 }
 
-/** Lowercased tokens of a text, in order. */
+/**
+ * Lowercased tokens of a text, in order: the tokens of normalizeText(text). Lowercasing only
+ * changes letters within tokens and tokens are ASCII, so each token is lowercased after the split.
+ */
 export function tokenize(text: string): string[] {
-  return normalizeText(text).match(TOKEN_REGEX) ?? [];
+  const tokens = text.match(TOKEN_REGEX);
+  if (tokens === null) return [];
+  for (let i = 0; i < tokens.length; i++) tokens[i] = tokens[i]!.toLowerCase();
+  return tokens;
 }
 
 /** Unigrams then adjacent bigrams ("a b") of a token sequence, repeats included. */
 export function ngramsOf(tokens: readonly string[]): string[] {
-  const out: string[] = [...tokens];
-  for (let i = 0; i + 1 < tokens.length; i++) {
-    out.push(`${tokens[i]}${BIGRAM_SEPARATOR}${tokens[i + 1]}`);
-  }
+  const n = tokens.length;
+  const out = new Array<string>(n === 0 ? 0 : 2 * n - 1);
+  for (let i = 0; i < n; i++) out[i] = tokens[i]!;
+  for (let i = 0; i + 1 < n; i++) out[n + i] = tokens[i]! + BIGRAM_SEPARATOR + tokens[i + 1]!;
   return out;
 }
 

@@ -225,25 +225,127 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Document frequency of every distinct n-gram: one map lookup per n-gram occurrence. */
+function documentFrequencies(docs: readonly string[][]): { ngrams: string[]; df: Int32Array } {
+  const ids = new Map<string, number>();
+  const ngrams: string[] = [];
+  let df = new Int32Array(1024);
+  // The last document each n-gram was counted in, so that a repeat within a document is skipped.
+  let lastDoc = new Int32Array(1024);
+  for (let d = 0; d < docs.length; d++) {
+    for (const g of docs[d]!) {
+      let id = ids.get(g);
+      if (id === undefined) {
+        id = ngrams.length;
+        ids.set(g, id);
+        ngrams.push(g);
+        if (id === df.length) {
+          const grownDf = new Int32Array(2 * df.length);
+          grownDf.set(df);
+          df = grownDf;
+          const grownLast = new Int32Array(2 * lastDoc.length);
+          grownLast.set(lastDoc);
+          lastDoc = grownLast;
+        }
+      } else if (lastDoc[id] === d + 1) continue;
+      lastDoc[id] = d + 1;
+      df[id]! += 1;
+    }
+  }
+  return { ngrams, df: df.subarray(0, ngrams.length) };
+}
+
+/**
+ * Reorders `ids[from, to)` so that the `k` whose n-grams are the smallest strings come first (in
+ * no order): the selection step of quicksort (Hoare partition, median-of-three pivot), linear on
+ * average. The n-grams are distinct.
+ */
+function selectSmallest(ids: Int32Array, ngrams: readonly string[], k: number): void {
+  let lo = 0;
+  let hi = ids.length - 1;
+  const target = k - 1;
+  while (lo < hi) {
+    const a = ngrams[ids[lo]!]!;
+    const b = ngrams[ids[lo + ((hi - lo) >> 1)]!]!;
+    const c = ngrams[ids[hi]!]!;
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (ngrams[ids[i]!]! < pivot) i++;
+      while (ngrams[ids[j]!]! > pivot) j--;
+      if (i <= j) {
+        const t = ids[i]!;
+        ids[i] = ids[j]!;
+        ids[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return;
+  }
+}
+
+/**
+ * The ids of the n-grams with the highest document frequency (at least minDf), at most
+ * maxFeatures of them (a count as Array.prototype.slice reads it), ties at the cut broken by the
+ * n-gram's text (the smallest first), in no particular order: the set that sorting all of them by
+ * (frequency descending, text) and keeping the first maxFeatures gives, found by counting the
+ * frequencies and selecting among the ties at the cut, without sorting.
+ */
+function topByDocumentFrequency(
+  ngrams: readonly string[],
+  df: Int32Array,
+  maxFeatures: number,
+  minDf: number,
+): number[] {
+  const floor = Math.max(1, Math.ceil(minDf));
+  let maxDf = 0;
+  for (let i = 0; i < df.length; i++) if (df[i]! > maxDf) maxDf = df[i]!;
+  const perDf = new Int32Array(maxDf + 1);
+  let eligible = 0;
+  for (let i = 0; i < df.length; i++) {
+    perDf[df[i]!]! += 1;
+    if (df[i]! >= floor) eligible++;
+  }
+  const m = Math.trunc(maxFeatures);
+  const k = Number.isNaN(m) ? 0 : m < 0 ? Math.max(0, eligible + m) : Math.min(m, eligible);
+  // The cut: every n-gram at or above it is chosen, and some at the frequency just below it.
+  let cut = maxDf + 1;
+  let above = 0;
+  while (cut > floor && above + perDf[cut - 1]! <= k) above += perDf[--cut]!;
+  const tieDf = cut - 1;
+  const fromTies = tieDf >= floor ? k - above : 0;
+  const chosen: number[] = [];
+  const ties = new Int32Array(fromTies > 0 ? perDf[tieDf]! : 0);
+  let t = 0;
+  for (let i = 0; i < df.length; i++) {
+    if (df[i]! >= cut) chosen.push(i);
+    else if (df[i] === tieDf && fromTies > 0) ties[t++] = i;
+  }
+  if (fromTies > 0) {
+    selectSmallest(ties, ngrams, fromTies);
+    for (let i = 0; i < fromTies; i++) chosen.push(ties[i]!);
+  }
+  return chosen;
+}
+
 /** Vocabulary by document frequency: top maxFeatures, ties by text; then unigrams, then bigrams. */
-function buildVocabulary(
+export function buildVocabulary(
   docs: readonly string[][],
   maxFeatures: number,
   minDf: number,
 ): { vocabulary: string[]; unigramCount: number; df: number[] } {
-  const df = new Map<string, number>();
-  for (const grams of docs) {
-    for (const g of new Set(grams)) df.set(g, (df.get(g) ?? 0) + 1);
-  }
-  const chosen = [...df.entries()]
-    .filter(([, count]) => count >= minDf)
-    .sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]))
-    .slice(0, maxFeatures)
-    .map(([g]) => g);
-  const unigrams = chosen.filter((g) => !isBigram(g)).sort(compareStrings);
-  const bigrams = chosen.filter(isBigram).sort(compareStrings);
+  const { ngrams, df } = documentFrequencies(docs);
+  const chosen = topByDocumentFrequency(ngrams, df, maxFeatures, minDf);
+  const dfOf = new Map(chosen.map((id) => [ngrams[id]!, df[id]!]));
+  const grams = [...dfOf.keys()];
+  const unigrams = grams.filter((g) => !isBigram(g)).sort(compareStrings);
+  const bigrams = grams.filter(isBigram).sort(compareStrings);
   const vocabulary = [...unigrams, ...bigrams];
-  return { vocabulary, unigramCount: unigrams.length, df: vocabulary.map((g) => df.get(g) ?? 0) };
+  return { vocabulary, unigramCount: unigrams.length, df: vocabulary.map((g) => dfOf.get(g) ?? 0) };
 }
 
 function tfidfRow(
