@@ -226,14 +226,24 @@ function compareStrings(a: string, b: string): number {
 }
 
 /** Document frequency of every distinct n-gram: one map lookup per n-gram occurrence. */
-function documentFrequencies(docs: readonly string[][]): { ngrams: string[]; df: Int32Array } {
+function documentFrequencies(
+  count: number,
+  ngramsOf: (d: number) => readonly string[],
+  keepIds: boolean,
+): { ngrams: string[]; df: Int32Array; docIds: Int32Array[] } {
   const ids = new Map<string, number>();
   const ngrams: string[] = [];
   let df = new Int32Array(1024);
   // The last document each n-gram was counted in, so that a repeat within a document is skipped.
   let lastDoc = new Int32Array(1024);
-  for (let d = 0; d < docs.length; d++) {
-    for (const g of docs[d]!) {
+  // With keepIds, each document as the ids of its n-grams, in order: 4 bytes an occurrence, where
+  // the n-gram strings themselves can be dropped as soon as they are counted.
+  const docIds: Int32Array[] = [];
+  for (let d = 0; d < count; d++) {
+    const grams = ngramsOf(d);
+    const mine = keepIds ? new Int32Array(grams.length) : null;
+    let at = 0;
+    for (const g of grams) {
       let id = ids.get(g);
       if (id === undefined) {
         id = ngrams.length;
@@ -247,12 +257,15 @@ function documentFrequencies(docs: readonly string[][]): { ngrams: string[]; df:
           grownLast.set(lastDoc);
           lastDoc = grownLast;
         }
-      } else if (lastDoc[id] === d + 1) continue;
+      }
+      if (mine) mine[at++] = id;
+      if (lastDoc[id] === d + 1) continue;
       lastDoc[id] = d + 1;
       df[id]! += 1;
     }
+    if (mine) docIds.push(mine);
   }
-  return { ngrams, df: df.subarray(0, ngrams.length) };
+  return { ngrams, df: df.subarray(0, ngrams.length), docIds };
 }
 
 /**
@@ -338,14 +351,35 @@ export function buildVocabulary(
   maxFeatures: number,
   minDf: number,
 ): { vocabulary: string[]; unigramCount: number; df: number[] } {
-  const { ngrams, df } = documentFrequencies(docs);
+  const { ngrams, df } = documentFrequencies(docs.length, (d) => docs[d]!, false);
+  const { vocabulary, unigramCount, df: chosenDf } = vocabularyOf(ngrams, df, maxFeatures, minDf);
+  return { vocabulary, unigramCount, df: chosenDf };
+}
+
+/**
+ * The vocabulary of counted n-grams (see buildVocabulary), and each n-gram id's column in it (-1:
+ * not in it).
+ */
+function vocabularyOf(
+  ngrams: readonly string[],
+  df: Int32Array,
+  maxFeatures: number,
+  minDf: number,
+): { vocabulary: string[]; unigramCount: number; df: number[]; columnOf: Int32Array } {
   const chosen = topByDocumentFrequency(ngrams, df, maxFeatures, minDf);
-  const dfOf = new Map(chosen.map((id) => [ngrams[id]!, df[id]!]));
-  const grams = [...dfOf.keys()];
+  const idOf = new Map(chosen.map((id) => [ngrams[id]!, id]));
+  const grams = [...idOf.keys()];
   const unigrams = grams.filter((g) => !isBigram(g)).sort(compareStrings);
   const bigrams = grams.filter(isBigram).sort(compareStrings);
   const vocabulary = [...unigrams, ...bigrams];
-  return { vocabulary, unigramCount: unigrams.length, df: vocabulary.map((g) => dfOf.get(g) ?? 0) };
+  const columnOf = new Int32Array(ngrams.length).fill(-1);
+  vocabulary.forEach((g, column) => (columnOf[idOf.get(g)!] = column));
+  return {
+    vocabulary,
+    unigramCount: unigrams.length,
+    df: vocabulary.map((g) => df[idOf.get(g)!]!),
+    columnOf,
+  };
 }
 
 function tfidfRow(
@@ -358,6 +392,21 @@ function tfidfRow(
     const k = index.get(g);
     if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
   }
+  return weighedRow(counts, idf);
+}
+
+/** tfidfRow of a document given as n-gram ids, each id's column in `columnOf` (-1: none). */
+function tfidfRowOfIds(ids: Int32Array, columnOf: Int32Array, idf: readonly number[]): SparseRow {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < ids.length; i++) {
+    const k = columnOf[ids[i]!]!;
+    if (k >= 0) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return weighedRow(counts, idf);
+}
+
+/** Term counts by column → the L2-normalised TF-IDF row, columns ascending. */
+function weighedRow(counts: ReadonlyMap<number, number>, idf: readonly number[]): SparseRow {
   const idx = Int32Array.from([...counts.keys()].sort((a, b) => a - b));
   const val = new Float64Array(idx.length);
   let norm = 0;
@@ -419,9 +468,12 @@ export function trainTextClassifier(input: TextTrainInput): TextClassifier {
   if (texts.length !== labels.length) throw new Error('texts and labels differ in length');
   const classes = resolveClasses(labels, input.classes);
   const y = encodeLabels(labels, classes);
-  const docs = texts.map(textNgrams);
-  const { vocabulary, unigramCount, df } = buildVocabulary(
-    docs,
+  // Each text's n-grams are counted as they are made and kept as ids only: the strings of all the
+  // texts at once would make the peak grow with the tokens rather than the features.
+  const counted = documentFrequencies(texts.length, (d) => textNgrams(texts[d]!), true);
+  const { vocabulary, unigramCount, df, columnOf } = vocabularyOf(
+    counted.ngrams,
+    counted.df,
     input.maxFeatures ?? 20000,
     input.minDf ?? 1,
   );
@@ -429,8 +481,7 @@ export function trainTextClassifier(input: TextTrainInput): TextClassifier {
   const n = texts.length;
   // Smooth idf as in scikit-learn: ln((1 + n) / (1 + df)) + 1, stored as float32.
   const idf = df.map((d) => Math.fround(Math.log((1 + n) / (1 + d)) + 1));
-  const index = vocabularyIndex(vocabulary);
-  const rows = docs.map((grams) => tfidfRow(grams, index, idf));
+  const rows = counted.docIds.map((ids) => tfidfRowOfIds(ids, columnOf, idf));
   const fitted = fitSoftmax(rows, y, classes.length, vocabulary.length, input);
   const weights = toMatrix(fitted.weights, classes.length, vocabulary.length);
   const bias = Array.from(fitted.bias, (v) => Math.fround(v));
