@@ -112,6 +112,18 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     // Near-duplicate groups follow the routing policy's setting (off unless it opts in).
     policyName: config.policyName,
     reliability,
+    ...(config.restrictFlaggedReviewers
+      ? {
+          flaggedStreams: (reviewerId: string) =>
+            [...(reliability.current?.streams.values() ?? [])]
+              .filter((s) =>
+                s.reviewers.some(
+                  (r) => r.reviewerId === reviewerId && r.accuracy < config.reliabilityFlagBelow,
+                ),
+              )
+              .map((s) => s.stream),
+        }
+      : {}),
     goldSettings: async () => {
       const policy = await currentPolicy();
       return policy ? { goldRate: policy.goldRate, policyVersion: policy.version } : null;

@@ -86,7 +86,6 @@ export const reviewApiConfigSpec = {
    * keep the prediction they came with).
    */
   rescoreOnPromotion: bool('RESCORE_ON_PROMOTION', { default: true }),
-  /** Most tasks one promotion sends back, the most urgent first. */
   /** How often reviewers' reliability is estimated again from their answers, when there are new ones. */
   reliabilityIntervalMs: int('RELIABILITY_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
   /** The most recent answers an estimate reads (its cost grows with them). */
@@ -96,6 +95,13 @@ export const reviewApiConfigSpec = {
   reliabilityPriorStrength: num('RELIABILITY_PRIOR_STRENGTH', { default: 4, min: 0, max: 10_000 }),
   /** A reviewer estimated less accurate than this (on any stream) is flagged. */
   reliabilityFlagBelow: num('RELIABILITY_FLAG_BELOW', { default: 0.8, min: 0, max: 1 }),
+  /**
+   * A flagged reviewer gets, of the streams they are flagged on, only tasks that others answer too
+   * (more than one answer required, or answered already) and gold tasks, until an estimate clears
+   * them; their answers then never decide alone. Admins are never held back.
+   */
+  restrictFlaggedReviewers: bool('RESTRICT_FLAGGED_REVIEWERS', { default: false }),
+  /** Most tasks one promotion sends back, the most urgent first. */
   rescoreMaxTasks: int('RESCORE_MAX_TASKS', { default: 100_000, min: 1, max: 10_000_000 }),
   // Model promotions and rollbacks go to hitl.models.v1 through the registry's outbox rows.
   modelsTopic: str('MODELS_TOPIC', { default: topics.models.name }),

@@ -66,6 +66,12 @@ export interface TaskStoreOptions {
    * consensusConfidence); without it, a majority decides under every policy.
    */
   reliability?: { model(stream: string): ReliabilityModel; readonly prior: ReliabilityPrior };
+  /**
+   * The streams a reviewer is flagged on (RESTRICT_FLAGGED_REVIEWERS): of those, a claim hands them
+   * only tasks that others answer too (more than one answer required, or answered already) and
+   * gold tasks. Absent: nobody is held back.
+   */
+  flaggedStreams?: (reviewerId: string) => readonly string[];
 }
 
 /** A policy version's weighted consensus: the posterior to reach, and whether the model is a prior. */
@@ -438,12 +444,19 @@ export class TaskStore {
     if (filters.escalated !== undefined) {
       where.push(`AND (q.status = 'escalated') = $${params.push(filters.escalated)}`);
     }
+    const flagged = who.role === 'admin' ? [] : (this.opts.flaggedStreams?.(who.reviewerId) ?? []);
+    if (flagged.length > 0) {
+      where.push(
+        `AND (q.stream <> ALL($${params.push(flagged)}::text[]) OR q.required_reviewers >= 2 OR q.answered)`,
+      );
+    }
     // A prepared statement per filter combination: the plan is made once per connection.
     const shape = [
       filters.reason && 'r',
       filters.label && 'l',
       filters.stream && 's',
       filters.escalated !== undefined && 'e',
+      flagged.length > 0 && 'f',
     ]
       .filter(Boolean)
       .join('');

@@ -306,4 +306,69 @@ describe('weighted consensus', () => {
       needed: 2,
     });
   });
+
+  it('holds a flagged reviewer back to tasks others answer too, when RESTRICT_FLAGGED_REVIEWERS is on', async () => {
+    const t = await reviewTopics(3);
+    cleanups.push(t.cleanup);
+    const policyName = 'spam';
+    await ensurePolicy(pool, policyName, {
+      ...DEFAULT_POLICY_SPEC,
+      classes: ['ham', 'spam'],
+      auditRate: 0,
+      goldRate: 0.5,
+      consensusConfidence: 0.95,
+    });
+    const api = await startApi(t, db, {
+      POLICY_NAME: policyName,
+      RELIABILITY_INTERVAL_MS: '200',
+      RESTRICT_FLAGGED_REVIEWERS: 'true',
+    });
+    cleanups.push(() => api.stop());
+    const stream = uniqueName('mail');
+    const adminKey = (await person(pool, 'admin')).key;
+    const admin = client(api.url(), adminKey);
+    const truth = new Map<string, string>();
+    const lines = Array.from({ length: 20 }, (_, i) => {
+      const label = i % 2 === 0 ? 'ham' : 'spam';
+      truth.set(`gold item ${i}`, label);
+      return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
+    });
+    const imported = await fetch(`${api.url()}/v1/admin/gold`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
+      body: lines.join('\n'),
+    });
+    expect(imported.status).toBe(200);
+    const bad = await person(pool);
+    const asBad = client(api.url(), bad.key);
+    expect(await answerAllGold(asBad, truth, true)).toBe(20);
+    await waitFor(
+      async () => {
+        const stats = (await admin('GET', '/v1/stats')).body as unknown as Stats;
+        return stats.reviewers.find((r) => r.reviewerId === bad.id)?.flagged === true;
+      },
+      { message: 'the wrong-way reviewer flagged' },
+    );
+
+    const id = (name: string) => `${stream}-${name}`;
+    await ingestAll(api, t.reviewRequests, [
+      reviewRequest(id('alone'), { stream, priority: 3 }),
+      reviewRequest(id('pair'), { stream, priority: 1, requiredReviewers: 2 }),
+    ]);
+    const real = { reason: 'low_confidence' };
+    // The more urgent task would be theirs alone to answer: they get the one that needs two answers.
+    expect((await asBad('POST', '/v1/tasks/claim', real)).body).toMatchObject({ eventId: id('pair') });
+    expect((await asBad('POST', `/v1/tasks/${id('pair')}/answers`, { label: 'ham' })).body).toMatchObject({
+      status: 'open',
+    });
+    expect((await asBad('POST', '/v1/tasks/claim', real)).status).toBe(204);
+    // Others see both; once someone has answered the first, the flagged reviewer may add to it.
+    const good = client(api.url(), (await person(pool)).key);
+    expect((await good('POST', '/v1/tasks/claim', real)).body).toMatchObject({ eventId: id('alone') });
+    expect((await good('POST', `/v1/tasks/${id('alone')}/answers`, { label: 'spam' })).body).toMatchObject({
+      status: 'open',
+    });
+    // (One unknown reviewer's answer, 0.9 at the prior, does not reach 0.95: it waits for a second.)
+    expect((await asBad('POST', '/v1/tasks/claim', real)).body).toMatchObject({ eventId: id('alone') });
+  });
 });
