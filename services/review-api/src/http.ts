@@ -110,6 +110,10 @@ export async function createHttp(opts: HttpOptions): Promise<Api> {
     // An event id may be 256 characters, up to 12 bytes each once percent-encoded; fastify's
     // default of 100 refused such ids with its own 414 after they were routed and claimed.
     routerOptions: { maxParamLength: 4_096 },
+    // The request line and headers together: a query the OpenAPI document allows (a 1,000-character
+    // cursor and 200-character filters, each character up to 12 bytes once percent-encoded) can pass
+    // Node's default of 16 KiB, which refused it with an undocumented 431 before any route saw it.
+    http: { maxHeaderSize: 64 * 1024 },
     // Errors fastify meets before routing (a path parameter too long, a malformed URL) get the
     // API's error shape like every other.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
