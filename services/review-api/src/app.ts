@@ -7,6 +7,7 @@ import {
   createPool,
   ensureAdminKey,
   getCurrentPolicy,
+  loadStreamRegistry,
   reviewQueueGroups,
   reviewQueueStreams,
   type StoredPolicy,
@@ -160,8 +161,15 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
   registerRoutes(http, routeDeps);
   await registerWebApp(http, { dir: config.webAppDir, logger: log });
 
-  // Tasks of events scored with no model offer the routing policy's classes.
-  const fallbackClasses = async () => (await currentPolicy())?.classes ?? [];
+  // Tasks of events scored with no model offer their stream's classes when the stream is
+  // registered, else the routing policy's (read once per batch, and only when a batch needs it).
+  const fallbackClasses = async (requests: readonly ReviewRequest['data'][]) => {
+    if (requests.every((r) => r.prediction.classes.length > 0)) return [];
+    const [policy, registry] = await Promise.all([currentPolicy(), loadStreamRegistry(pool)]);
+    const byStream = new Map(registry.streams.map((s) => [s.id, s.classes]));
+    const policyClasses = policy?.classes ?? [];
+    return (stream: string) => byStream.get(stream) ?? policyClasses;
+  };
 
   const consumer = new ValidatingConsumer({
     kafka,
@@ -172,10 +180,8 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     registry,
     // Inserting a task is idempotent (one per event id), so at-least-once delivery is enough.
     handleBatch: async (records: ConsumedRecord<ReviewRequest>[]) => {
-      await tasks.ingestMany(
-        records.map((r) => r.value.data),
-        await fallbackClasses(),
-      );
+      const requests = records.map((r) => r.value.data);
+      await tasks.ingestMany(requests, await fallbackClasses(requests));
     },
   });
 

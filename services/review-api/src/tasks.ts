@@ -74,6 +74,9 @@ export interface TaskStoreOptions {
   flaggedStreams?: (reviewerId: string) => readonly string[];
 }
 
+/** The classes a task offers when its prediction has none: the same for all, or by stream. */
+export type FallbackClasses = readonly string[] | ((stream: string) => readonly string[]);
+
 /** A policy version's weighted consensus: the posterior to reach, and whether the model is a prior. */
 interface WeightedSettings {
   confidence: number;
@@ -203,9 +206,10 @@ export class TaskStore {
 
   /**
    * Stores a review request as a task; a redelivered request (same event id) changes nothing.
-   * `fallbackClasses` are offered when the prediction has none (no model yet).
+   * `fallbackClasses` are offered when the prediction has none (no model yet): a list for every
+   * stream, or the list of each stream.
    */
-  async ingest(request: ReviewRequestData, fallbackClasses: readonly string[]): Promise<boolean> {
+  async ingest(request: ReviewRequestData, fallbackClasses: FallbackClasses): Promise<boolean> {
     return (await this.ingestMany([request], fallbackClasses)) === 1;
   }
 
@@ -216,11 +220,15 @@ export class TaskStore {
    */
   async ingestMany(
     requests: readonly ReviewRequestData[],
-    fallbackClasses: readonly string[],
+    fallbackClasses: FallbackClasses,
   ): Promise<number> {
     if (requests.length === 0) return 0;
     const classes = requests.map(({ prediction }) =>
-      prediction.classes.length > 0 ? prediction.classes : fallbackClasses,
+      prediction.classes.length > 0
+        ? prediction.classes
+        : typeof fallbackClasses === 'function'
+          ? fallbackClasses(prediction.stream)
+          : fallbackClasses,
     );
     const near = await this.nearDuplicates.settings(requests.map((r) => r.policyVersion));
     const plans = await planGroups(

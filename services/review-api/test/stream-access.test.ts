@@ -1,7 +1,8 @@
 // Who sees which stream's tasks: a registered stream is open to the reviewers it names, the members
 // of the groups it names, or everyone if it says so; admins see all; a stream the registry does not
 // have is open to everyone. Checked under concurrent claims on the real stack.
-import { addStream, setReviewerGroups } from '@hitl/db';
+import { addStream, ensurePolicy, setReviewerGroups } from '@hitl/db';
+import { DEFAULT_POLICY_SPEC } from '@hitl/policy';
 import { uniqueName, type TestDatabase } from '@hitl/testkit';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
@@ -94,5 +95,22 @@ describe('stream access', () => {
     expect((await client(api.url(), admin.key)('POST', '/v1/tasks/claim', {})).body).toMatchObject({
       eventId: `${mail}-late`,
     });
+  });
+
+  it('offers a registered stream’s classes on a task with no model, and the policy’s on others', async () => {
+    const t = await reviewTopics(3);
+    cleanups.push(t.cleanup);
+    await ensurePolicy(pool, 'spam', { ...DEFAULT_POLICY_SPEC, classes: ['ham', 'spam'] });
+    const api = await startApi(t, db, { POLICY_NAME: 'spam' });
+    cleanups.push(() => api.stop());
+    const wine = uniqueName('wine');
+    await addStream(pool, { id: wine, classes: ['1', '2', '3'], inputKind: 'features', featureWidth: 13 });
+    const mail = uniqueName('mail');
+    await ingestAll(api, t.reviewRequests, [
+      reviewRequest(`${wine}-a`, { stream: wine, label: null }),
+      reviewRequest(`${mail}-a`, { stream: mail, label: null }),
+    ]);
+    expect((await api.tasks.get(`${wine}-a`))?.classes).toEqual(['1', '2', '3']);
+    expect((await api.tasks.get(`${mail}-a`))?.classes).toEqual(['ham', 'spam']);
   });
 });
