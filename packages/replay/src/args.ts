@@ -16,7 +16,13 @@ Data (default: the SpamAssassin public corpus, 6,046 emails, ham or spam):
   --features FIELD         (JSONL) a field holding an array of numbers, or
   --feature-columns A,B,…  numeric fields in this order
   --id FIELD               the item id (default: the line number)
-  --limit N                only the first N items after the shuffle
+  --limit N                only the first N items after the shuffle (of each data set)
+  --also PATH              one more data set, on a stream, model and policy of its own (from a
+                           cold start), its events interleaved with the others'; repeatable. A
+                           JSONL or CSV file with a "label" field and a "text" field, else (JSONL)
+                           a "features" array, else numeric columns (all but "id"), such as
+                           pnpm dataset numeric writes. Every stream of the run is then
+                           registered in the stream registry, and the report has each one's figures
   --seed N                 the shuffle's and the reviewers' seed (default 1)
 Pace:
   --window N               at most N events produced and not yet decided (default: a
@@ -81,6 +87,8 @@ export class UsageError extends Error {
 
 export interface Args {
   file?: string;
+  /** More data sets, each on a stream of its own (--also, repeatable); empty: one stream. */
+  also: string[];
   label: string;
   text?: string;
   features?: string;
@@ -202,6 +210,7 @@ function parsed(argv: string[]) {
     strict: true,
     options: {
       file: { type: 'string' },
+      also: { type: 'string', multiple: true },
       label: { type: 'string' },
       text: { type: 'string' },
       features: { type: 'string' },
@@ -292,6 +301,7 @@ function checked(values: ReturnType<typeof parsed>): Args {
         }
       : null,
     file: values.file,
+    also: values.also ?? [],
     label: values.label ?? 'label',
     text: values.text,
     features: values.features,
@@ -328,6 +338,7 @@ function checked(values: ReturnType<typeof parsed>): Args {
     json: values.json ?? false,
     help: values.help ?? false,
   };
+  if (args.also.length > 9) throw new UsageError('--also at most 9 times');
   if (args.reviewersPerTask > args.reviewers) {
     throw new UsageError(
       `--reviewers-per-task ${args.reviewersPerTask} needs at least that many --reviewers (got ${args.reviewers})`,

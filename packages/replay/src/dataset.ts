@@ -66,6 +66,55 @@ export async function loadLabelledFile(path: string, opts: LabelledFileOptions):
   return parseLabelled(content, { ...opts, format });
 }
 
+/**
+ * A data set file of the usual shape, its fields told from the file itself (pnpm replay --also):
+ * a `label` field, an `id` field if there is one (else the line number), and as the input a
+ * `text` field, else (JSONL) a `features` array, else every other field, in order, as numeric
+ * feature columns (the CSV that `pnpm dataset numeric` writes: id, label, f1..fN).
+ */
+export async function loadDataSetFile(path: string, format?: 'jsonl' | 'csv'): Promise<LabelledItem[]> {
+  const content = await readFile(path, 'utf8');
+  return parseDataSet(content, format ?? formatFromExtension(path));
+}
+
+/** loadDataSetFile on a string already read. */
+export function parseDataSet(content: string, format: 'jsonl' | 'csv'): LabelledItem[] {
+  let fields: string[];
+  let featuresArray = false;
+  if (format === 'csv') {
+    fields = parseCsv(content.split(/\r?\n/, 1)[0] ?? '')[0]?.cells ?? [];
+  } else {
+    const first = content.split(/\r?\n/).find((line) => line.trim() !== '');
+    let value: unknown;
+    try {
+      value = first === undefined ? {} : JSON.parse(first);
+    } catch (error) {
+      throw new DatasetError(DatasetErrorCode.format, `not JSON: ${(error as Error).message}`);
+    }
+    const record = typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {};
+    fields = Object.keys(record);
+    featuresArray = Array.isArray((record as Record<string, unknown>).features);
+  }
+  if (!fields.includes('label')) {
+    throw new DatasetError(DatasetErrorCode.field, 'no field "label": the data set needs one', 1);
+  }
+  const rest = fields.filter((f) => f !== 'id' && f !== 'label');
+  const input: Partial<LabelledFileOptions> = fields.includes('text')
+    ? { textField: 'text' }
+    : featuresArray
+      ? { featuresField: 'features' }
+      : { featureColumns: rest };
+  if (input.featureColumns?.length === 0) {
+    throw new DatasetError(DatasetErrorCode.field, 'no input: neither a "text" field nor feature columns', 1);
+  }
+  return parseLabelled(content, {
+    format,
+    labelField: 'label',
+    ...input,
+    ...(fields.includes('id') ? { idField: 'id' } : {}),
+  });
+}
+
 /** loadLabelledFile on a string already read. */
 export function parseLabelled(
   content: string,

@@ -1,9 +1,11 @@
 export {
   DatasetError,
   DatasetErrorCode,
+  loadDataSetFile,
   loadLabelledFile,
   loadSpamAssassin,
   parseCsv,
+  parseDataSet,
   parseLabelled,
   shuffled,
   type CsvRow,
@@ -15,6 +17,9 @@ export { goldImportBodies, importGold, inputKey, selectGold } from './gold';
 export { runSimulatedReviewers, type ReviewerCounts, type SimulatedReviewersOptions } from './reviewers';
 export {
   defaultWindow,
+  inputKindOf,
+  interleave,
+  registerReplayStreams,
   runReplay,
   setReplayPolicy,
   DEFAULT_REPLAY_TOPICS,
@@ -22,6 +27,8 @@ export {
   type ReplayProgress,
   type ReplayResult,
   type ReplayReviewSettings,
+  type ReplayStream,
+  type ReplayStreamSpec,
   type ReplayTopics,
 } from './replay';
 export {
@@ -42,6 +49,8 @@ export {
   sampleCurve,
   summarize,
   summarizeReviewers,
+  summarizeStream,
+  streamLines,
   targetMet,
   type ClassAccuracy,
   type CurvePoint,
@@ -56,6 +65,7 @@ export {
   type ReviewerSummary,
   type ReviewerTally,
   type RiskCoveragePoint,
+  type StreamSummary,
 } from './report';
 export {
   ServiceSupervisor,

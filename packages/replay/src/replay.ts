@@ -4,14 +4,19 @@
 // event has one or nothing more comes. What it returns is what the report is made from.
 import { topics as catalog, type InputEvent } from '@hitl/contracts';
 import {
+  addStream,
+  loadStreamRegistry,
   createApiKey,
   createReviewer,
   getCertification,
   getCurrentPolicy,
   getPromotedVersion,
+  getStream,
   revokeApiKey,
   updatePolicy,
+  updateStream,
 } from '@hitl/db';
+import { mulberry32 } from '@hitl/model/random';
 import { TypedProducer } from '@hitl/kafka';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -26,6 +31,7 @@ import {
   resolveTarget,
   summarize,
   summarizeReviewers,
+  summarizeStream,
   type ClassAccuracy,
   type CurvePoint,
   type EventOutcome,
@@ -34,6 +40,7 @@ import {
   type ReplaySummary,
   type ReplayTarget,
   type ReviewerStatsEntry,
+  type StreamSummary,
 } from './report';
 import { runSimulatedReviewers, type ReviewerCounts } from './reviewers';
 import { Tracker, type TrackerTopics } from './tracker';
@@ -63,6 +70,18 @@ export const DEFAULT_REPLAY_TOPICS: ReplayTopics = {
   models: catalog.models.name,
 };
 
+/** A further stream of a replay of several: its own data set, model and routing policy. */
+export interface ReplayStream {
+  /** The events' `stream`, and its id in the stream registry; its event ids are `<stream>.<item id>`. */
+  stream: string;
+  /** The model that serves it, trained from its own corrections. */
+  modelId: string;
+  /** Its routing policy; given the set's classes and the run's reviewers per task and settings. */
+  policyName: string;
+  /** Its events, in the order sent (interleaved with the other streams'). */
+  items: readonly LabelledItem[];
+}
+
 export interface ReplayOptions {
   kafka: Kafka;
   pool: Pool;
@@ -76,6 +95,16 @@ export interface ReplayOptions {
   modelId: string;
   /** The routing policy the router and review API use; its classes and reviewers per task are set. */
   policyName: string;
+  /**
+   * Further streams, each with its own data set, model and policy (pnpm replay --also). With any,
+   * every stream of the run (this one first) is registered in the stream registry, all reviewers
+   * allowed, before the first event is sent; the events of all the sets are sent interleaved in an
+   * order drawn from the seed; the simulated reviewers claim tasks of every stream of the run; and
+   * the summary has each stream's figures (`streams`) and the events scored by another stream's
+   * model (`crossStreamScored`). Gold items are the first stream's only. Without, the one stream is
+   * registered only when the registry has streams already (as the services then serve only those).
+   */
+  also?: readonly ReplayStream[];
   topics?: ReplayTopics;
   reviewApiUrl: string;
   /** Simulated reviewers (default 1). */
@@ -172,16 +201,125 @@ export interface ReplayResult {
   /** The longest time with no decision, from the first event sent to the last decision, in s. */
   longestGapSeconds: number;
   coldStart: boolean;
+  /**
+   * With several streams (`also`): the events a model of another stream scored, with the stream
+   * and the models. Empty otherwise, and when every event was scored by its own stream's model.
+   */
+  crossStream: { eventId: string; stream: string; models: string[] }[];
+}
+
+/** An event of a replay: which stream it goes to, under which id. */
+interface Scheduled {
+  eventId: string;
+  stream: number;
+  item: LabelledItem;
+}
+
+/**
+ * The lists merged into one, each list's order kept, the next element drawn from the lists at
+ * random in proportion to what each has left (so each is spread evenly over the whole), with the seed.
+ */
+export function interleave<T>(lists: readonly (readonly T[])[], seed: number): T[] {
+  const rand = mulberry32((seed ^ 0x2545f491) >>> 0);
+  const next = lists.map(() => 0);
+  let left = lists.reduce((n, l) => n + l.length, 0);
+  const out: T[] = [];
+  while (left > 0) {
+    let pick = Math.floor(rand() * left);
+    let i = 0;
+    while (pick >= lists[i]!.length - next[i]!) {
+      pick -= lists[i]!.length - next[i]!;
+      i++;
+    }
+    out.push(lists[i]![next[i]!]!);
+    next[i]!++;
+    left--;
+  }
+  return out;
+}
+
+/** A stream's input as the registry takes it: text, or features of the set's width. */
+export function inputKindOf(items: readonly LabelledItem[]): {
+  inputKind: 'text' | 'features';
+  featureWidth: number | null;
+} {
+  const first = items[0]?.input;
+  return first && 'features' in first
+    ? { inputKind: 'features', featureWidth: first.features.length }
+    : { inputKind: 'text', featureWidth: null };
+}
+
+/** What registerReplayStreams registers of a stream. */
+export interface ReplayStreamSpec {
+  stream: string;
+  modelId: string;
+  policyName: string;
+  classes: readonly string[];
+  inputKind: 'text' | 'features';
+  featureWidth: number | null;
+}
+
+/**
+ * Registers the run's streams in the stream registry (all reviewers allowed, the set's classes and
+ * input), or brings one already there to that. Set each stream's policy first (setReplayPolicy):
+ * the registry refuses classes its policy does not declare. Call it before the services start, or
+ * at least before the first event, so that every event is scored by its own stream's model.
+ */
+export async function registerReplayStreams(
+  pool: Pool,
+  streams: readonly ReplayStreamSpec[],
+  runId: string,
+): Promise<void> {
+  for (const s of streams) {
+    const spec = {
+      classes: [...s.classes].sort(),
+      inputKind: s.inputKind,
+      featureWidth: s.featureWidth,
+      modelId: s.modelId,
+      policyName: s.policyName,
+      allReviewers: true,
+    };
+    const how = { actor: 'replay', reason: `replay ${runId}: a stream of the run` };
+    if ((await getStream(pool, s.stream)) === null) {
+      await addStream(pool, { id: s.stream, ...spec }, how);
+    } else {
+      await updateStream(pool, s.stream, spec, how);
+    }
+  }
 }
 
 const RECENT = 200;
 
 export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const topics = opts.topics ?? DEFAULT_REPLAY_TOPICS;
-  const items = opts.items;
-  const truth = new Map(items.map((item) => [`${opts.runId}.${item.id}`, item.label]));
   const gold = opts.gold ?? [];
-  const classes = [...new Set([...items, ...gold].map((i) => i.label))].sort();
+  const classes = [...new Set([...opts.items, ...gold].map((i) => i.label))].sort();
+  const also = opts.also ?? [];
+  const multi = also.length > 0;
+  // The run's streams, this one first, each with its classes (the first one's with the gold items').
+  const streams = [
+    { stream: opts.stream, modelId: opts.modelId, policyName: opts.policyName, items: opts.items, classes },
+    ...also.map((a) => ({ ...a, classes: [...new Set(a.items.map((i) => i.label))].sort() })),
+  ];
+  const ids = new Set<string>();
+  for (const s of streams) {
+    if (ids.has(s.stream)) throw new RangeError(`two data sets on one stream ${s.stream}`);
+    ids.add(s.stream);
+  }
+  if (new Set(streams.map((s) => s.modelId)).size !== streams.length) {
+    throw new RangeError('each stream of a replay needs a model id of its own');
+  }
+  // The first stream's event ids are as they always were: `<runId>.<item id>`.
+  const perStream: Scheduled[][] = streams.map((s, k) =>
+    s.items.map((item) => ({
+      eventId: `${k === 0 ? opts.runId : s.stream}.${item.id}`,
+      stream: k,
+      item,
+    })),
+  );
+  const schedule: Scheduled[] = multi ? interleave(perStream, opts.seed ?? 1) : perStream[0]!;
+  const items = schedule.map((e) => e.item);
+  const truth = new Map(schedule.map((e) => [e.eventId, e.item.label]));
   // A gold task comes under an id of the review API's own: its truth is known by its input.
   const goldTruth = new Map(gold.map((item) => [inputKey(item.input), item.label]));
   const started = performance.now();
@@ -196,16 +334,32 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     consensusConfidence: opts.consensusConfidence ?? null,
     consensusUsesModel: opts.consensusUsesModel ?? false,
   };
-  await setReplayPolicy(
-    opts.pool,
-    opts.policyName,
-    classes,
-    opts.reviewersPerTask ?? 1,
-    opts.runId,
-    target,
-    review,
-  );
+  for (const [k, s] of streams.entries()) {
+    await setReplayPolicy(
+      opts.pool,
+      s.policyName,
+      s.classes,
+      opts.reviewersPerTask ?? 1,
+      opts.runId,
+      target,
+      // Gold items are the first stream's: the others' policies hand out none.
+      k === 0 ? review : { ...review, goldRate: 0 },
+    );
+  }
+  // Registered with several data sets, or when the registry has streams already (the services then
+  // serve registered streams only).
+  if (multi || (await loadStreamRegistry(opts.pool)).streams.length > 0) {
+    await registerReplayStreams(
+      opts.pool,
+      streams.map((s) => ({ ...s, ...inputKindOf(s.items) })),
+      opts.runId,
+    );
+  }
   const promoted = await getPromotedVersion(opts.pool, opts.modelId);
+  const initialVersions = new Map<string, number | null>();
+  for (const s of streams.slice(1)) {
+    initialVersions.set(s.modelId, (await getPromotedVersion(opts.pool, s.modelId))?.version ?? null);
+  }
 
   const keys: { key: string; id: string }[] = [];
   for (let i = 1; i <= (opts.reviewers ?? 1); i++) {
@@ -238,6 +392,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     topics,
     isOurs: (id) => truth.has(id),
     modelId: opts.modelId,
+    otherModelIds: streams.slice(1).map((s) => s.modelId),
+    initialVersions,
     groupId: `hitl-replay-${opts.runId}`,
     initialVersion: promoted?.version ?? null,
   });
@@ -261,6 +417,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     signal: AbortSignal.any([signal, stopReviewers.signal]),
     classesFallback: classes,
     filters: { stream: opts.stream },
+    // Several streams: people who may see them all, working each in turn.
+    ...(multi ? { filterRotation: streams.map((s) => ({ stream: s.stream })) } : {}),
     idleMs: 50,
   });
   const adminErrorRate =
@@ -281,6 +439,9 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
           signal: AbortSignal.any([signal, stopReviewers.signal]),
           classesFallback: classes,
           filters: { stream: opts.stream, escalated: true },
+          ...(multi
+            ? { filterRotation: streams.map((s) => ({ stream: s.stream, escalated: true as const })) }
+            : {}),
           idleMs: 200,
         });
   // A reviewer loop that fails stops the replay rather than leaving it waiting.
@@ -302,12 +463,12 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   let stalled = false;
   try {
     const eventsTopic = { ...catalog.events, name: topics.events };
-    const send = async (batch: readonly LabelledItem[]) => {
+    const send = async (batch: readonly Scheduled[]) => {
       tracker.startClock();
       const at = new Date().toISOString();
       await producer.send(
         eventsTopic,
-        batch.map((item) => ({ value: inputEvent(`${opts.runId}.${item.id}`, opts.stream, item, at) })),
+        batch.map((e) => ({ value: inputEvent(e.eventId, streams[e.stream]!.stream, e.item, at) })),
       );
       produced += batch.length;
     };
@@ -317,7 +478,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
       // A fixed rate: every 20 ms, what is due by then.
       while (produced < items.length && !signal.aborted) {
         const due = Math.min(items.length, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
-        if (due > produced) await send(items.slice(produced, due));
+        if (due > produced) await send(schedule.slice(produced, due));
         await Promise.race([sleep(20), reviewFailure]);
       }
     } else {
@@ -328,7 +489,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
       let lastChange = performance.now();
       while (produced < items.length && !signal.aborted) {
         const room = window - (produced - tracker.decided);
-        if (room > 0) await send(items.slice(produced, produced + room));
+        if (room > 0) await send(schedule.slice(produced, produced + room));
         else await Promise.race([nextDecision(tracker, 250), reviewFailure]);
         if (tracker.decided !== lastDecided) {
           lastDecided = tracker.decided;
@@ -377,8 +538,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     for (const { id } of [...keys, adminKey.info]) await revokeApiKey(opts.pool, id).catch(() => undefined);
   }
 
-  const outcomes: EventOutcome[] = items.map((item) => {
-    const eventId = `${opts.runId}.${item.id}`;
+  const outcomes: EventOutcome[] = schedule.map(({ eventId, item }) => {
     const routedWith = tracker.routedWith.get(eventId);
     return {
       eventId,
@@ -394,9 +554,39 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
   const counts = await reviewing.catch((): ReviewerCounts[] => []);
   const adminCounts = await escalations.catch((): ReviewerCounts[] => []);
   const reviewerIds = Array.from({ length: opts.reviewers ?? 1 }, (_, i) => `${opts.runId}-r${i + 1}`);
+  const versionsOf = (modelId: string) => new Set(tracker.promotionsOf(modelId)).size;
+  const streamSummaries: StreamSummary[] = multi
+    ? streams.map((s, k) =>
+        summarizeStream(
+          sent.filter((_, i) => schedule[i]!.stream === k),
+          {
+            stream: s.stream,
+            modelId: s.modelId,
+            policyName: s.policyName,
+            classes: s.classes,
+            ...inputKindOf(s.items),
+            modelVersions: versionsOf(s.modelId),
+            finalModelVersion:
+              k === 0
+                ? finalModelVersion
+                : (tracker.versionOf(s.modelId) ?? initialVersions.get(s.modelId) ?? null),
+            scoredBy: tracker.scoredBy,
+          },
+        ),
+      )
+    : [];
+  const crossStream = multi
+    ? sent.flatMap((o, i) => {
+        const s = streams[schedule[i]!.stream]!;
+        const models = [...(tracker.scoredBy.get(o.eventId) ?? [])].filter((m) => m !== s.modelId);
+        return models.length === 0 ? [] : [{ eventId: o.eventId, stream: s.stream, models }];
+      })
+    : [];
   const base = summarize(sent, {
     seconds,
-    modelVersions: new Set(tracker.promotions).size,
+    modelVersions: multi
+      ? streams.reduce((n, s) => n + versionsOf(s.modelId), 0)
+      : new Set(tracker.promotions).size,
     finalModelVersion,
     queue,
     ...target,
@@ -406,6 +596,7 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     humanAnswersPerDecidedTask: humanAnswersPerDecidedTask([...counts, ...adminCounts], base.decidedByHuman),
     escalationsAnswered: adminCounts.reduce((n, c) => n + c.answered, 0),
     reviewers: summarizeReviewers(reviewerIds, counts, stats, opts.stream),
+    ...(multi ? { streams: streamSummaries, crossStreamScored: crossStream.length } : {}),
   };
   const certification =
     finalModelVersion === null ? null : await getCertification(opts.pool, opts.modelId, finalModelVersion);
@@ -423,7 +614,8 @@ export async function runReplay(opts: ReplayOptions): Promise<ReplayResult> {
     stalled,
     pending: pendingOf(sent, new Set(tracker.inReview())),
     longestGapSeconds: Math.round(tracker.longestGapMs / 100) / 10,
-    coldStart: promoted === null,
+    coldStart: promoted === null && [...initialVersions.values()].every((v) => v === null),
+    crossStream,
   };
 }
 

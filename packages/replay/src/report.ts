@@ -103,6 +103,132 @@ export interface ReplaySummary {
   escalationsAnswered?: number;
   /** Each simulated reviewer: set up, measured, and estimated by the review API. */
   reviewers?: ReviewerSummary[];
+  /**
+   * A replay of several streams at once (--also): each stream's own figures and learning curve.
+   * The figures above are then those of all the streams' events together (modelVersions counts
+   * every stream's promotions; finalModelVersion is the first stream's).
+   */
+  streams?: StreamSummary[];
+  /**
+   * With several streams: events that a model of another stream scored (a review request's
+   * prediction or a decision naming a model that is not its stream's). Should be 0.
+   */
+  crossStreamScored?: number;
+}
+
+/** One stream of a replay of several: what it is, its figures and its learning curve. */
+export interface StreamSummary {
+  stream: string;
+  modelId: string;
+  policyName: string;
+  classes: string[];
+  inputKind: 'text' | 'features';
+  featureWidth: number | null;
+  events: number;
+  decisions: number;
+  missing: number;
+  duplicates: number;
+  decidedByModel: number;
+  decidedByHuman: number;
+  humanShare: number | null;
+  humanShareLastQuarter: number | null;
+  modelAccuracy: number | null;
+  modelAccuracyLastQuarter: number | null;
+  humanAccuracy: number | null;
+  overallAccuracy: number | null;
+  /** Versions of the stream's model promoted while the replay ran. */
+  modelVersions: number;
+  finalModelVersion: number | null;
+  /** 1-based position in the stream's own events of the first a model scored. */
+  firstModelAtEvent: number | null;
+  /** Events of this stream that a model of another stream scored; should be 0. */
+  crossStreamScored: number;
+  /** The models of other streams that did (empty when none). */
+  crossStreamModels: string[];
+  curve: CurvePoint[];
+}
+
+/** A stream's part of the summary, from its own events (in the order sent) and what scored them. */
+export function summarizeStream(
+  outcomes: readonly EventOutcome[],
+  stream: Pick<
+    StreamSummary,
+    'stream' | 'modelId' | 'policyName' | 'classes' | 'inputKind' | 'featureWidth' | 'modelVersions'
+  > & {
+    finalModelVersion: number | null;
+    /** The models that scored each event (by event id), as the records named them. */
+    scoredBy: ReadonlyMap<string, ReadonlySet<string>>;
+  },
+): StreamSummary {
+  const s = summarize(outcomes, {
+    seconds: 0,
+    modelVersions: stream.modelVersions,
+    finalModelVersion: stream.finalModelVersion,
+  });
+  const foreign = new Set<string>();
+  let crossStreamScored = 0;
+  for (const o of outcomes) {
+    const others = [...(stream.scoredBy.get(o.eventId) ?? [])].filter((m) => m !== stream.modelId);
+    if (others.length === 0) continue;
+    crossStreamScored++;
+    for (const m of others) foreign.add(m);
+  }
+  return {
+    stream: stream.stream,
+    modelId: stream.modelId,
+    policyName: stream.policyName,
+    classes: [...stream.classes],
+    inputKind: stream.inputKind,
+    featureWidth: stream.featureWidth,
+    events: s.events,
+    decisions: s.decisions,
+    missing: s.missing,
+    duplicates: s.duplicates,
+    decidedByModel: s.decidedByModel,
+    decidedByHuman: s.decidedByHuman,
+    humanShare: s.humanShare,
+    humanShareLastQuarter: s.humanShareLastQuarter,
+    modelAccuracy: s.modelAccuracy,
+    modelAccuracyLastQuarter: s.modelAccuracyLastQuarter,
+    humanAccuracy: s.humanAccuracy,
+    overallAccuracy: s.overallAccuracy,
+    modelVersions: s.modelVersions,
+    finalModelVersion: s.finalModelVersion,
+    firstModelAtEvent: s.firstModelAtEvent,
+    crossStreamScored,
+    crossStreamModels: [...foreign].sort(),
+    curve: learningCurve(outcomes),
+  };
+}
+
+/** The per-stream section of summary.md: a table of the streams, then each one's learning curve. */
+export function streamLines(summary: Pick<ReplaySummary, 'streams' | 'crossStreamScored'>): string[] {
+  const streams = summary.streams ?? [];
+  if (streams.length === 0) return [];
+  return [
+    '## Streams',
+    '',
+    `Events scored by another stream's model: ${summary.crossStreamScored ?? 0}.`,
+    '',
+    '| stream | model | input | events | decisions | missing | duplicates | sent to humans (last quarter) | model decisions correct (last quarter) | model versions | first event scored by a model | scored by another stream’s model |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...streams.map(
+      (st) =>
+        `| ${st.stream} | ${st.modelId} | ${st.inputKind === 'text' ? 'text' : `${st.featureWidth} features`}, ${st.classes.length} classes | ${st.events} | ${st.decisions} | ${st.missing} | ${st.duplicates} | ${pct(st.humanShare)} (${pct(st.humanShareLastQuarter)}) | ${pct(st.modelAccuracy, 2)} (${pct(st.modelAccuracyLastQuarter, 2)}) | ${st.modelVersions} (${st.finalModelVersion === null ? 'none' : `v${st.finalModelVersion}`}) | ${st.firstModelAtEvent ?? 'none'} | ${st.crossStreamScored} |`,
+    ),
+    '',
+    ...streams.flatMap((st) => [
+      `### Learning curve of ${st.stream}`,
+      '',
+      '| events | sent to humans | model decisions correct | all decisions correct | model |',
+      '| --- | --- | --- | --- | --- |',
+      ...st.curve.map(
+        (p) =>
+          `| ${p.from + 1}–${p.to} | ${pct(p.humanShare)} | ${pct(p.modelAccuracy, 2)} | ${pct(p.overallAccuracy, 2)} | ${p.modelVersion === null ? '–' : `v${p.modelVersion}`} |`,
+      ),
+      '',
+    ]),
+  ];
 }
 
 /** A simulated reviewer: its set error rate, what it did, and what the review API made of it. */
@@ -894,6 +1020,7 @@ export function renderMarkdown(
         `| ${p.from + 1}–${p.to} | ${pct(p.humanShare)} | ${pct(p.modelAccuracy, 2)} | ${pct(p.overallAccuracy, 2)} | ${p.modelVersion === null ? '–' : `v${p.modelVersion}`} |`,
     ),
     '',
+    ...streamLines(summary),
     ...(summary.reviewers ? reviewerLines(summary) : []),
     ...(more.classes ? classLines(summary, more.classes, more.heldOut?.thresholds ?? null) : []),
     ...(more.heldOut === undefined ? [] : heldOutLines(summary, more.heldOut)),

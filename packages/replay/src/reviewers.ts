@@ -31,6 +31,12 @@ export interface SimulatedReviewersOptions {
   idleMs?: number;
   /** Which tasks to claim (default: any). */
   filters?: ClaimFilters;
+  /**
+   * Instead of `filters`: several, tried in turn (a replay of several streams, one per stream). Each
+   * claim starts from the one after the last claim's start and tries the next while one finds
+   * nothing, so a reviewer works every stream in turn and none waits while another has tasks.
+   */
+  filterRotation?: readonly ClaimFilters[];
   /** Builds the client for a key (default: a ReviewClient on baseUrl). */
   client?: (apiKey: string) => ReviewClient;
 }
@@ -47,7 +53,10 @@ export interface ReviewerCounts {
   goldWrong: number;
   /** The chance of a wrong answer this reviewer was given. */
   errorRate: number;
-  /** Tasks given back because the truth was not known. */
+  /**
+   * Tasks given back because the truth was not known, or was not among the task's classes (the
+   * system offered the wrong classes: the task cannot be answered right).
+   */
   skipped: number;
   /** Tasks lost before the answer went in (the lease ran out, or others decided it). */
   lost: number;
@@ -100,8 +109,19 @@ async function reviewLoop(
   };
   // Seeds far apart per reviewer, so two reviewers do not make the same mistakes in step.
   const rand = mulberry32((opts.seed ^ Math.imul(reviewer + 1, 0x9e3779b1)) >>> 0);
+  const rotation = opts.filterRotation?.length ? opts.filterRotation : [opts.filters ?? {}];
+  // Reviewers start at different places in the rotation.
+  let turn = reviewer;
+  const claim = async (): Promise<Task | null> => {
+    const start = turn++;
+    for (let k = 0; k < rotation.length && !signal.aborted; k++) {
+      const task = await client.claim(rotation[(start + k) % rotation.length]);
+      if (task) return task;
+    }
+    return null;
+  };
   while (!signal.aborted) {
-    const task = await client.claim(opts.filters ?? {});
+    const task = await claim();
     if (!task) {
       await sleep(opts.idleMs ?? 200, signal);
       continue;
@@ -113,7 +133,7 @@ async function reviewLoop(
     const known = opts.truth(task.eventId);
     const gold = known === undefined ? opts.goldTruth?.(task) : undefined;
     const truth = known ?? gold;
-    if (truth === undefined) {
+    if (truth === undefined || (task.classes.length > 0 && !task.classes.includes(truth))) {
       await client.skip(task.eventId);
       counts.skipped++;
       continue;

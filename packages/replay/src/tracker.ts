@@ -16,8 +16,12 @@ export interface TrackerOptions {
   topics: TrackerTopics;
   /** Only events whose id is here are counted (the replay's own). */
   isOurs: (eventId: string) => boolean;
-  /** Only promotions of this model count. */
+  /** Only promotions of this model count (modelVersion, promotions). */
   modelId: string;
+  /** Further models whose promotions are kept (promotionsOf, versionOf): a replay of several streams. */
+  otherModelIds?: readonly string[];
+  /** The version of each of otherModelIds in force when the replay began. */
+  initialVersions?: ReadonlyMap<string, number | null>;
   groupId: string;
   /** The version in force when the replay began (null: none). */
   initialVersion?: number | null;
@@ -45,9 +49,40 @@ export class Tracker {
   private lastArrival: number | null = null;
   private longestGap = 0;
   private listeners = new Set<() => void>();
+  /**
+   * For each of our events, the ids of the models that scored it, as the records name them: the
+   * prediction carried by its review request, and each decision's model.
+   */
+  readonly scoredBy = new Map<string, Set<string>>();
+  private readonly promotionsByModel = new Map<string, number[]>();
+  private readonly versionByModel = new Map<string, number | null>();
 
   constructor(private readonly opts: TrackerOptions) {
     this.version = opts.initialVersion ?? null;
+    for (const id of [opts.modelId, ...(opts.otherModelIds ?? [])]) {
+      this.promotionsByModel.set(id, []);
+      this.versionByModel.set(
+        id,
+        id === opts.modelId ? this.version : (opts.initialVersions?.get(id) ?? null),
+      );
+    }
+  }
+
+  /** Versions of the model promoted (or rolled back to) while the replay ran, in order. */
+  promotionsOf(modelId: string): readonly number[] {
+    return this.promotionsByModel.get(modelId) ?? [];
+  }
+
+  /** The version of the model in force: the last promoted while the replay ran, or the initial one. */
+  versionOf(modelId: string): number | null {
+    return this.versionByModel.get(modelId) ?? null;
+  }
+
+  private scored(eventId: string, modelId: string | undefined): void {
+    if (modelId === undefined) return;
+    let models = this.scoredBy.get(eventId);
+    if (!models) this.scoredBy.set(eventId, (models = new Set()));
+    models.add(modelId);
   }
 
   /** Starts reading from the topics' current ends; resolves once the group has joined. */
@@ -102,6 +137,7 @@ export class Tracker {
     const now = performance.now();
     if (this.lastArrival !== null) this.longestGap = Math.max(this.longestGap, now - this.lastArrival);
     this.lastArrival = now;
+    this.scored(d.eventId, d.model?.id);
     let seen = this.decisions.get(d.eventId);
     if (!seen) {
       seen = [];
@@ -121,17 +157,24 @@ export class Tracker {
   }
 
   private onReviewRequest(r: ReviewRequestData, at: number): void {
-    if (!this.opts.isOurs(r.eventId) || this.decisions.has(r.eventId) || this.reviewed.has(r.eventId)) return;
+    if (!this.opts.isOurs(r.eventId)) return;
+    this.scored(r.eventId, r.prediction.model?.id);
+    if (this.decisions.has(r.eventId) || this.reviewed.has(r.eventId)) return;
     this.reviewed.add(r.eventId);
     this.routedWith.set(r.eventId, r.prediction.model?.version ?? null);
     this.pending.set(r.eventId, Number.isFinite(at) ? at : Date.now());
   }
 
   private onModel(record: Envelope<ModelLifecycleData>): void {
-    if (record.data.model.id !== this.opts.modelId) return;
-    if (record.type === 'model.promoted' || record.type === 'model.rolled_back') {
-      this.version = record.data.model.version;
-      this.promotions.push(record.data.model.version);
+    if (record.type !== 'model.promoted' && record.type !== 'model.rolled_back') return;
+    const { id, version } = record.data.model;
+    const promotions = this.promotionsByModel.get(id);
+    if (!promotions) return;
+    promotions.push(version);
+    this.versionByModel.set(id, version);
+    if (id === this.opts.modelId) {
+      this.version = version;
+      this.promotions.push(version);
     }
   }
 

@@ -228,3 +228,19 @@ describe('pnpm replay --gold, --gold-rate and --consensus-confidence', () => {
       expect(HELP).toContain(flag);
   });
 });
+
+describe('pnpm replay --also', () => {
+  it('is empty unless given, and repeatable', () => {
+    expect(parseReplayArgs([]).also).toEqual([]);
+    expect(parseReplayArgs(['--also', 'a.csv', '--also', 'b.jsonl']).also).toEqual(['a.csv', 'b.jsonl']);
+    expect(parseReplayArgs(['--file', 'x.csv', '--text', 't', '--also', 'a.csv']).also).toEqual(['a.csv']);
+  });
+
+  it('takes at most 9 more data sets', () => {
+    expect(usage(Array.from({ length: 10 }, (_, i) => ['--also', `${i}.csv`]).flat())).toThrow(UsageError);
+  });
+
+  it('is in the help', () => {
+    expect(HELP).toContain('--also PATH');
+  });
+});
