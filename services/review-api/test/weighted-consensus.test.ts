@@ -38,6 +38,23 @@ async function reader(topic: string): Promise<TopicReader> {
   return r;
 }
 
+/** Imports 20 gold items of the stream, half of each class; their labels by text. */
+async function importTwentyGold(url: string, adminKey: string, stream: string): Promise<Map<string, string>> {
+  const truth = new Map<string, string>();
+  const lines = Array.from({ length: 20 }, (_, i) => {
+    const label = i % 2 === 0 ? 'ham' : 'spam';
+    truth.set(`gold item ${i}`, label);
+    return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
+  });
+  const imported = await fetch(`${url}/v1/admin/gold`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
+    body: lines.join('\n'),
+  });
+  expect(await imported.json()).toEqual({ imported: 20, unchanged: 0 });
+  return truth;
+}
+
 /** Answers every gold task this reviewer is handed until none is left for them. */
 async function answerAllGold(as: Client, truth: Map<string, string>, wrong: boolean): Promise<number> {
   let answered = 0;
@@ -87,18 +104,7 @@ describe('weighted consensus', () => {
     const admin = client(api.url(), adminKey);
 
     // 20 gold items, half of each class.
-    const truth = new Map<string, string>();
-    const lines = Array.from({ length: 20 }, (_, i) => {
-      const label = i % 2 === 0 ? 'ham' : 'spam';
-      truth.set(`gold item ${i}`, label);
-      return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
-    });
-    const imported = await fetch(`${api.url()}/v1/admin/gold`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
-      body: lines.join('\n'),
-    });
-    expect(await imported.json()).toEqual({ imported: 20, unchanged: 0 });
+    const truth = await importTwentyGold(api.url(), adminKey, stream);
 
     const good = await person(pool);
     const bad = await person(pool);
@@ -215,18 +221,7 @@ describe('weighted consensus', () => {
     const stream = uniqueName('mail');
     const adminKey = (await person(pool, 'admin')).key;
     const admin = client(api.url(), adminKey);
-    const truth = new Map<string, string>();
-    const lines = Array.from({ length: 20 }, (_, i) => {
-      const label = i % 2 === 0 ? 'ham' : 'spam';
-      truth.set(`gold item ${i}`, label);
-      return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
-    });
-    const imported = await fetch(`${api.url()}/v1/admin/gold`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
-      body: lines.join('\n'),
-    });
-    expect(imported.status).toBe(200);
+    const truth = await importTwentyGold(api.url(), adminKey, stream);
 
     const decisions = await reader(t.decisions);
     const eventId = `${stream}-waiting`;
@@ -327,18 +322,7 @@ describe('weighted consensus', () => {
     const stream = uniqueName('mail');
     const adminKey = (await person(pool, 'admin')).key;
     const admin = client(api.url(), adminKey);
-    const truth = new Map<string, string>();
-    const lines = Array.from({ length: 20 }, (_, i) => {
-      const label = i % 2 === 0 ? 'ham' : 'spam';
-      truth.set(`gold item ${i}`, label);
-      return JSON.stringify({ stream, input: { text: `gold item ${i}` }, label });
-    });
-    const imported = await fetch(`${api.url()}/v1/admin/gold`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/x-ndjson' },
-      body: lines.join('\n'),
-    });
-    expect(imported.status).toBe(200);
+    const truth = await importTwentyGold(api.url(), adminKey, stream);
     const bad = await person(pool);
     const asBad = client(api.url(), bad.key);
     expect(await answerAllGold(asBad, truth, true)).toBe(20);
