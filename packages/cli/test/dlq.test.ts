@@ -66,7 +66,7 @@ function deadLetter(l: Letter): DeadLetter {
 }
 
 async function writeDlq(records: { partition: number; value: Buffer; timestamp?: number }[]): Promise<void> {
-  const producer = kafka.producer();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (const r of records) {

@@ -25,7 +25,7 @@ const modelId = uniqueName('cli-status-model');
 
 /** Writes `perPartition` records to each of the topic's two partitions. */
 async function produce(perPartition: number): Promise<void> {
-  const producer = kafka.producer();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   await producer.send({
     topic,

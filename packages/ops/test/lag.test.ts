@@ -26,7 +26,9 @@ afterAll(async () => {
 });
 
 async function produce(perPartition: number): Promise<void> {
-  const producer = kafka.producer();
+  // Idempotent: a send retried after a timeout on a loaded machine must not write its records twice
+  // (the figures below count them exactly).
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     await producer.send({

@@ -192,7 +192,7 @@ describe('inference service', () => {
     ]);
     // JSON has no Infinity; 1e999 parses to it.
     const infinite = JSON.stringify(good('not-finite')).replace('[1,2,3,4]', '[1,2,1e999,4]');
-    const producer = kafka.producer();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     await producer.send({ topic: t.events, messages: [{ key: 'not-finite', value: infinite }] });
     await producer.disconnect();

@@ -758,7 +758,7 @@ describe('trainer', () => {
     const modelId = uniqueName('dlq');
     const { t } = await topicsAndReader();
     await startTrainer(t, modelId);
-    const producer = kafka.producer();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     await producer.send({ topic: t.corrections, messages: [{ key: 'bad', value: '{not json' }] });
     await producer.disconnect();
