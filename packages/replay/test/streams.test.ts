@@ -83,6 +83,7 @@ describe('a replay of two data sets at once, each on its own stream', () => {
   let pool: Pool;
   let supervisor: ServiceSupervisor;
   let result: ReplayResult;
+  let added: ReplayResult;
   const kafka = testKafka();
   let names: UniqueTestTopics<
     | 'events'
@@ -103,6 +104,9 @@ describe('a replay of two data sets at once, each on its own stream', () => {
   // answered right; see the report of issue 21.)
   const first: LabelledItem[] = numericSet({ rows: ROWS, classes: 3, features: 6, separation: 3, seed: 11 });
   const other: LabelledItem[] = numericSet({ rows: ROWS, classes: 3, features: 10, separation: 3, seed: 12 });
+  // A third stream, added while the two run: other classes, another width, its own run.
+  const thirdRun = uniqueName('streams-added');
+  const third: LabelledItem[] = numericSet({ rows: 200, classes: 2, features: 4, separation: 3, seed: 13 });
 
   beforeAll(async () => {
     ({ db, pool } = await testDatabase());
@@ -198,7 +202,33 @@ describe('a replay of two data sets at once, each on its own stream', () => {
       ),
     );
 
-    result = await runReplay({
+    const topics = {
+      events: names.events,
+      decisions: names.decisions,
+      reviewRequests: names.reviewRequests,
+      models: names.models,
+    };
+    // Once the two streams are under way, a third is added and replayed beside them, from a cold
+    // start, on the same services: none of them restarts.
+    let startThird!: () => void;
+    const underWay = new Promise<void>((resolve) => (startThird = resolve));
+    const thirdDone = underWay.then(() =>
+      runReplay({
+        kafka,
+        pool,
+        items: third,
+        runId: thirdRun,
+        stream: thirdRun,
+        modelId: thirdRun,
+        policyName: thirdRun,
+        topics,
+        reviewApiUrl: `http://127.0.0.1:${apiPort}`,
+        window: 30,
+        stallMs: 60_000,
+        seed: 4,
+      }),
+    );
+    const twoDone = runReplay({
       kafka,
       pool,
       items: first,
@@ -207,18 +237,18 @@ describe('a replay of two data sets at once, each on its own stream', () => {
       modelId: runId,
       policyName: runId,
       also: [{ stream: second, modelId: second, policyName: second, items: other }],
-      topics: {
-        events: names.events,
-        decisions: names.decisions,
-        reviewRequests: names.reviewRequests,
-        models: names.models,
-      },
+      topics,
       reviewApiUrl: `http://127.0.0.1:${apiPort}`,
       window: 30,
       stallMs: 60_000,
       seed: 3,
+      progressEveryMs: 250,
+      onProgress: (p) => {
+        if (p.decided >= 150) startThird();
+      },
     });
-  }, 420_000);
+    [result, added] = await Promise.all([twoDone.finally(() => startThird()), thirdDone]);
+  }, 600_000);
 
   afterAll(async () => {
     await supervisor?.stopAll();
@@ -228,7 +258,7 @@ describe('a replay of two data sets at once, each on its own stream', () => {
   }, 60_000);
 
   it('registered both streams, all reviewers allowed, each with its own model and policy', async () => {
-    const streams = await listStreams(pool);
+    const streams = (await listStreams(pool)).filter((s) => s.id !== thirdRun);
     expect(
       streams.map((s) => [s.id, s.modelId, s.policyName, s.inputKind, s.featureWidth, s.allReviewers]),
     ).toEqual(
@@ -290,6 +320,22 @@ describe('a replay of two data sets at once, each on its own stream', () => {
     expect([...firstVersions[0]!.classes].sort()).toEqual(['class1', 'class2', 'class3']);
     expect([...otherVersions[0]!.classes].sort()).toEqual(['class1', 'class2', 'class3']);
     expect(result.summary.modelVersions).toBe(streams[0]!.modelVersions + streams[1]!.modelVersions);
+  });
+
+  it('serves, trains and promotes a stream added while the others run, with no restart', async () => {
+    // Registered by its own replay, since the registry had streams (the services serve only those).
+    const registered = (await listStreams(pool)).find((s) => s.id === thirdRun);
+    expect(registered).toMatchObject({ modelId: thirdRun, inputKind: 'features', featureWidth: 4 });
+    expect(added.coldStart).toBe(true);
+    expect(added.stalled).toBe(false);
+    expect(added.summary).toMatchObject({ events: 200, decisions: 200, missing: 0, duplicates: 0 });
+    expect(added.summary.crossStreamScored ?? 0).toBe(0);
+    expect(added.summary.decidedByModel).toBeGreaterThan(0);
+    // Its own classes (two, where the others have three), learnt by its own model.
+    const versions = await listModelVersions(pool, thirdRun);
+    expect(versions.length).toBeGreaterThanOrEqual(1);
+    expect([...versions[0]!.classes].sort()).toEqual(['class1', 'class2']);
+    expect((await listModelEvents(pool, thirdRun)).some((e) => e.event === 'promoted')).toBe(true);
   });
 
   it('puts each stream’s figures and curve in the report', () => {
