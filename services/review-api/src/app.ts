@@ -25,7 +25,7 @@ import { LearningConsumer } from './learning';
 import { reviewApiMetrics } from './metrics';
 import { Rescoring } from './rescore';
 import { registerRoutes } from './routes';
-import { ReviewerReliability } from './reviewer-reliability';
+import { ReviewerReliability, type LoadedReliability } from './reviewer-reliability';
 import { TaskStore } from './tasks';
 import { registerWebApp } from './web';
 
@@ -94,13 +94,18 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     }
     return policyRead.policy;
   };
+  // The streams each reviewer is flagged on, as of the estimate loaded last (claims read it).
+  let flaggedOn = new Map<string, string[]>();
   const reliability: ReviewerReliability = new ReviewerReliability({
     pool,
     logger: log,
     intervalMs: config.reliabilityIntervalMs,
     maxAnswers: config.reliabilityMaxAnswers,
     prior: { accuracy: config.reliabilityPriorAccuracy, strength: config.reliabilityPriorStrength },
-    onLoaded: (estimate) => metrics.setReliability(estimate, config.reliabilityFlagBelow),
+    onLoaded: (estimate) => {
+      metrics.setReliability(estimate, config.reliabilityFlagBelow);
+      flaggedOn = flaggedStreamsOf(estimate, config.reliabilityFlagBelow);
+    },
     // Answered tasks that a better estimate makes decidable are decided now, not left waiting.
     afterEstimate: (): Promise<number> => tasks.redecide(),
   });
@@ -115,14 +120,7 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
     reliability,
     ...(config.restrictFlaggedReviewers
       ? {
-          flaggedStreams: (reviewerId: string) =>
-            [...(reliability.current?.streams.values() ?? [])]
-              .filter((s) =>
-                s.reviewers.some(
-                  (r) => r.reviewerId === reviewerId && r.accuracy < config.reliabilityFlagBelow,
-                ),
-              )
-              .map((s) => s.stream),
+          flaggedStreams: (reviewerId: string) => flaggedOn.get(reviewerId) ?? [],
         }
       : {}),
     goldSettings: async () => {
@@ -257,4 +255,15 @@ export async function createReviewApi(config: ReviewApiConfig, deps: ReviewApiDe
       return stopping;
     },
   };
+}
+
+/** Each reviewer's streams on which an estimate puts them below `below`. */
+function flaggedStreamsOf(estimate: LoadedReliability, below: number): Map<string, string[]> {
+  const flagged = new Map<string, string[]>();
+  for (const s of estimate.streams.values()) {
+    for (const r of s.reviewers) {
+      if (r.accuracy < below) flagged.set(r.reviewerId, [...(flagged.get(r.reviewerId) ?? []), s.stream]);
+    }
+  }
+  return flagged;
 }
