@@ -211,7 +211,7 @@ export function withTemperature<M extends Classifier>(model: M, temperature: num
   // The spread keeps every other field (vocabulary, idf, mean, scale, ...); each branch replaces
   // predictProba with the one of its own kind over the new parameters.
   if (model.kind === 'text') {
-    const predictProba = textPredictor({ vocabulary: model.vocabulary, idf: model.idf, weights, bias });
+    const predictProba = textPredictor({ ...model, weights, bias });
     return { ...model, weights, bias, temperature: total, predictProba };
   }
   const predictProba = linearPredictor({ featureWidth: model.featureWidth, weights, bias });

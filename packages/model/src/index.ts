@@ -9,13 +9,16 @@ export {
 } from './tokenize';
 export { mulberry32 } from './random';
 export {
+  linearPredictor,
   softmax,
+  textPredictor,
   trainLinearClassifier,
   trainTextClassifier,
   type Classifier,
   type LinearClassifier,
   type LinearTrainInput,
   type TextClassifier,
+  type TextNorm,
   type TextTrainInput,
   type TrainOptions,
 } from './train';
@@ -23,6 +26,9 @@ export {
   METADATA_KEYS,
   ONNX_IR_VERSION,
   ONNX_OPSET,
+  TEXT_IR_VERSION,
+  TEXT_ML_OPSET,
+  TEXT_OPSET,
   readOnnxMetadata,
   toOnnx,
   type OnnxExportOptions,

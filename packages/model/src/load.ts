@@ -79,6 +79,46 @@ const T = onnx.TensorProto.DataType;
 const utf8 = new TextDecoder();
 /** Rows per onnxruntime run in predictProba (the inference service's default batch size). */
 const MAX_ROWS_PER_RUN = 256;
+/**
+ * At most this many characters times rows in one run of a text model: a text graph pads every
+ * text's tokens to the longest text's, so a run's work is its row count times its longest text.
+ */
+const MAX_PADDED_CHARS_PER_RUN = 256 * 2_048;
+
+/** Row indices in runs of at most MAX_ROWS_PER_RUN, in order. */
+function rowRuns(n: number): number[][] {
+  const runs: number[][] = [];
+  for (let from = 0; from < n; from += MAX_ROWS_PER_RUN) {
+    runs.push(Array.from({ length: Math.min(MAX_ROWS_PER_RUN, n - from) }, (_, i) => from + i));
+  }
+  return runs;
+}
+
+/**
+ * The runs a text model scores texts of these lengths in: the texts by length, shortest first,
+ * cut into runs of at most `maxRows` rows whose row count times longest text stays within
+ * `maxPaddedChars` (a longer text has a run of its own). Texts of like length share a run, so
+ * little of a run's work goes to padding, and a run's intermediates stay bounded however many
+ * rows there are.
+ */
+export function textRuns(
+  lengths: readonly number[],
+  maxRows = MAX_ROWS_PER_RUN,
+  maxPaddedChars = MAX_PADDED_CHARS_PER_RUN,
+): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
+  const runs: number[][] = [];
+  let run: number[] = [];
+  for (const i of order) {
+    if (run.length > 0 && (run.length === maxRows || (run.length + 1) * lengths[i]! > maxPaddedChars)) {
+      runs.push(run);
+      run = [];
+    }
+    run.push(i);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
 
 const HOW_TO_EXPORT =
   "Export scikit-learn models with skl2onnx: convert_sklearn(model, initial_types=..., options={id(model): {'zipmap': False}}, target_opset=17), then set onx.ir_version = 8 before saving.";
@@ -409,18 +449,20 @@ export async function loadOnnxClassifier(
   return {
     description,
     async predictProba(inputs) {
-      // At most MAX_ROWS_PER_RUN rows a run: a graph's intermediates (a text model's TF-IDF
-      // tensor is rows × vocabulary floats) then stay the size of one run, however many rows.
-      const out: number[][] = [];
-      for (let from = 0; from < inputs.length; from += MAX_ROWS_PER_RUN) {
-        const rows = inputs.slice(from, from + MAX_ROWS_PER_RUN) as typeof inputs;
+      const out = new Array<number[]>(inputs.length);
+      const runs =
+        inputKind === 'text'
+          ? textRuns(inputs.map((t) => (typeof t === 'string' ? t.length : 0)))
+          : rowRuns(inputs.length);
+      for (const run of runs) {
+        const rows = run.map((i) => inputs[i]) as typeof inputs;
         const { data, dims } = await session.run(feed(rows));
         if (dims.length !== 2 || dims[0] !== rows.length || dims[1] !== C) {
           throw new Error(
             `output "${outputName}" has shape [${dims.join(', ')}], expected [${rows.length}, ${C}]`,
           );
         }
-        for (let i = 0; i < rows.length; i++) out.push(Array.from(data.subarray(i * C, (i + 1) * C)));
+        run.forEach((at, i) => (out[at] = Array.from(data.subarray(i * C, (i + 1) * C))));
       }
       return out;
     },

@@ -1,5 +1,19 @@
 import { describe, expect, it } from '@jest/globals';
-import { readOnnxMetadata, softmax, toOnnx, tokenize, trainTextClassifier, textNgrams } from '../src';
+import { onnx } from 'onnx-proto';
+import {
+  TEXT_IR_VERSION,
+  TEXT_ML_OPSET,
+  TEXT_OPSET,
+  loadOnnxClassifier,
+  readOnnxMetadata,
+  softmax,
+  textNgrams,
+  textPredictor,
+  textRuns,
+  toOnnx,
+  tokenize,
+  trainTextClassifier,
+} from '../src';
 import { accuracy, maxAbsDiff, runOnnx, syntheticTexts, textTensor } from './helpers';
 
 const ODD_TEXTS = [
@@ -12,6 +26,10 @@ const ODD_TEXTS = [
   'İstanbul ΑΘΗΝΑ Straße KERNEL',
   'tab\tseparated\nnew line\r\nKERNEL mutex',
   'emoji 🍎 apple 🍌 banana',
+  // Repeated n-grams (where the two norms differ), the padding value, and a long text.
+  'apple apple apple banana apple banana APPLE',
+  '# ## apple#banana # kernel #',
+  Array.from({ length: 3_000 }, (_, i) => ['kernel', 'mutex', 'apple', 'goal'][i % 4]).join(' '),
 ];
 
 describe('tokenize', () => {
@@ -22,9 +40,14 @@ describe('tokenize', () => {
   });
 });
 
-describe.each([2, 5])('text classifier with %i classes', (classCount) => {
+describe.each([
+  [2, 'distinct', 'sparse'],
+  [5, 'distinct', 'sparse'],
+  [2, 'distinct', 'dense'],
+  [5, 'occurrences', 'sparse'],
+] as const)('text classifier with %i classes, norm %s, %s graph', (classCount, norm, textGraph) => {
   const { texts, labels } = syntheticTexts(classCount, 60, 1000 + classCount);
-  const model = trainTextClassifier({ texts, labels, l2: 1e-4, epochs: 30, seed: 7 });
+  const model = trainTextClassifier({ texts, labels, l2: 1e-4, epochs: 30, seed: 7, norm });
 
   it('learns the training data', () => {
     expect(model.classes).toHaveLength(classCount);
@@ -34,12 +57,12 @@ describe.each([2, 5])('text classifier with %i classes', (classCount) => {
   it('matches onnxruntime to within 1e-4, odd texts included', async () => {
     const held = syntheticTexts(classCount, 20, 2000 + classCount).texts;
     const batch = [...held, ...ODD_TEXTS];
-    const bytes = toOnnx(model, { modelId: `text-${classCount}`, version: 3 });
+    const bytes = toOnnx(model, { modelId: `text-${classCount}`, version: 3, textGraph });
     const onnxProbs = await runOnnx(bytes, { text: textTensor(batch) });
     const tsProbs = model.predictProba(batch);
     const diff = maxAbsDiff(onnxProbs, tsProbs);
     console.log(
-      `text ${classCount} classes: max abs diff ${diff.toExponential(3)} over ${batch.length} rows`,
+      `text ${classCount} classes, ${norm} norm, ${textGraph} graph: max abs diff ${diff.toExponential(3)} over ${batch.length} rows`,
     );
     expect(diff).toBeLessThan(1e-4);
 
@@ -52,7 +75,7 @@ describe.each([2, 5])('text classifier with %i classes', (classCount) => {
   });
 
   it('matches onnxruntime on single rows and on a batch of only unknown texts', async () => {
-    const bytes = toOnnx(model, { modelId: 'single' });
+    const bytes = toOnnx(model, { modelId: 'single', textGraph });
     for (const batch of [[texts[0]!], ['']]) {
       const diff = maxAbsDiff(await runOnnx(bytes, { text: textTensor(batch) }), model.predictProba(batch));
       expect(diff).toBeLessThan(1e-4);
@@ -60,7 +83,7 @@ describe.each([2, 5])('text classifier with %i classes', (classCount) => {
   });
 
   it('writes metadata_props', () => {
-    const meta = readOnnxMetadata(toOnnx(model, { modelId: 'm-1', version: 'v2' }));
+    const meta = readOnnxMetadata(toOnnx(model, { modelId: 'm-1', version: 'v2', textGraph }));
     expect(meta).toEqual({
       'hitl.classes': JSON.stringify(model.classes),
       'hitl.input_kind': 'text',
@@ -100,5 +123,59 @@ describe('text training', () => {
       /not one of the classes/,
     );
     expect(() => trainTextClassifier({ texts: ['a'], labels: ['x'], epochs: 1 })).toThrow(/two classes/);
+  });
+});
+
+describe('the text graphs', () => {
+  const { texts, labels } = syntheticTexts(3, 30, 43);
+  const distinct = trainTextClassifier({ texts, labels, epochs: 5, seed: 3 });
+  const occurrences = trainTextClassifier({ texts, labels, epochs: 5, seed: 3, norm: 'occurrences' });
+  const opsOf = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType);
+
+  it('scores sparsely by default: no vocabulary-wide TF-IDF row, a dense graph only on request', () => {
+    expect(distinct.norm).toBe('distinct');
+    const sparse = onnx.ModelProto.decode(toOnnx(distinct, { modelId: 's' }));
+    expect(sparse.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([
+      ['', TEXT_OPSET],
+      ['ai.onnx.ml', TEXT_ML_OPSET],
+      ['com.microsoft', 1],
+    ]);
+    expect(Number(sparse.irVersion)).toBe(TEXT_IR_VERSION);
+    expect(opsOf(toOnnx(distinct, { modelId: 's' }))).toEqual(
+      expect.arrayContaining(['LabelEncoder', 'Gather']),
+    );
+    expect(opsOf(toOnnx(distinct, { modelId: 's' }))).not.toContain('TfIdfVectorizer');
+    expect(opsOf(toOnnx(occurrences, { modelId: 's' }))).not.toContain('ScatterElements');
+    expect(opsOf(toOnnx(distinct, { modelId: 'd', textGraph: 'dense' }))).toContain('TfIdfVectorizer');
+    expect(() => toOnnx(occurrences, { modelId: 'd', textGraph: 'dense' })).toThrow(/distinct norm only/);
+  });
+
+  it('gives both norms the same probabilities on texts without a repeated n-gram, not on others', () => {
+    const once = ['apple banana cherry', 'kernel mutex thread'];
+    const twice = ['apple apple apple apple banana'];
+    // Same parameters, other norm: only the division differs.
+    const other = textPredictor({ ...distinct, norm: 'occurrences' });
+    expect(maxAbsDiff(other(once), distinct.predictProba(once))).toBeLessThan(1e-12);
+    expect(maxAbsDiff(other(twice), distinct.predictProba(twice))).toBeGreaterThan(1e-6);
+  });
+
+  it('scores rows in runs of like length and gives every row its own probabilities back', async () => {
+    const lengths = [5, 5_000, 1, 300, 300, 40_000, 0, 7];
+    const runs = textRuns(lengths, 3, 6_000);
+    expect(runs.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(runs).toEqual([[6, 2, 0], [7, 3, 4], [1], [5]]);
+    for (const run of runs) {
+      expect(run.length).toBeLessThanOrEqual(3);
+      const longest = Math.max(...run.map((i) => lengths[i]!));
+      if (run.length > 1) expect(run.length * longest).toBeLessThanOrEqual(6_000);
+    }
+    // 600 texts of mixed lengths through the served classifier: each row is its own text's.
+    const mixed = Array.from({ length: 600 }, (_, i) => texts[i % texts.length]!.repeat(1 + (i % 7) * 40));
+    const served = await loadOnnxClassifier(toOnnx(distinct, { modelId: 'runs' }));
+    try {
+      expect(maxAbsDiff(await served.predictProba(mixed), distinct.predictProba(mixed))).toBeLessThan(1e-4);
+    } finally {
+      await served.close();
+    }
   });
 });

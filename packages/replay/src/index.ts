@@ -13,6 +13,13 @@ export {
   type LabelledInput,
   type LabelledItem,
 } from './dataset';
+export {
+  numericSet,
+  shortTextSet,
+  toFile,
+  type NumericSetOptions,
+  type ShortTextSetOptions,
+} from './generate';
 export { goldImportBodies, importGold, inputKey, selectGold } from './gold';
 export { runSimulatedReviewers, type ReviewerCounts, type SimulatedReviewersOptions } from './reviewers';
 export {
