@@ -1,5 +1,5 @@
 import { mulberry32 } from './random';
-import { isBigram, textNgrams } from './tokenize';
+import { BIGRAM_SEPARATOR, isBigram, textNgrams, tokenize } from './tokenize';
 
 /** Options shared by both model families. */
 export interface TrainOptions {
@@ -239,24 +239,22 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Document frequency of every distinct n-gram: one map lookup per n-gram occurrence. */
-function documentFrequencies(
-  count: number,
-  ngramsOf: (d: number) => readonly string[],
-  keepIds: boolean,
-): { ngrams: string[]; df: Int32Array; docIds: Int32Array[] } {
+/** A copy of `a` twice as long (the rest filled with `fill`). */
+function doubled(a: Int32Array, fill = 0): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(2 * a.length);
+  if (fill !== 0) grown.fill(fill, a.length);
+  grown.set(a);
+  return grown;
+}
+
+/** Document frequency of every distinct n-gram of documents given as n-grams. */
+function documentFrequencies(docs: readonly (readonly string[])[]): { ngrams: string[]; df: Int32Array } {
   const ids = new Map<string, number>();
   const ngrams: string[] = [];
   let df = new Int32Array(1024);
   // The last document each n-gram was counted in, so that a repeat within a document is skipped.
   let lastDoc = new Int32Array(1024);
-  // With keepIds, each document as the ids of its n-grams, in order: 4 bytes an occurrence, where
-  // the n-gram strings themselves can be dropped as soon as they are counted.
-  const docIds: Int32Array[] = [];
-  for (let d = 0; d < count; d++) {
-    const grams = ngramsOf(d);
-    const mine = keepIds ? new Int32Array(grams.length) : null;
-    let at = 0;
+  docs.forEach((grams, d) => {
     for (const g of grams) {
       let id = ids.get(g);
       if (id === undefined) {
@@ -264,22 +262,135 @@ function documentFrequencies(
         ids.set(g, id);
         ngrams.push(g);
         if (id === df.length) {
-          const grownDf = new Int32Array(2 * df.length);
-          grownDf.set(df);
-          df = grownDf;
-          const grownLast = new Int32Array(2 * lastDoc.length);
-          grownLast.set(lastDoc);
-          lastDoc = grownLast;
+          df = doubled(df);
+          lastDoc = doubled(lastDoc);
         }
       }
-      if (mine) mine[at++] = id;
       if (lastDoc[id] === d + 1) continue;
       lastDoc[id] = d + 1;
       df[id]! += 1;
     }
-    if (mine) docIds.push(mine);
+  });
+  return { ngrams, df: df.subarray(0, ngrams.length) };
+}
+
+/**
+ * An open-addressing hash table from pairs of non-negative int32 (a bigram's two word ids) to
+ * int32 values, so that counting bigrams builds and hashes no string.
+ */
+class PairTable {
+  private keys = new Int32Array(2 * 1024).fill(-1);
+  private values = new Int32Array(1024);
+  private size = 0;
+
+  private slot(left: number, right: number): number {
+    const mask = this.values.length - 1;
+    let at = (Math.imul(left, 0x9e3779b1) ^ Math.imul(right + 0x632be5ab, 0x85ebca77)) & mask;
+    for (;;) {
+      const k = this.keys[2 * at]!;
+      if (k === -1 || (k === left && this.keys[2 * at + 1] === right)) return at;
+      at = (at + 1) & mask;
+    }
   }
-  return { ngrams, df: df.subarray(0, ngrams.length), docIds };
+
+  /** The value of (left, right), or -1. */
+  get(left: number, right: number): number {
+    const at = this.slot(left, right);
+    return this.keys[2 * at] === -1 ? -1 : this.values[at]!;
+  }
+
+  set(left: number, right: number, value: number): void {
+    if (2 * (this.size + 1) > this.values.length) this.grow();
+    const at = this.slot(left, right);
+    if (this.keys[2 * at] === -1) this.size++;
+    this.keys[2 * at] = left;
+    this.keys[2 * at + 1] = right;
+    this.values[at] = value;
+  }
+
+  private grow(): void {
+    const { keys, values } = this;
+    this.keys = new Int32Array(2 * keys.length).fill(-1); // rehashed below, not copied
+    this.values = new Int32Array(2 * values.length);
+    this.size = 0;
+    for (let at = 0; at < values.length; at++) {
+      if (keys[2 * at] !== -1) this.set(keys[2 * at]!, keys[2 * at + 1]!, values[at]!);
+    }
+  }
+}
+
+/**
+ * documentFrequencies of texts' unigrams and bigrams (textNgrams), with each text kept as the ids of
+ * its n-grams (4 bytes an occurrence, where the strings of all the texts' n-grams at once would
+ * make the peak grow with the tokens rather than the features). Tokens are mapped to word ids through one map lookup each; a bigram is found by its
+ * two word ids in a PairTable, and its string ("a b") is made once per distinct bigram, at the end.
+ */
+function textFrequencies(texts: readonly string[]): {
+  ngrams: string[];
+  df: Int32Array;
+  docIds: Int32Array[];
+} {
+  const wordIds = new Map<string, number>();
+  const words: string[] = [];
+  let unigramOf = new Int32Array(1024).fill(-1); // word id → n-gram id
+  const bigramOf = new PairTable(); // (word id, word id) → n-gram id
+  // Each n-gram id's words: [word, -1] for a unigram, [left, right] for a bigram.
+  let parts = new Int32Array(2 * 1024);
+  let df = new Int32Array(1024);
+  let lastDoc = new Int32Array(1024);
+  let count = 0;
+  const newNgram = (left: number, right: number): number => {
+    if (count === df.length) {
+      df = doubled(df);
+      lastDoc = doubled(lastDoc);
+      parts = doubled(parts);
+    }
+    parts[2 * count] = left;
+    parts[2 * count + 1] = right;
+    return count++;
+  };
+  const docIds: Int32Array[] = [];
+  for (let d = 0; d < texts.length; d++) {
+    const tokens = tokenize(texts[d]!);
+    const n = tokens.length;
+    const ids = new Int32Array(n === 0 ? 0 : 2 * n - 1);
+    let previous = -1;
+    for (let i = 0; i < n; i++) {
+      const token = tokens[i]!;
+      let word = wordIds.get(token);
+      if (word === undefined) {
+        word = words.length;
+        wordIds.set(token, word);
+        words.push(token);
+        if (word === unigramOf.length) unigramOf = doubled(unigramOf, -1);
+      }
+      let id = unigramOf[word]!;
+      if (id === -1) unigramOf[word] = id = newNgram(word, -1);
+      ids[i] = id;
+      if (previous !== -1) {
+        let bigram = bigramOf.get(previous, word);
+        if (bigram === -1) {
+          bigram = newNgram(previous, word);
+          bigramOf.set(previous, word, bigram);
+        }
+        ids[n + i - 1] = bigram;
+      }
+      previous = word;
+    }
+    for (const id of ids) {
+      if (lastDoc[id] === d + 1) continue;
+      lastDoc[id] = d + 1;
+      df[id]! += 1;
+    }
+    docIds.push(ids);
+  }
+  const ngrams = new Array<string>(count);
+  for (let id = 0; id < count; id++) {
+    const right = parts[2 * id + 1]!;
+    const left = words[parts[2 * id]!]!;
+    ngrams[id] = right === -1 ? left : left + BIGRAM_SEPARATOR + words[right]!;
+  }
+  return { ngrams, df: df.subarray(0, count), docIds };
 }
 
 /**
@@ -365,7 +476,7 @@ export function buildVocabulary(
   maxFeatures: number,
   minDf: number,
 ): { vocabulary: string[]; unigramCount: number; df: number[] } {
-  const { ngrams, df } = documentFrequencies(docs.length, (d) => docs[d]!, false);
+  const { ngrams, df } = documentFrequencies(docs);
   const { vocabulary, unigramCount, df: chosenDf } = vocabularyOf(ngrams, df, maxFeatures, minDf);
   return { vocabulary, unigramCount, df: chosenDf };
 }
@@ -491,7 +602,7 @@ export function trainTextClassifier(input: TextTrainInput): TextClassifier {
   const y = encodeLabels(labels, classes);
   // Each text's n-grams are counted as they are made and kept as ids only: the strings of all the
   // texts at once would make the peak grow with the tokens rather than the features.
-  const counted = documentFrequencies(texts.length, (d) => textNgrams(texts[d]!), true);
+  const counted = textFrequencies(texts);
   const { vocabulary, unigramCount, df, columnOf } = vocabularyOf(
     counted.ngrams,
     counted.df,

@@ -63,17 +63,20 @@ describe('buildVocabulary', () => {
   });
 
   it('gives trainTextClassifier the vocabulary and idf of sorting them all', () => {
-    const texts = randomTexts(300, 200, 5);
+    const texts = [...randomTexts(300, 200, 5), 'a a a a', "A a A'a", '', 'x', 'x y x y x y'];
     const labels = texts.map((_, i) => (i % 3 === 0 ? 'a' : 'b'));
-    const model = trainTextClassifier({ texts, labels, maxFeatures: 120, epochs: 1, seed: 1 });
-    const expected = sortAllVocabulary(
-      texts.map((t) => textNgrams(t)),
-      120,
-      1,
-    );
-    expect(model.vocabulary).toEqual(expected.vocabulary);
-    expect(model.unigramCount).toBe(expected.unigramCount);
-    expect(model.idf).toEqual(expected.df.map((d) => Math.fround(Math.log((1 + 300) / (1 + d)) + 1)));
+    for (const maxFeatures of [120, 1e9]) {
+      const model = trainTextClassifier({ texts, labels, maxFeatures, epochs: 1, seed: 1 });
+      const expected = sortAllVocabulary(
+        texts.map((t) => textNgrams(t)),
+        maxFeatures,
+        1,
+      );
+      expect(model.vocabulary).toEqual(expected.vocabulary);
+      expect(model.unigramCount).toBe(expected.unigramCount);
+      const n = texts.length;
+      expect(model.idf).toEqual(expected.df.map((d) => Math.fround(Math.log((1 + n) / (1 + d)) + 1)));
+    }
   });
 });
 
