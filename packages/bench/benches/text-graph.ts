@@ -14,9 +14,11 @@
 //
 // Speed: one onnxruntime session per graph (one intra-op and one inter-op thread, as the inference
 // service runs), scoring the SpamAssassin held-out emails in the runs the service makes (textRuns:
-// like lengths together, at most 256 rows, BENCH_BATCH; BENCH_RUNS=arrival keeps arrival order), in
+// like lengths together, at most 64 rows, BENCH_BATCH; BENCH_RUNS=arrival keeps arrival order), in
 // alternating rounds (BENCH_ROUNDS, default 12) so that all see the same machine; the median round
-// gives µs per email. Needs no broker or database. Ends with one line of JSON.
+// gives µs per email. Then one more pass per graph with onnxruntime's profiler gives the time of
+// each node (tokens: the Tokenizer; text_lower: StringNormalizer; tfidf: TfIdfVectorizer). Needs
+// no broker or database. Ends with one line of JSON.
 import { firstNames, spamAssassin, stableFraction } from '@hitl/datasets';
 import {
   evaluate,
@@ -28,12 +30,14 @@ import {
 } from '@hitl/model';
 import { shortTextSet } from '@hitl/replay';
 import { epochsFor, regularization, splitOf } from '@hitl/trainer';
-import { loadavg } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ownPeakRssMb, percentile, printFigures, progress as progressOf, round, runBench } from '../src';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
-const BATCH = Number(process.env.BENCH_BATCH ?? 256);
+const BATCH = Number(process.env.BENCH_BATCH ?? 64);
 /** The graphs compared: the model's norm, and how toOnnx builds its graph. */
 const GRAPHS = {
   dense: { norm: 'distinct', textGraph: 'dense' },
@@ -133,8 +137,48 @@ function maxAbsDiff(a: readonly (readonly number[])[], b: readonly (readonly num
   return max;
 }
 
-const session = (bytes: Uint8Array) =>
-  InferenceSession.create(Buffer.from(bytes), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+const session = (bytes: Uint8Array, profileFilePrefix?: string) =>
+  InferenceSession.create(Buffer.from(bytes), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    ...(profileFilePrefix ? { enableProfiling: true, profileFilePrefix } : {}),
+  });
+
+/**
+ * µs per email of each node of a graph, from onnxruntime's own profiler over one pass of `texts`
+ * (a separate session, so that profiling costs nothing in the timed rounds): the largest five, and
+ * the rest together.
+ */
+async function nodeProfile(bytes: Uint8Array, texts: readonly string[]): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'hitl-text-graph-'));
+  try {
+    const profiled = await session(bytes, join(dir, 'profile'));
+    await scoreAll(profiled, texts);
+    profiled.endProfiling();
+    await profiled.release();
+    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (!file) throw new Error('onnxruntime wrote no profile');
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      cat?: string;
+      name: string;
+      dur: number;
+    }[];
+    const byNode = new Map<string, number>();
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      const name = e.name.slice(0, -'_kernel_time'.length);
+      byNode.set(name, (byNode.get(name) ?? 0) + e.dur / texts.length);
+    }
+    const sorted = [...byNode].sort((a, b) => b[1] - a[1]);
+    const rest = sorted.slice(5).reduce((sum, [, us]) => sum + us, 0);
+    return Object.fromEntries<number>([
+      ...sorted.slice(0, 5).map(([n, us]): [string, number] => [n, round(us)]),
+      ['other nodes', round(rest)],
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 interface GraphFigures {
   accuracy: number;
@@ -199,6 +243,9 @@ async function main(): Promise<void> {
     }
   }
   for (const name of NAMES) await sessions[name].release();
+  progress('one more pass per graph with onnxruntime profiling, for the time of each node');
+  const nodes = {} as Record<GraphName, Record<string, number>>;
+  for (const name of NAMES) nodes[name] = await nodeProfile(served[name], texts);
   const micros = Object.fromEntries(
     NAMES.map((n) => [
       n,
@@ -218,6 +265,7 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     microsPerEmail: micros,
     speedup: round(micros.dense / micros.sparse, 2),
+    nodeMicrosPerEmail: nodes,
     accuracy,
     peakRssMb: ownPeakRssMb(),
     loadAverage: round(loadavg()[0]!, 2),
@@ -232,6 +280,14 @@ async function main(): Promise<void> {
     ...NAMES.map(
       (n) =>
         `  ${describe[n].padEnd(46)} ${micros[n]} µs per email (${round(micros.dense / micros[n], 2)}× the dense)`,
+    ),
+    '',
+    'onnxruntime profile, µs per email of the costliest nodes (a profiled pass of its own):',
+    ...NAMES.map(
+      (n) =>
+        `  ${n.padEnd(18)} ${Object.entries(nodes[n])
+          .map(([node, us]) => `${node} ${us}`)
+          .join(', ')}`,
     ),
     '',
     'held-out accuracy (%), macro F1 and max |ONNX − TypeScript| per graph:',

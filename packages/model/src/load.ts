@@ -68,6 +68,12 @@ export interface LoadOptions {
   worker?: boolean;
 }
 
+/** What a session is created with (onnxruntime's own option names). */
+export interface SessionSettings {
+  intraOpNumThreads: number;
+  interOpNumThreads: number;
+}
+
 export interface OnnxClassifier {
   description: ModelDescription;
   /** Probabilities per row, columns in `description.classes` order. */
@@ -80,10 +86,16 @@ const utf8 = new TextDecoder();
 /** Rows per onnxruntime run in predictProba (the inference service's default batch size). */
 const MAX_ROWS_PER_RUN = 256;
 /**
+ * Rows per run of a text model. The text graph's norm table is rows × vocabulary floats (5 MB at
+ * 64 rows and 20,000 n-grams), which the session's memory arena keeps at its largest; runs of 64
+ * also score faster than runs of 256 (`pnpm bench:text-graph`, BENCH_BATCH).
+ */
+const MAX_TEXT_ROWS_PER_RUN = 64;
+/**
  * At most this many characters times rows in one run of a text model: a text graph pads every
  * text's tokens to the longest text's, so a run's work is its row count times its longest text.
  */
-const MAX_PADDED_CHARS_PER_RUN = 256 * 2_048;
+const MAX_PADDED_CHARS_PER_RUN = 64 * 4_096;
 
 /** Row indices in runs of at most MAX_ROWS_PER_RUN, in order. */
 function rowRuns(n: number): number[][] {
@@ -103,7 +115,7 @@ function rowRuns(n: number): number[][] {
  */
 export function textRuns(
   lengths: readonly number[],
-  maxRows = MAX_ROWS_PER_RUN,
+  maxRows = MAX_TEXT_ROWS_PER_RUN,
   maxPaddedChars = MAX_PADDED_CHARS_PER_RUN,
 ): number[][] {
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || a - b);
@@ -474,7 +486,7 @@ async function mainThreadSession(
   bytes: Uint8Array,
   inputName: string,
   outputName: string,
-  threads: { intraOpNumThreads: number; interOpNumThreads: number },
+  threads: SessionSettings,
 ) {
   const session = await InferenceSession.create(Buffer.from(bytes), threads);
   return {

@@ -26,12 +26,7 @@ export const METADATA_KEYS = {
 /** IR 8 pairs with ai.onnx opset 17; onnxruntime-node 1.30.0 accepts both. */
 export const ONNX_IR_VERSION = 8;
 export const ONNX_OPSET = 17;
-/**
- * The sparse text graph builds bigrams with StringConcat, which ai.onnx has from opset 20 (IR 9),
- * and maps n-grams to ids with ai.onnx.ml's LabelEncoder (its opset 2 attributes).
- */
-export const TEXT_IR_VERSION = 9;
-export const TEXT_OPSET = 20;
+/** The text graph maps n-grams to ids with ai.onnx.ml's LabelEncoder (its opset 2 attributes). */
 export const TEXT_ML_OPSET = 2;
 
 const A = onnx.AttributeProto.AttributeType;
@@ -355,13 +350,13 @@ export function toOnnx(model: Classifier, options: OnnxExportOptions): Uint8Arra
   if (!text) metadata[METADATA_KEYS.featureWidth] = String(model.featureWidth);
   if (model.temperature !== undefined) metadata[METADATA_KEYS.temperature] = String(model.temperature);
   const proto: onnx.IModelProto = {
-    irVersion: sparse ? TEXT_IR_VERSION : ONNX_IR_VERSION,
+    irVersion: ONNX_IR_VERSION,
     producerName: '@hitl/model',
     producerVersion: '0.1.0',
     modelVersion: typeof options.version === 'number' ? options.version : undefined,
     opsetImport: sparse
       ? [
-          { domain: '', version: TEXT_OPSET },
+          { domain: '', version: ONNX_OPSET },
           { domain: 'ai.onnx.ml', version: TEXT_ML_OPSET },
           { domain: 'com.microsoft', version: 1 },
         ]

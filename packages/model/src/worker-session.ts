@@ -2,6 +2,7 @@
 // on the calling thread; in a service that would stall the event loop (Kafka I/O, JSON) for the
 // whole of every batch. In a worker, scoring overlaps with that work and uses a second core.
 import { Worker } from 'node:worker_threads';
+import type { SessionSettings } from './load';
 
 /** The feed of one run: a string or float32 tensor. */
 export interface Feed {
@@ -89,7 +90,7 @@ export class WorkerSession {
   static async create(
     bytes: Uint8Array,
     io: { inputName: string; outputName: string },
-    options: { intraOpNumThreads: number; interOpNumThreads: number },
+    options: SessionSettings,
   ): Promise<WorkerSession> {
     const session = new WorkerSession(io.inputName, io.outputName);
     try {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { onnx } from 'onnx-proto';
 import {
-  TEXT_IR_VERSION,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
   TEXT_ML_OPSET,
-  TEXT_OPSET,
   loadOnnxClassifier,
   readOnnxMetadata,
   softmax,
@@ -136,11 +136,11 @@ describe('the text graphs', () => {
     expect(distinct.norm).toBe('distinct');
     const sparse = onnx.ModelProto.decode(toOnnx(distinct, { modelId: 's' }));
     expect(sparse.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([
-      ['', TEXT_OPSET],
+      ['', ONNX_OPSET],
       ['ai.onnx.ml', TEXT_ML_OPSET],
       ['com.microsoft', 1],
     ]);
-    expect(Number(sparse.irVersion)).toBe(TEXT_IR_VERSION);
+    expect(Number(sparse.irVersion)).toBe(ONNX_IR_VERSION);
     expect(opsOf(toOnnx(distinct, { modelId: 's' }))).toEqual(
       expect.arrayContaining(['LabelEncoder', 'Gather']),
     );
@@ -171,11 +171,14 @@ describe('the text graphs', () => {
     }
     // 600 texts of mixed lengths through the served classifier: each row is its own text's.
     const mixed = Array.from({ length: 600 }, (_, i) => texts[i % texts.length]!.repeat(1 + (i % 7) * 40));
-    const served = await loadOnnxClassifier(toOnnx(distinct, { modelId: 'runs' }));
-    try {
-      expect(maxAbsDiff(await served.predictProba(mixed), distinct.predictProba(mixed))).toBeLessThan(1e-4);
-    } finally {
-      await served.close();
+    const expected = distinct.predictProba(mixed);
+    for (const options of [{}, { worker: true }]) {
+      const served = await loadOnnxClassifier(toOnnx(distinct, { modelId: 'runs' }), {}, options);
+      try {
+        expect(maxAbsDiff(await served.predictProba(mixed), expected)).toBeLessThan(1e-4);
+      } finally {
+        await served.close();
+      }
     }
   });
 });
