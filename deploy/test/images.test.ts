@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { SERVICE_NODE_FLAGS } from '@hitl/service-kit';
 import { bundleImage } from '../scripts/bundle';
 import { fromRoot, images, nodeMajor, unpinnedImages, type ImageName } from '../scripts/images';
 import { pruneNodeModules } from '../scripts/prune';
@@ -118,6 +119,8 @@ describe.each(imageNames)('image %s', (name) => {
     const cmd = jsonArgs(runtime.find((i) => i.op === 'CMD'));
     expect(cmd[0]).toBe('node');
     expect(Object.keys(spec.entries).map((entry) => `dist/${entry}.js`)).toContain(cmd.at(-1));
+    // The services run with the V8 flags they are tested and measured with.
+    if (name !== 'tools') expect(cmd.slice(1, -1)).toEqual(expect.arrayContaining([...SERVICE_NODE_FLAGS]));
   });
 
   test('exposes its ports and checks its health where it serves', () => {

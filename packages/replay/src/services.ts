@@ -1,6 +1,7 @@
 // The four services for a replay: each one found answering on its health port is used as it is;
 // each one not running is started here as a child process (node with tsx, from the workspace),
 // its output going to a log file, and stopped again with SIGTERM when the replay ends.
+import { SERVICE_NODE_FLAGS } from '@hitl/service-kit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -124,7 +125,7 @@ export class ServiceSupervisor {
       log.once('open', () => resolve());
       log.once('error', reject);
     });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', 'src/main.ts'], {
       cwd: serviceDir(name),
       env: { ...this.baseEnv, ...opts.env, HTTP_PORT: String(opts.healthPort) },
       stdio: ['ignore', log, log],

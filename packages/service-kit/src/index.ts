@@ -43,3 +43,4 @@ export {
   type ServiceMainOptions,
   type ServiceProcess,
 } from './run-service';
+export { SERVICE_NODE_FLAGS } from './node-flags';

@@ -1,3 +1,4 @@
+import { SERVICE_NODE_FLAGS } from '@hitl/service-kit';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface StartProcessOptions {
@@ -10,14 +11,15 @@ export interface StartProcessOptions {
 
 /**
  * Runs a TypeScript entry point in node itself (tsx as a loader, not the tsx wrapper process),
- * so that a signal — SIGKILL in crash tests — lands on the process doing the work. Keeps the
+ * with the services' V8 flags, so that a signal — SIGKILL in crash tests — lands on the process
+ * doing the work. Keeps the
  * children it started so a test can stop whatever is left.
  */
 export class ProcessGroup {
   private readonly children: ChildProcess[] = [];
 
   start(script: string, opts: StartProcessOptions): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--import', 'tsx', script], {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'inherit'],
