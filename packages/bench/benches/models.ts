@@ -20,10 +20,12 @@ import {
   preloadEvents,
   printFigures,
   progress as progressOf,
+  readUsage,
   round,
   runBench,
   service,
   serviceEnv,
+  toMb,
   trainServedModel,
   waitForCommitted,
   withBenchInfra,
@@ -32,7 +34,6 @@ import { spamAssassin, stableFraction } from '@hitl/datasets';
 import { addStream } from '@hitl/db';
 import { TypedProducer } from '@hitl/kafka';
 import { freePort, waitFor } from '@hitl/testkit';
-import { readFileSync } from 'node:fs';
 
 const STEPS = (process.env.BENCH_MODEL_STEPS ?? '1,2,3,5').split(',').map(Number);
 const EVENTS_PER_STREAM = Number(process.env.BENCH_EVENTS_PER_STREAM ?? 1_000);
@@ -41,15 +42,13 @@ const CLASSES = ['ham', 'spam'];
 const MB = 1e6;
 const progress = progressOf('models');
 
-/** VmRSS (now) and VmHWM (peak) of a running process from /proc, in MB (10^6 bytes). */
+/** VmRSS (now) and VmHWM (peak) of the running process, in MB (10^6 bytes). */
 function residentMb(pid: number): { rssMb: number; peakMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (field: string) => {
-    const kiB = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
-    if (kiB === undefined) throw new Error(`no ${field} in /proc/${pid}/status`);
-    return round((Number(kiB) * 1024) / MB);
-  };
-  return { rssMb: mb('VmRSS'), peakMb: mb('VmHWM') };
+  const usage = readUsage(pid);
+  if (!usage || usage.rssKiB === 0 || usage.peakKiB === 0) {
+    throw new Error(`no VmRSS and VmHWM in /proc/${pid}/status`);
+  }
+  return { rssMb: toMb(usage.rssKiB), peakMb: toMb(usage.peakKiB) };
 }
 
 /** The samples of one metric on a Prometheus text page: each one's labels and value. */

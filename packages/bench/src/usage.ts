@@ -14,16 +14,19 @@ interface Watched {
   cpuTicks: number;
 }
 
-/** VmHWM (KiB) and utime + stime (ticks) of a running process; null once it is gone. */
-export function readUsage(pid: number): { peakKiB: number; cpuTicks: number } | null {
+/**
+ * VmHWM (peak) and VmRSS (now), in KiB, and utime + stime (ticks) of a running process; null once
+ * it is gone.
+ */
+export function readUsage(pid: number): { peakKiB: number; rssKiB: number; cpuTicks: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    const kiB = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0);
     // Fields after the command name (which is in parentheses and may hold spaces): utime and
     // stime are the 14th and 15th fields of the line, the 12th and 13th after ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { peakKiB: Number(hwm?.[1] ?? 0), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    return { peakKiB: kiB('VmHWM'), rssKiB: kiB('VmRSS'), cpuTicks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return null;
   }
@@ -104,4 +107,5 @@ export function ownPeakRssMb(): number {
   return toMb(process.resourceUsage().maxRSS);
 }
 
-const toMb = (kiB: number): number => Math.round((kiB * 1024) / 1e5) / 10;
+/** KiB (as /proc gives them) in MB (10^6 bytes), to 0.1 MB. */
+export const toMb = (kiB: number): number => Math.round((kiB * 1024) / 1e5) / 10;
