@@ -224,7 +224,7 @@ function sparseTextGraph(model: TextClassifier): onnx.IGraphProto {
     for (let c = 0; c < C; c++) weighted[g * C + c] = model.weights[c]![g]! * idf;
   }
   const ints = (name: string, values: number[]) => int64Tensor(name, [values.length], values);
-  const distinctNorm = {
+  const distinctNorm = () => ({
     initializers: [ints('vocabulary_width', [V + 1])],
     nodes: [
       node('Gather', ['idf_table', 'ids'], ['occurrence_idf'], [intAttr('axis', 0)]),
@@ -247,15 +247,15 @@ function sparseTextGraph(model: TextClassifier): onnx.IGraphProto {
       node('Mul', ['occurrence_idf', 'occurrence_tfidf'], ['occurrence_squares']),
       node('ReduceSum', ['occurrence_squares', 'one'], ['squares'], [intAttr('keepdims', 1)]),
     ],
-  };
-  const occurrencesNorm = {
+  });
+  const occurrencesNorm = () => ({
     initializers: [],
     nodes: [
       node('Gather', ['idf_table', 'ids'], ['occurrence_squares'], [intAttr('axis', 0)]),
       node('ReduceSum', ['occurrence_squares', 'one'], ['squares'], [intAttr('keepdims', 1)]),
     ],
-  };
-  const norm = model.norm === 'distinct' ? distinctNorm : occurrencesNorm;
+  });
+  const norm = model.norm === 'distinct' ? distinctNorm() : occurrencesNorm();
   return {
     name: 'hitl_text_classifier',
     input: [valueInfo('text', T.STRING, ['N', 1])],
